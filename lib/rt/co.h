@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file co.h
+ * mdmux runtime: stackful coroutines ("goroutines in C") on per-thread schedulers.
+ *
+ * Model
+ * -----
+ * Every pthread that calls co_sched_new() owns one scheduler. A scheduler runs the
+ * coroutines spawned on its thread and only those: there is no work stealing and no
+ * lock anywhere on the switch, spawn, park or wake paths. Coroutines on different
+ * threads talk through lock-free channels (lib/chan) whose readiness is discovered by
+ * poll hooks (co_poll_add()), never by a system call.
+ *
+ * A coroutine is parked (blocked) only through a runtime call that takes a
+ * cancellation context (co_ctx_t): co_sleep(), co_wg_wait(), co_park(). Each returns
+ * 0, ECANCELED (context cancelled) or ETIMEDOUT (context deadline passed).
+ *
+ * Panics (co_panic()) abandon the coroutine's stack after running its co_defer()
+ * cleanups in LIFO order; they are recorded in the registry and reported to whoever
+ * waits for the coroutine (a wait group or a supervisor). A panic nobody observes is
+ * fatal, as in Go.
+ *
+ * Thread-safety: unless a function says otherwise, it must be called on the thread
+ * that owns the scheduler of the objects it touches.
+ */
+#ifndef MDMUX_CO_H
+#define MDMUX_CO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Default stack size of a guarded coroutine stack (virtual; committed lazily). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CO_STACK_DEFAULT (256u * 1024u) /* sanitizers need roughly 4x the frame space */
+#else
+#define CO_STACK_DEFAULT (64u * 1024u)
+#endif
+/** Usable bytes of a small-class stack: packed, no guard page, canary-checked. */
+#define CO_STACK_SMALL_SIZE 2048u
+/** Pass as co_opts_t.stack_size to select the small-stack class. */
+#define CO_STACK_SMALL ((size_t)1)
+/** Longest coroutine name kept (longer names are truncated). */
+#define CO_NAME_MAX 23
+/** Most distinct coroutine kinds one scheduler's registry tracks. */
+#define CO_KINDS_MAX 32
+
+typedef struct co co_t;             /**< A coroutine. */
+typedef struct co_sched co_sched_t; /**< A per-thread scheduler. */
+typedef struct co_ctx co_ctx_t;     /**< A cancellation context. */
+
+/** Entry point of a coroutine. */
+typedef void (*co_fn_t)(void *arg);
+
+/* ------------------------------------------------------------------------------ */
+/* Clock                                                                          */
+/* ------------------------------------------------------------------------------ */
+
+/** Read the time-stamp counter (no serialisation: cheap, for intervals). */
+static inline uint64_t co_tsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/**
+ * TSC frequency in Hz, calibrated against CLOCK_MONOTONIC_RAW on first use
+ * (about 20 ms, once per process). Thread-safe.
+ */
+uint64_t co_tsc_hz(void);
+
+/** Convert a TSC interval to nanoseconds (exact to 1 ppb of the calibration). */
+uint64_t co_tsc_to_ns(uint64_t ticks);
+
+/** Convert nanoseconds to TSC ticks. */
+uint64_t co_ns_to_tsc(uint64_t ns);
+
+/** Monotonic nanoseconds derived from the TSC; the clock of deadlines. */
+uint64_t co_now_ns(void);
+
+/* ------------------------------------------------------------------------------ */
+/* Cancellation contexts                                                          */
+/* ------------------------------------------------------------------------------ */
+
+/** A context that is never cancelled and has no deadline. */
+#define CO_BACKGROUND ((co_ctx_t *)0)
+
+/**
+ * Create a context derived from @p parent that can be cancelled with co_ctx_cancel().
+ * Cancelling @p parent (or any ancestor) cancels it too. @p parent may be
+ * CO_BACKGROUND. Returns NULL with errno=ENOMEM on allocation failure.
+ */
+co_ctx_t *co_ctx_with_cancel(co_ctx_t *parent);
+
+/**
+ * Create a cancellable context that also expires at @p deadline_ns (co_now_ns() clock).
+ * Its effective deadline is the earlier of its own and its parent's.
+ */
+co_ctx_t *co_ctx_with_deadline(co_ctx_t *parent, uint64_t deadline_ns);
+
+/** co_ctx_with_deadline(parent, co_now_ns() + timeout_ns). */
+co_ctx_t *co_ctx_with_timeout(co_ctx_t *parent, uint64_t timeout_ns);
+
+/**
+ * Cancel @p ctx and, through it, every context derived from it. Idempotent.
+ * Thread-safe: may be called from any thread; parked coroutines on every scheduler
+ * observe it on that scheduler's next poll, with no system call.
+ */
+void co_ctx_cancel(co_ctx_t *ctx);
+
+/**
+ * Why @p ctx is done: 0 if it is live, ECANCELED if it or an ancestor was cancelled,
+ * ETIMEDOUT if its effective deadline has passed. The first reason observed sticks.
+ * Thread-safe.
+ */
+int co_ctx_err(co_ctx_t *ctx);
+
+/** Effective deadline of @p ctx in co_now_ns() time; UINT64_MAX when none. */
+uint64_t co_ctx_deadline(const co_ctx_t *ctx);
+
+/**
+ * Release @p ctx. Every context derived from it must have been freed first (the
+ * process aborts with a message otherwise) and no coroutine may still use it.
+ * Freeing does not cancel; cancel first if children may be parked on it.
+ */
+void co_ctx_free(co_ctx_t *ctx);
+
+/* ------------------------------------------------------------------------------ */
+/* Schedulers                                                                     */
+/* ------------------------------------------------------------------------------ */
+
+/** What a scheduler does when nothing is runnable. */
+typedef enum co_idle {
+    CO_IDLE_BUSY = 0, /**< spin on timers and poll hooks: lowest latency, isolated cores */
+    CO_IDLE_PAUSE,    /**< spin with exponential back-off of PAUSE instructions */
+    CO_IDLE_SLEEP,    /**< back off, then nanosleep() up to 50 us or the next timer (shared cores) */
+} co_idle_t;
+
+/** Scheduler options; a zeroed struct gives the defaults. */
+typedef struct co_sched_opts {
+    const char *name;         /**< for reports; default "sched" */
+    co_idle_t idle;           /**< default CO_IDLE_BUSY */
+    int numa_node;            /**< stack node: 0 = auto (bind when >1 node), n+1 = force node n */
+    size_t stack_cache_bytes; /**< guarded stacks kept for reuse; default 64 MiB */
+    unsigned batch;           /**< coroutines run back to back before timers/polls; default 64 */
+} co_sched_opts_t;
+
+/**
+ * Create a scheduler and attach it to the calling thread. Installs the thread's
+ * alternate signal stack and the process's stack-overflow handler. Returns NULL with
+ * errno=EBUSY if the thread already has one, or ENOMEM.
+ */
+co_sched_t *co_sched_new(const co_sched_opts_t *opts);
+
+/** The calling thread's scheduler, or NULL. */
+co_sched_t *co_sched_self(void);
+
+/** Result of co_sched_run() when live coroutines remain but nothing can ever wake them. */
+#define CO_EDEADLOCK (-1)
+
+/**
+ * Run coroutines on the calling thread until none is left alive (returns 0), until
+ * co_sched_stop() is called (returns 1), or until every live coroutine is parked
+ * with no timer, poll hook or cancellable context that could wake it (returns
+ * CO_EDEADLOCK). May be called again after it returns.
+ */
+int co_sched_run(co_sched_t *s);
+
+/** Make co_sched_run() return after the running coroutine next parks or yields. */
+void co_sched_stop(co_sched_t *s);
+
+/** Number of live (spawned and not yet finished) coroutines of @p s. */
+size_t co_sched_live(const co_sched_t *s);
+
+/**
+ * Destroy @p s and detach it from the thread. Coroutines still alive are leaks:
+ * each is listed on @p report (name, kind, age, state and what it is parked on) if
+ * @p report is not NULL, then discarded without running its cleanups.
+ * Returns the number of leaked coroutines.
+ */
+size_t co_sched_free(co_sched_t *s, FILE *report);
+
+/* ------------------------------------------------------------------------------ */
+/* Coroutines                                                                     */
+/* ------------------------------------------------------------------------------ */
+
+struct co_wg;
+
+/** Spawn options; NULL or a zeroed struct gives the defaults. */
+typedef struct co_opts {
+    const char *name; /**< copied (CO_NAME_MAX chars); default: the kind */
+    const char *kind; /**< registry kind; must outlive the scheduler; default "co" */
+    size_t stack_size; /**< 0: CO_STACK_DEFAULT; CO_STACK_SMALL: small class; else rounded up to pages */
+    co_ctx_t *ctx;     /**< the coroutine's context (co_context()); default CO_BACKGROUND */
+    struct co_wg *wg;  /**< if set: co_wg_add(wg, 1) now, co_wg_done() when it finishes */
+} co_opts_t;
+
+/**
+ * Create a coroutine running @p fn(@p arg) on the calling thread's scheduler. It is
+ * queued at the tail of the run queue; the caller keeps running. Callable from a
+ * coroutine or from the thread itself (before co_sched_run()).
+ * Returns NULL with errno set: ENOMEM, EINVAL (no scheduler on this thread).
+ * The returned pointer is valid until the coroutine finishes.
+ */
+co_t *co_spawn(co_fn_t fn, void *arg, const co_opts_t *opts);
+
+/** Put the running coroutine at the tail of the run queue and run the next one. */
+void co_yield(void);
+
+/**
+ * Park the running coroutine for @p ns nanoseconds. Returns 0 after the full time,
+ * or early with ECANCELED / ETIMEDOUT when @p ctx is cancelled / expires.
+ */
+int co_sleep(uint64_t ns, co_ctx_t *ctx);
+
+/** Finish the running coroutine now: its co_defer() cleanups run, LIFO. */
+_Noreturn void co_exit(void);
+
+/** The running coroutine, or NULL on a scheduler's own stack. */
+co_t *co_self(void);
+
+/** Name of @p co (co_self() when NULL). */
+const char *co_name(const co_t *co);
+
+/** Kind of @p co (co_self() when NULL). */
+const char *co_kind(const co_t *co);
+
+/** Unique (per process) id of @p co, starting at 1. */
+uint64_t co_id(const co_t *co);
+
+/** The context @p co was spawned with (co_self() when NULL); may be CO_BACKGROUND. */
+co_ctx_t *co_context(const co_t *co);
+
+/** Stack size of @p co in bytes (usable part, excluding guard and bookkeeping). */
+size_t co_stack_size(const co_t *co);
+
+/* ------------------------------------------------------------------------------ */
+/* Wait groups                                                                    */
+/* ------------------------------------------------------------------------------ */
+
+/** A set of coroutines to wait for (Go's sync.WaitGroup, one scheduler). */
+typedef struct co_wg {
+    long count;        /**< outstanding members */
+    unsigned panicked; /**< members that finished by panicking since init */
+    co_t *waiters;     /**< parked co_wg_wait() callers (internal) */
+} co_wg_t;
+
+/** Initialise @p wg empty. */
+void co_wg_init(co_wg_t *wg);
+
+/** Add @p n (may be negative) to the count; reaching zero wakes the waiters. */
+void co_wg_add(co_wg_t *wg, long n);
+
+/** co_wg_add(wg, -1). */
+void co_wg_done(co_wg_t *wg);
+
+/**
+ * Park until the count of @p wg is zero. Returns 0, or ECANCELED / ETIMEDOUT from @p ctx.
+ * Callable only from a coroutine; use co_sched_run() to wait from the thread itself.
+ */
+int co_wg_wait(co_wg_t *wg, co_ctx_t *ctx);
+
+/* ------------------------------------------------------------------------------ */
+/* Parking and poll hooks: the building blocks of channels and packet I/O          */
+/* ------------------------------------------------------------------------------ */
+
+/**
+ * Park the running coroutine until co_ready() is called on it, @p ctx is done, or
+ * the TSC reaches @p deadline_tsc (UINT64_MAX: never). @p reason and @p obj describe
+ * what it waits for in leak reports ("chan recv", channel address).
+ * Returns 0 when readied, ECANCELED/ETIMEDOUT when the context is done, ETIMEDOUT
+ * when @p deadline_tsc passed.
+ */
+int co_park(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void *obj);
+
+/**
+ * Make a coroutine parked by co_park() runnable; co_park() then returns 0.
+ * Returns false (and does nothing) if @p co is not parked. Same scheduler only.
+ */
+bool co_ready(co_t *co);
+
+/** True if @p co is parked in co_park() (or a call built on it). */
+bool co_is_parked(const co_t *co);
+
+/**
+ * A readiness check run by the scheduler on every pass: it looks at a ring index or
+ * a NIC queue, calls co_ready() on whatever can now proceed, and returns how many
+ * coroutines it readied. Embed it in the object it watches; no allocation.
+ */
+typedef struct co_poll {
+    unsigned (*fn)(struct co_poll *self); /**< the check */
+    struct co_poll *prev, *next;          /**< internal */
+} co_poll_t;
+
+/** Register @p p on the calling thread's scheduler (a hook may add or remove hooks). */
+void co_poll_add(co_poll_t *p);
+
+/** Unregister @p p; safe from inside any hook, including @p p itself. */
+void co_poll_del(co_poll_t *p);
+
+/* ------------------------------------------------------------------------------ */
+/* Panic, defer, supervisors                                                      */
+/* ------------------------------------------------------------------------------ */
+
+/**
+ * Register @p fn(@p arg) to run when the running coroutine finishes: on return, on
+ * co_exit() or on co_panic(), last registered first. Returns 0 or ENOMEM.
+ */
+int co_defer(void (*fn)(void *), void *arg);
+
+/**
+ * Panic: record the formatted message and the coroutine's name in the registry, log
+ * them to stderr, run the coroutine's co_defer() cleanups (LIFO), wake its wait group
+ * or supervisor and abandon its stack. Other coroutines are not disturbed.
+ * If nothing observes the coroutine (no wait group, no supervisor) or when called
+ * outside a coroutine, the process aborts with the message, as an unrecovered Go panic.
+ */
+_Noreturn void co_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** Most recent panic messages kept by a scheduler's registry. */
+#define CO_PANIC_LOG 16
+
+/** A recorded panic. */
+typedef struct co_panic_rec {
+    uint64_t co_id;
+    uint64_t tsc;
+    char name[CO_NAME_MAX + 1];
+    char msg[120];
+} co_panic_rec_t;
+
+/** Copy up to @p n most recent panics of @p s, newest first; returns how many. */
+size_t co_panics_recent(const co_sched_t *s, co_panic_rec_t *out, size_t n);
+
+/** When a supervisor restarts its child. */
+typedef enum co_restart {
+    CO_RESTART_ON_PANIC = 0, /**< restart after a panic; a clean finish ends supervision */
+    CO_RESTART_ALWAYS,       /**< restart after any finish */
+} co_restart_t;
+
+/** Supervisor options. Zeroed numeric fields take the documented defaults. */
+typedef struct co_supervisor_opts {
+    co_fn_t fn;              /**< the child's entry */
+    void *arg;               /**< its argument */
+    co_opts_t child;         /**< the child's spawn options (child.wg must be NULL) */
+    co_restart_t policy;     /**< default CO_RESTART_ON_PANIC */
+    uint64_t backoff_min_ns; /**< first restart delay; default 1 ms */
+    uint64_t backoff_max_ns; /**< delay doubles up to this; default 1 s */
+    unsigned budget;         /**< at most this many restarts ... default 5 */
+    uint64_t window_ns;      /**< ... within this window, else give up; default 10 s */
+} co_supervisor_opts_t;
+
+/** Supervisor state. */
+typedef enum co_sv_state {
+    CO_SV_RUNNING = 0, /**< child running or backing off */
+    CO_SV_DONE,        /**< child finished and policy says stop, or context done */
+    CO_SV_GAVE_UP,     /**< restart budget exhausted */
+} co_sv_state_t;
+
+/** A supervisor; the caller owns the storage, which must outlive it. */
+typedef struct co_supervisor {
+    co_supervisor_opts_t opts;     /**< copy of the options */
+    co_sv_state_t state;           /**< see co_sv_state_t */
+    unsigned restarts;             /**< restarts so far */
+    unsigned panics;               /**< child panics so far */
+    co_t *child;                   /**< running child, or NULL while backing off */
+    char last_panic[120];          /**< message of the child's last panic */
+    co_wg_t child_wg;              /**< internal */
+    uint64_t restart_tsc[32];      /**< internal: ring of restart times */
+} co_supervisor_t;
+
+/**
+ * Start a supervisor coroutine (kind "supervisor") that runs @p opts->fn as its child
+ * and restarts it under the policy with exponential backoff and a restart budget.
+ * It stops when the child's context (opts->child.ctx) is done, when the policy says
+ * so, or when the budget is exhausted (CO_SV_GAVE_UP, logged). If @p wg is not NULL
+ * it is a member of @p wg until it stops. Returns 0, EINVAL or ENOMEM.
+ */
+int co_supervise(co_supervisor_t *sv, const co_supervisor_opts_t *opts, co_wg_t *wg);
+
+/* ------------------------------------------------------------------------------ */
+/* Registry                                                                       */
+/* ------------------------------------------------------------------------------ */
+
+/** Counters of one coroutine kind. */
+typedef struct co_kind_stats {
+    const char *kind;
+    uint64_t created;
+    uint64_t finished; /**< includes panicked */
+    uint64_t panicked;
+    uint64_t live;
+} co_kind_stats_t;
+
+/** Copy @p s's per-kind counters into @p out (up to @p n); returns the number of kinds. */
+size_t co_registry_kinds(const co_sched_t *s, co_kind_stats_t *out, size_t n);
+
+/**
+ * Per-kind counters summed over every scheduler of the process (kinds matched by
+ * name). Thread-safe: counters are read with relaxed atomics while the owners run.
+ * Returns the number of kinds.
+ */
+size_t co_registry_snapshot(co_kind_stats_t *out, size_t n);
+
+/** One live coroutine, as seen by co_registry_foreach(). */
+typedef struct co_info {
+    uint64_t id;
+    const char *name;
+    const char *kind;
+    const char *state;    /**< "runnable", "running", "parked" */
+    const char *wait;     /**< what it is parked on, or NULL */
+    const void *wait_obj; /**< the object, or NULL */
+    uint64_t age_ns;
+    size_t stack_size;
+} co_info_t;
+
+/** Call @p fn for every live coroutine of @p s, oldest first. Owner thread only. */
+void co_registry_foreach(const co_sched_t *s, void (*fn)(const co_info_t *, void *), void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MDMUX_CO_H */

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Registry: every live coroutine on a list (oldest first), per-kind counters and a
+ * ring of recent panics, per scheduler. Counters have a single writer (the owner
+ * thread) and are read by other threads with relaxed atomics, so the owner's
+ * updates are plain loads and stores.
+ */
+#include "rt_internal.h"
+
+#include <pthread.h>
+#include <string.h>
+
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static co_sched_t *all_head;
+
+#define KIND_OTHER "(other)"
+
+static inline void bump(_Atomic uint64_t *counter)
+{
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static inline uint64_t get(const _Atomic uint64_t *counter)
+{
+    return atomic_load_explicit((_Atomic uint64_t *)counter, memory_order_relaxed);
+}
+
+uint8_t rt_kind_index(co_sched_t *s, const char *kind)
+{
+    if (kind == s->last_kind_name)
+        return s->last_kind;
+    unsigned i;
+    for (i = 0; i < s->nkinds; i++)
+        if (s->kinds[i].name == kind || strcmp(s->kinds[i].name, kind) == 0)
+            break;
+    if (i == s->nkinds) {
+        if (s->nkinds == CO_KINDS_MAX - 1) {
+            /* Table full: the last slot collects every further kind. */
+            i = CO_KINDS_MAX - 1;
+            s->kinds[i].name = KIND_OTHER;
+            __atomic_store_n(&s->nkinds, CO_KINDS_MAX, __ATOMIC_RELEASE);
+        } else if (s->nkinds == CO_KINDS_MAX) {
+            i = CO_KINDS_MAX - 1;
+        } else {
+            s->kinds[i].name = kind;
+            __atomic_store_n(&s->nkinds, s->nkinds + 1, __ATOMIC_RELEASE);
+        }
+    }
+    s->last_kind_name = kind;
+    s->last_kind = (uint8_t)i;
+    return (uint8_t)i;
+}
+
+void rt_registry_add(co_sched_t *s, co_t *co)
+{
+    co->reg_next = NULL;
+    co->reg_prev = s->reg_tail;
+    if (s->reg_tail)
+        s->reg_tail->reg_next = co;
+    else
+        s->reg_head = co;
+    s->reg_tail = co;
+    s->live++;
+    bump(&s->kinds[co->kind].created);
+}
+
+void rt_registry_remove(co_sched_t *s, co_t *co, bool panicked)
+{
+    if (co->reg_prev)
+        co->reg_prev->reg_next = co->reg_next;
+    else
+        s->reg_head = co->reg_next;
+    if (co->reg_next)
+        co->reg_next->reg_prev = co->reg_prev;
+    else
+        s->reg_tail = co->reg_prev;
+    s->live--;
+    bump(&s->kinds[co->kind].finished);
+    if (panicked)
+        bump(&s->kinds[co->kind].panicked);
+}
+
+void rt_registry_panic(co_sched_t *s, co_t *co, const char *msg)
+{
+    co_panic_rec_t *rec = &s->panics[s->npanics % CO_PANIC_LOG];
+    rec->co_id = co->id;
+    rec->tsc = co_tsc();
+    snprintf(rec->name, sizeof(rec->name), "%s", co->name);
+    snprintf(rec->msg, sizeof(rec->msg), "%s", msg);
+    s->npanics++;
+}
+
+size_t co_panics_recent(const co_sched_t *s, co_panic_rec_t *out, size_t n)
+{
+    size_t have = s->npanics < CO_PANIC_LOG ? s->npanics : CO_PANIC_LOG;
+    if (n > have)
+        n = have;
+    for (size_t i = 0; i < n; i++)
+        out[i] = s->panics[(s->npanics - 1 - i) % CO_PANIC_LOG];
+    return n;
+}
+
+static void kind_stats(const struct rt_kind *k, co_kind_stats_t *out)
+{
+    out->kind = k->name;
+    out->created = get(&k->created);
+    out->finished = get(&k->finished);
+    out->panicked = get(&k->panicked);
+    out->live = out->created - out->finished;
+}
+
+size_t co_registry_kinds(const co_sched_t *s, co_kind_stats_t *out, size_t n)
+{
+    for (size_t i = 0; i < s->nkinds && i < n; i++)
+        kind_stats(&s->kinds[i], &out[i]);
+    return s->nkinds;
+}
+
+void rt_registry_attach(co_sched_t *s)
+{
+    pthread_mutex_lock(&all_lock);
+    s->all_prev = NULL;
+    s->all_next = all_head;
+    if (all_head)
+        all_head->all_prev = s;
+    all_head = s;
+    pthread_mutex_unlock(&all_lock);
+}
+
+void rt_registry_detach(co_sched_t *s)
+{
+    pthread_mutex_lock(&all_lock);
+    if (s->all_prev)
+        s->all_prev->all_next = s->all_next;
+    else
+        all_head = s->all_next;
+    if (s->all_next)
+        s->all_next->all_prev = s->all_prev;
+    pthread_mutex_unlock(&all_lock);
+}
+
+static void merge_kind(co_kind_stats_t *out, size_t n, size_t *used, const co_kind_stats_t *k)
+{
+    for (size_t i = 0; i < *used && i < n; i++) {
+        if (strcmp(out[i].kind, k->kind) == 0) {
+            out[i].created += k->created;
+            out[i].finished += k->finished;
+            out[i].panicked += k->panicked;
+            out[i].live += k->live;
+            return;
+        }
+    }
+    if (*used < n)
+        out[*used] = *k;
+    (*used)++;
+}
+
+size_t co_registry_snapshot(co_kind_stats_t *out, size_t n)
+{
+    size_t used = 0;
+    pthread_mutex_lock(&all_lock);
+    for (co_sched_t *s = all_head; s; s = s->all_next) {
+        /* nkinds only grows and each slot's name is set before nkinds covers it. */
+        unsigned nkinds = __atomic_load_n(&s->nkinds, __ATOMIC_ACQUIRE);
+        for (unsigned i = 0; i < nkinds; i++) {
+            co_kind_stats_t k;
+            kind_stats(&s->kinds[i], &k);
+            merge_kind(out, n, &used, &k);
+        }
+    }
+    pthread_mutex_unlock(&all_lock);
+    return used;
+}
+
+static const char *state_name(const co_t *co)
+{
+    switch (co->state) {
+    case CO_ST_RUNNABLE:
+        return "runnable";
+    case CO_ST_RUNNING:
+        return "running";
+    case CO_ST_PARKED:
+        return "parked";
+    default:
+        return "dead";
+    }
+}
+
+static void info_of(const co_sched_t *s, const co_t *co, co_info_t *info)
+{
+    info->id = co->id;
+    info->name = co->name;
+    info->kind = s->kinds[co->kind].name;
+    info->state = state_name(co);
+    info->wait = co->wait;
+    info->wait_obj = co->wait_obj;
+    uint64_t now = s->now_tsc > co->born_tsc ? s->now_tsc : co->born_tsc;
+    info->age_ns = co_tsc_to_ns(now - co->born_tsc);
+    info->stack_size = co->cx.stack_len;
+}
+
+void co_registry_foreach(const co_sched_t *s, void (*fn)(const co_info_t *, void *), void *arg)
+{
+    for (const co_t *co = s->reg_head; co; co = co->reg_next) {
+        co_info_t info;
+        info_of(s, co, &info);
+        fn(&info, arg);
+    }
+}
+
+size_t rt_registry_report(co_sched_t *s, FILE *out)
+{
+    if (!out || !s->live)
+        return s->live;
+    fprintf(out, "mdmux: scheduler '%s': %zu coroutine(s) leaked:\n", s->name, s->live);
+    for (const co_t *co = s->reg_head; co; co = co->reg_next) {
+        co_info_t info;
+        info_of(s, co, &info);
+        fprintf(out, "  #%llu '%s' kind=%s age=%.3f ms state=%s", (unsigned long long)info.id,
+                info.name, info.kind, (double)info.age_ns / 1e6, info.state);
+        if (info.wait)
+            fprintf(out, " on '%s' (%p)", info.wait, info.wait_obj);
+        fputc('\n', out);
+    }
+    return s->live;
+}

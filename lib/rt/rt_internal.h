@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * lib/rt internals shared by its translation units. Not installed, not included
+ * outside lib/rt.
+ */
+#ifndef MDMUX_RT_INTERNAL_H
+#define MDMUX_RT_INTERNAL_H
+
+#include "co.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#define __SANITIZE_ADDRESS__ 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(__SANITIZE_THREAD__)
+#define __SANITIZE_THREAD__ 1
+#endif
+#endif
+
+#define RT_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define RT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define RT_CACHE_LINE  64
+
+/* ---- allocation of control-path objects ------------------------------------- */
+#ifdef MDMUX_MIMALLOC
+#include <mimalloc.h>
+#define rt_malloc  mi_malloc
+#define rt_calloc  mi_calloc
+#define rt_realloc mi_realloc
+#define rt_free    mi_free
+#else
+#define rt_malloc  malloc
+#define rt_calloc  calloc
+#define rt_realloc realloc
+#define rt_free    free
+#endif
+
+/* ---- execution contexts ---------------------------------------------------- */
+
+/* What rt_switch needs, plus what the sanitizers must be told about each stack. */
+typedef struct rt_cx {
+    void *sp;         /* saved stack pointer while suspended */
+    void *stack_lo;   /* lowest usable byte */
+    size_t stack_len; /* usable bytes */
+#ifdef __SANITIZE_ADDRESS__
+    void *asan_fake;
+#endif
+#ifdef __SANITIZE_THREAD__
+    void *tsan_fiber;
+#endif
+} rt_cx_t;
+
+void rt_switch(void **save_sp, void *load_sp);
+void rt_trampoline(void);
+void rt_co_main(co_t *co) __attribute__((noreturn));
+
+enum co_state { CO_ST_RUNNABLE = 0, CO_ST_RUNNING, CO_ST_PARKED, CO_ST_DEAD };
+enum co_stack_class { CO_STK_GUARDED = 0, CO_STK_SMALL };
+enum co_flags {
+    CO_F_PANICKED = 1u << 0,
+    CO_F_CTXWAIT = 1u << 1, /* on the scheduler's list of cancellable waiters */
+};
+
+struct rt_defer {
+    void (*fn)(void *);
+    void *arg;
+    struct rt_defer *next;
+};
+
+/*
+ * A coroutine. It lives at the top of its own stack block, so one allocation (a
+ * cache pop, usually) gives both. Hot fields first.
+ */
+struct co {
+    rt_cx_t cx;
+    co_sched_t *sched;
+    co_t *next; /* run queue */
+    uint8_t state;
+    uint8_t stack_class;
+    uint8_t kind;
+    uint8_t flags;
+    int wake; /* co_park() result */
+    co_fn_t fn;
+    void *arg;
+    co_ctx_t *ctx;
+    co_wg_t *wg;
+    struct rt_defer *defers;
+    /* parking */
+    const char *wait;
+    const void *wait_obj;
+    co_ctx_t *wait_ctx;
+    co_t *wnext;           /* wait-group waiter list */
+    co_t *cw_prev, *cw_next; /* cancellable waiters */
+    uint64_t deadline; /* TSC */
+    uint32_t heap_idx; /* 1-based slot in the timer heap; 0 = none */
+    uint32_t pad_;
+    /* registry */
+    co_t *reg_prev, *reg_next;
+    uint64_t id;
+    uint64_t born_tsc;
+    /* memory */
+    void *map_base; /* block start (guard page included) */
+    size_t map_len;
+    char name[CO_NAME_MAX + 1];
+} __attribute__((aligned(RT_CACHE_LINE)));
+
+/* ---- per-scheduler state ---------------------------------------------------- */
+
+struct rt_kind {
+    const char *name;
+    _Atomic uint64_t created;
+    _Atomic uint64_t finished;
+    _Atomic uint64_t panicked;
+};
+
+#define RT_STACK_CLASSES 8
+
+struct rt_stack_cache {
+    size_t map_len;
+    co_t *free; /* linked through ->next */
+    unsigned count;
+};
+
+struct rt_chunk {
+    struct rt_chunk *next;
+    size_t len;
+};
+
+struct co_sched {
+    rt_cx_t cx; /* the thread's own stack */
+    co_t *cur;
+    co_t *rq_head, *rq_tail;
+    unsigned budget, batch;
+    bool stop;
+    co_t *zombie;
+    uint32_t mxcsr_fpucw[2]; /* initial FP control state for new coroutines */
+    /* "run this on the scheduler stack" requests from small stacks */
+    void (*call_fn)(void *);
+    void *call_arg;
+    co_t *call_co;
+    uint64_t now_tsc; /* refreshed every scheduler pass; coarse ages */
+    uint64_t id_next, id_end; /* block of process-unique ids */
+    /* timers: binary min-heap on co->deadline */
+    co_t **heap;
+    uint32_t heap_len, heap_cap;
+    /* poll hooks */
+    co_poll_t *polls;
+    co_poll_t *poll_next; /* iteration cursor, kept valid by co_poll_del */
+    /* cancellable waiters */
+    co_t *cw_head;
+    size_t ncw;
+    uint64_t epoch_seen;
+    /* idle */
+    co_idle_t idle;
+    unsigned idle_spins;
+    /* registry */
+    co_t *reg_head, *reg_tail;
+    size_t live;
+    struct rt_kind kinds[CO_KINDS_MAX];
+    unsigned nkinds;
+    const char *last_kind_name;
+    uint8_t last_kind;
+    co_panic_rec_t panics[CO_PANIC_LOG];
+    unsigned npanics;
+    /* memory */
+    int numa_node; /* -1: no binding */
+    size_t page;
+    size_t cache_bytes, cache_max;
+    struct rt_stack_cache stacks[RT_STACK_CLASSES];
+    co_t *small_free;
+    struct rt_chunk *chunks;
+    char *small_cur, *small_end;
+    struct rt_defer *defer_free;
+    struct rt_chunk *defer_chunks;
+    void *altstack;
+    size_t altstack_len;
+    /* process-wide list */
+    co_sched_t *all_next, *all_prev;
+    char name[CO_NAME_MAX + 1];
+};
+
+extern __thread co_sched_t *rt_tls_sched;
+extern _Atomic uint64_t rt_cancel_epoch;
+extern uint64_t rt_canary_seed;
+
+/* ctx.c */
+bool rt_ctx_cancellable(const co_ctx_t *ctx);
+uint64_t rt_ctx_deadline_tsc(const co_ctx_t *ctx);
+
+/* stack.c */
+co_t *rt_stack_get(co_sched_t *s, size_t stack_size);
+void rt_stack_put(co_sched_t *s, co_t *co);
+void rt_stack_release_all(co_sched_t *s);
+size_t rt_small_block_size(void);
+
+static inline uint64_t *rt_canary_slot(const co_t *co)
+{
+    return (uint64_t *)co->cx.stack_lo;
+}
+
+static inline uint64_t rt_canary_value(const co_t *co)
+{
+    return rt_canary_seed ^ (uint64_t)(uintptr_t)co;
+}
+
+/* registry.c */
+uint8_t rt_kind_index(co_sched_t *s, const char *kind);
+void rt_registry_add(co_sched_t *s, co_t *co);
+void rt_registry_remove(co_sched_t *s, co_t *co, bool panicked);
+void rt_registry_panic(co_sched_t *s, co_t *co, const char *msg);
+void rt_registry_attach(co_sched_t *s);
+void rt_registry_detach(co_sched_t *s);
+size_t rt_registry_report(co_sched_t *s, FILE *out);
+
+/* sched.c */
+void rt_finish(co_t *self, bool panicked) __attribute__((noreturn));
+void rt_call_on_sched_stack(void (*fn)(void *), void *arg);
+
+/* panic.c */
+void rt_signals_attach(co_sched_t *s);
+void rt_signals_detach(co_sched_t *s);
+void rt_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void rt_defer_release_all(co_sched_t *s);
+
+/* async-signal-safe formatting helpers */
+size_t rt_fmt_str(char *buf, size_t cap, size_t at, const char *s);
+size_t rt_fmt_u64(char *buf, size_t cap, size_t at, uint64_t v);
+
+#endif /* MDMUX_RT_INTERNAL_H */

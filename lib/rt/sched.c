@@ -1,0 +1,850 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The per-thread scheduler: FIFO run queue, TSC timer heap, poll hooks, parking,
+ * wait groups and the coroutine life cycle.
+ *
+ * Coroutines switch directly to one another: a coroutine that yields or parks
+ * hands the CPU to the head of the run queue with a single rt_switch. Every
+ * `batch` switches (and whenever the run queue empties) control returns to the
+ * scheduler's own stack, which fires timers, runs poll hooks, notices cross-thread
+ * cancellations and applies the idle policy. Nothing here takes a lock or makes a
+ * system call, except the CO_IDLE_SLEEP policy when there is nothing to do.
+ */
+#include "rt_internal.h"
+
+#include <errno.h>
+#include <numa.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef __SANITIZE_THREAD__
+#include <sanitizer/tsan_interface.h>
+#endif
+
+__thread co_sched_t *rt_tls_sched;
+
+static _Atomic uint64_t id_blocks; /* process-wide id allocator, 64Ki ids a block */
+#define ID_BLOCK 65536u
+
+/* ---- switching -------------------------------------------------------------- */
+
+static inline void cx_switch(rt_cx_t *from, rt_cx_t *to, bool from_dies)
+{
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_start_switch_fiber(from_dies ? NULL : &from->asan_fake, to->stack_lo,
+                                   to->stack_len);
+#endif
+#ifdef __SANITIZE_THREAD__
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+    (void)from_dies;
+    rt_switch(&from->sp, to->sp);
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+#endif
+}
+
+static void reap(co_sched_t *s)
+{
+    co_t *co = s->zombie;
+    s->zombie = NULL;
+#ifdef __SANITIZE_THREAD__
+    __tsan_destroy_fiber(co->cx.tsan_fiber);
+#endif
+    rt_stack_put(s, co);
+}
+
+/* Runs in every context right after it is resumed. */
+static inline void after_switch(co_sched_t *s)
+{
+    if (RT_UNLIKELY(s->zombie != NULL))
+        reap(s);
+}
+
+static __attribute__((noinline, noreturn, cold)) void canary_broken(const co_t *co)
+{
+    rt_die("coroutine '%s' overflowed its %zu KiB stack (canary smashed)", co->name,
+           co->cx.stack_len / 1024);
+}
+
+static inline void check_canary(const co_t *co)
+{
+    if (co->stack_class == CO_STK_SMALL && *rt_canary_slot(co) != rt_canary_value(co))
+        canary_broken(co);
+}
+
+static inline void rq_push(co_sched_t *s, co_t *co)
+{
+    co->next = NULL;
+    if (s->rq_tail)
+        s->rq_tail->next = co;
+    else
+        s->rq_head = co;
+    s->rq_tail = co;
+}
+
+static inline co_t *rq_pop(co_sched_t *s)
+{
+    co_t *co = s->rq_head;
+    if (co) {
+        s->rq_head = co->next;
+        if (!s->rq_head)
+            s->rq_tail = NULL;
+    }
+    return co;
+}
+
+/*
+ * Leave the running coroutine @p self, which has already been queued, parked or
+ * killed: run the next ready coroutine directly while the batch budget lasts,
+ * otherwise return to the scheduler stack.
+ */
+static void switch_away(co_sched_t *s, co_t *self, bool dies)
+{
+    check_canary(self);
+    co_t *next = s->budget ? rq_pop(s) : NULL;
+    rt_cx_t *to = &s->cx;
+    if (next) {
+        s->budget--;
+        next->state = CO_ST_RUNNING;
+        s->cur = next;
+        if (next == self)
+            return; /* yielded to an otherwise empty run queue */
+        to = &next->cx;
+    } else {
+        s->cur = NULL;
+    }
+    cx_switch(&self->cx, to, dies);
+    after_switch(s);
+}
+
+/* Run @p fn(@p arg) on the scheduler's stack: for work too deep for a small stack. */
+void rt_call_on_sched_stack(void (*fn)(void *), void *arg)
+{
+    co_sched_t *s = rt_tls_sched;
+    co_t *self = s->cur;
+    s->call_fn = fn;
+    s->call_arg = arg;
+    s->call_co = self;
+    cx_switch(&self->cx, &s->cx, false);
+    after_switch(s);
+}
+
+/* Scheduler stack: run the head of the run queue and whatever it chains to. */
+static void dispatch(co_sched_t *s)
+{
+    co_t *co = rq_pop(s);
+    s->budget = s->batch;
+    for (;;) {
+        co->state = CO_ST_RUNNING;
+        s->cur = co;
+        cx_switch(&s->cx, &co->cx, false);
+        after_switch(s);
+        if (RT_LIKELY(!s->call_fn))
+            break;
+        void (*fn)(void *) = s->call_fn;
+        s->call_fn = NULL;
+        fn(s->call_arg);
+        co = s->call_co;
+    }
+    s->cur = NULL;
+}
+
+/* ---- timers: binary min-heap on co->deadline ---------------------------------- */
+
+static void heap_set(co_sched_t *s, uint32_t i, co_t *co)
+{
+    s->heap[i] = co;
+    co->heap_idx = i + 1;
+}
+
+static void heap_up(co_sched_t *s, uint32_t i)
+{
+    co_t *co = s->heap[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (s->heap[parent]->deadline <= co->deadline)
+            break;
+        heap_set(s, i, s->heap[parent]);
+        i = parent;
+    }
+    heap_set(s, i, co);
+}
+
+static void heap_down(co_sched_t *s, uint32_t i)
+{
+    co_t *co = s->heap[i];
+    for (;;) {
+        uint32_t child = 2 * i + 1;
+        if (child >= s->heap_len)
+            break;
+        if (child + 1 < s->heap_len && s->heap[child + 1]->deadline < s->heap[child]->deadline)
+            child++;
+        if (co->deadline <= s->heap[child]->deadline)
+            break;
+        heap_set(s, i, s->heap[child]);
+        i = child;
+    }
+    heap_set(s, i, co);
+}
+
+static int heap_push(co_sched_t *s, co_t *co)
+{
+    if (s->heap_len == s->heap_cap) {
+        uint32_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
+        co_t **heap = rt_realloc(s->heap, cap * sizeof(*heap));
+        if (!heap)
+            return ENOMEM;
+        s->heap = heap;
+        s->heap_cap = cap;
+    }
+    s->heap[s->heap_len] = co;
+    heap_up(s, s->heap_len++);
+    return 0;
+}
+
+static void heap_remove(co_sched_t *s, co_t *co)
+{
+    uint32_t i = co->heap_idx - 1;
+    co->heap_idx = 0;
+    co_t *last = s->heap[--s->heap_len];
+    if (i == s->heap_len)
+        return;
+    s->heap[i] = last;
+    if (i > 0 && last->deadline < s->heap[(i - 1) / 2]->deadline)
+        heap_up(s, i);
+    else
+        heap_down(s, i);
+}
+
+/* ---- parking ------------------------------------------------------------------ */
+
+static void cw_add(co_sched_t *s, co_t *co)
+{
+    co->cw_prev = NULL;
+    co->cw_next = s->cw_head;
+    if (s->cw_head)
+        s->cw_head->cw_prev = co;
+    s->cw_head = co;
+    s->ncw++;
+    co->flags |= CO_F_CTXWAIT;
+}
+
+static void cw_remove(co_sched_t *s, co_t *co)
+{
+    if (co->cw_prev)
+        co->cw_prev->cw_next = co->cw_next;
+    else
+        s->cw_head = co->cw_next;
+    if (co->cw_next)
+        co->cw_next->cw_prev = co->cw_prev;
+    s->ncw--;
+    co->flags &= (uint8_t)~CO_F_CTXWAIT;
+}
+
+static void unpark(co_sched_t *s, co_t *co, int result)
+{
+    if (co->heap_idx)
+        heap_remove(s, co);
+    if (co->flags & CO_F_CTXWAIT)
+        cw_remove(s, co);
+    co->wake = result;
+    co->wait = NULL;
+    co->wait_obj = NULL;
+    co->wait_ctx = NULL;
+    co->state = CO_ST_RUNNABLE;
+    rq_push(s, co);
+}
+
+int co_park(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void *obj)
+{
+    co_sched_t *s = rt_tls_sched;
+    co_t *self = s ? s->cur : NULL;
+    if (!self)
+        return EPERM;
+    if (ctx) {
+        int err = co_ctx_err(ctx);
+        if (err)
+            return err;
+        uint64_t ctx_deadline = rt_ctx_deadline_tsc(ctx);
+        if (ctx_deadline < deadline_tsc)
+            deadline_tsc = ctx_deadline;
+    }
+    self->wait = reason;
+    self->wait_obj = obj;
+    self->wait_ctx = ctx;
+    if (deadline_tsc != UINT64_MAX) {
+        self->deadline = deadline_tsc;
+        if (heap_push(s, self) != 0)
+            return ENOMEM;
+    }
+    if (rt_ctx_cancellable(ctx))
+        cw_add(s, self);
+    self->state = CO_ST_PARKED;
+    switch_away(s, self, false);
+    return self->wake;
+}
+
+bool co_ready(co_t *co)
+{
+    if (!co || co->state != CO_ST_PARKED)
+        return false;
+    unpark(co->sched, co, 0);
+    return true;
+}
+
+bool co_is_parked(const co_t *co)
+{
+    return co && co->state == CO_ST_PARKED;
+}
+
+/* ---- scheduler passes ------------------------------------------------------------ */
+
+static unsigned timers_fire(co_sched_t *s)
+{
+    unsigned n = 0;
+    while (s->heap_len && s->heap[0]->deadline <= s->now_tsc) {
+        co_t *co = s->heap[0];
+        int err = co_ctx_err(co->wait_ctx);
+        unpark(s, co, err ? err : ETIMEDOUT);
+        n++;
+    }
+    return n;
+}
+
+static unsigned polls_run(co_sched_t *s)
+{
+    unsigned n = 0;
+    for (co_poll_t *p = s->polls; p; p = s->poll_next) {
+        s->poll_next = p->next;
+        n += p->fn(p);
+    }
+    s->poll_next = NULL;
+    return n;
+}
+
+static unsigned cancels_scan(co_sched_t *s)
+{
+    uint64_t epoch = atomic_load_explicit(&rt_cancel_epoch, memory_order_acquire);
+    if (epoch == s->epoch_seen)
+        return 0;
+    s->epoch_seen = epoch;
+    unsigned n = 0;
+    co_t *next;
+    for (co_t *co = s->cw_head; co; co = next) {
+        next = co->cw_next;
+        int err = co_ctx_err(co->wait_ctx);
+        if (err) {
+            unpark(s, co, err);
+            n++;
+        }
+    }
+    return n;
+}
+
+static void idle_sleep(co_sched_t *s)
+{
+    uint64_t ns = 50000;
+    if (s->heap_len) {
+        uint64_t now = co_tsc(), deadline = s->heap[0]->deadline;
+        uint64_t until = deadline > now ? co_tsc_to_ns(deadline - now) : 0;
+        if (until < ns)
+            ns = until;
+    }
+    if (ns > 0) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)ns};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void idle(co_sched_t *s)
+{
+    if (s->idle == CO_IDLE_BUSY)
+        return;
+    if (s->idle_spins < 1024) {
+        s->idle_spins = s->idle_spins ? s->idle_spins * 2 : 1;
+        for (unsigned i = 0; i < s->idle_spins; i++)
+            __builtin_ia32_pause();
+        return;
+    }
+    if (s->idle == CO_IDLE_SLEEP)
+        idle_sleep(s);
+    else
+        for (unsigned i = 0; i < s->idle_spins; i++)
+            __builtin_ia32_pause();
+}
+
+int co_sched_run(co_sched_t *s)
+{
+    if (s != rt_tls_sched || s->cur)
+        rt_die("co_sched_run: scheduler '%s' run from a coroutine or a foreign thread", s->name);
+    s->stop = false;
+    for (;;) {
+        if (!s->live)
+            return 0;
+        if (s->stop) {
+            s->stop = false;
+            return 1;
+        }
+        unsigned progress = 0;
+        s->now_tsc = co_tsc();
+        if (s->heap_len)
+            progress += timers_fire(s);
+        if (s->polls)
+            progress += polls_run(s);
+        if (s->ncw)
+            progress += cancels_scan(s);
+        if (s->rq_head) {
+            s->idle_spins = 0;
+            dispatch(s);
+            continue;
+        }
+        if (progress)
+            continue;
+        if (!s->heap_len && !s->polls && !s->ncw)
+            return CO_EDEADLOCK;
+        idle(s);
+    }
+}
+
+void co_sched_stop(co_sched_t *s)
+{
+    s->stop = true;
+}
+
+size_t co_sched_live(const co_sched_t *s)
+{
+    return s->live;
+}
+
+co_sched_t *co_sched_self(void)
+{
+    return rt_tls_sched;
+}
+
+void co_poll_add(co_poll_t *p)
+{
+    co_sched_t *s = rt_tls_sched;
+    p->prev = NULL;
+    p->next = s->polls;
+    if (s->polls)
+        s->polls->prev = p;
+    s->polls = p;
+}
+
+void co_poll_del(co_poll_t *p)
+{
+    co_sched_t *s = rt_tls_sched;
+    if (s->poll_next == p)
+        s->poll_next = p->next;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        s->polls = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+}
+
+/* ---- coroutine life cycle ----------------------------------------------------------- */
+
+static void copy_name(char *dst, const char *src)
+{
+    size_t i = 0;
+    for (; i < CO_NAME_MAX && src[i]; i++)
+        dst[i] = src[i];
+    dst[i] = '\0';
+}
+
+static uint64_t next_id(co_sched_t *s)
+{
+    if (RT_UNLIKELY(s->id_next == s->id_end)) {
+        uint64_t block = atomic_fetch_add_explicit(&id_blocks, 1, memory_order_relaxed);
+        s->id_next = block * ID_BLOCK + 1;
+        s->id_end = s->id_next + ID_BLOCK;
+    }
+    return s->id_next++;
+}
+
+/* Lay out the frame rt_switch pops, so the first switch "returns" into rt_trampoline. */
+static void init_frame(co_sched_t *s, co_t *co)
+{
+    uint64_t *sp = (uint64_t *)co - 8;
+    sp[0] = s->mxcsr_fpucw[0] | ((uint64_t)s->mxcsr_fpucw[1] << 32);
+    sp[1] = 0;                          /* r15 */
+    sp[2] = 0;                          /* r14 */
+    sp[3] = 0;                          /* r13 */
+    sp[4] = (uint64_t)(uintptr_t)co;    /* r12: rt_trampoline's argument */
+    sp[5] = 0;                          /* rbx */
+    sp[6] = 0;                          /* rbp */
+    sp[7] = (uint64_t)(uintptr_t)rt_trampoline;
+    co->cx.sp = sp;
+}
+
+co_t *co_spawn(co_fn_t fn, void *arg, const co_opts_t *opts)
+{
+    static const co_opts_t defaults;
+    co_sched_t *s = rt_tls_sched;
+    if (!s || !fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!opts)
+        opts = &defaults;
+    co_t *co = rt_stack_get(s, opts->stack_size);
+    if (!co)
+        return NULL;
+    const char *kind = opts->kind ? opts->kind : "co";
+    co->sched = s;
+    co->state = CO_ST_RUNNABLE;
+    co->flags = 0;
+    co->wake = 0;
+    co->fn = fn;
+    co->arg = arg;
+    co->ctx = opts->ctx;
+    co->wg = opts->wg;
+    co->defers = NULL;
+    co->wait = NULL;
+    co->wait_obj = NULL;
+    co->wait_ctx = NULL;
+    co->wnext = NULL;
+    co->heap_idx = 0;
+    co->kind = rt_kind_index(s, kind);
+    co->id = next_id(s);
+    co->born_tsc = s->now_tsc;
+    copy_name(co->name, opts->name ? opts->name : kind);
+    init_frame(s, co);
+#ifdef __SANITIZE_ADDRESS__
+    co->cx.asan_fake = NULL;
+#endif
+#ifdef __SANITIZE_THREAD__
+    co->cx.tsan_fiber = __tsan_create_fiber(0);
+#endif
+    rt_registry_add(s, co);
+    if (co->wg)
+        co->wg->count++;
+    rq_push(s, co);
+    return co;
+}
+
+void rt_co_main(co_t *co)
+{
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    after_switch(co->sched);
+    co->fn(co->arg);
+    rt_finish(co, false);
+}
+
+static void run_defers(co_sched_t *s, co_t *self)
+{
+    struct rt_defer *d;
+    while ((d = self->defers) != NULL) {
+        void (*fn)(void *) = d->fn;
+        void *arg = d->arg;
+        self->defers = d->next;
+        d->next = s->defer_free;
+        s->defer_free = d;
+        fn(arg); /* may panic: rt_finish re-enters and carries on with the rest */
+    }
+}
+
+void rt_finish(co_t *self, bool panicked)
+{
+    co_sched_t *s = self->sched;
+    if (panicked)
+        self->flags |= CO_F_PANICKED;
+    run_defers(s, self);
+    panicked = (self->flags & CO_F_PANICKED) != 0;
+    rt_registry_remove(s, self, panicked);
+    if (self->wg) {
+        if (panicked)
+            self->wg->panicked++;
+        co_wg_done(self->wg);
+    }
+    self->state = CO_ST_DEAD;
+    s->zombie = self;
+    switch_away(s, self, true);
+    __builtin_unreachable();
+}
+
+void co_yield(void)
+{
+    co_sched_t *s = rt_tls_sched;
+    co_t *self = s ? s->cur : NULL;
+    if (!self)
+        return;
+    self->state = CO_ST_RUNNABLE;
+    rq_push(s, self);
+    switch_away(s, self, false);
+}
+
+int co_sleep(uint64_t ns, co_ctx_t *ctx)
+{
+    co_sched_t *s = rt_tls_sched;
+    if (!s || !s->cur)
+        return EPERM;
+    uint64_t now = co_tsc(), ticks = co_ns_to_tsc(ns);
+    uint64_t deadline = ticks > UINT64_MAX - now ? UINT64_MAX : now + ticks;
+    int r;
+    do {
+        r = co_park(ctx, deadline, "sleep", NULL);
+    } while (r == 0 && co_tsc() < deadline); /* a stray co_ready() does not cut it short */
+    if (r == ETIMEDOUT && co_ctx_err(ctx) == 0)
+        return 0;
+    return r;
+}
+
+void co_exit(void)
+{
+    co_sched_t *s = rt_tls_sched;
+    if (!s || !s->cur)
+        rt_die("co_exit called outside a coroutine");
+    rt_finish(s->cur, false);
+}
+
+co_t *co_self(void)
+{
+    co_sched_t *s = rt_tls_sched;
+    return s ? s->cur : NULL;
+}
+
+static const co_t *self_or(const co_t *co)
+{
+    return co ? co : co_self();
+}
+
+const char *co_name(const co_t *co)
+{
+    co = self_or(co);
+    return co ? co->name : "(scheduler)";
+}
+
+const char *co_kind(const co_t *co)
+{
+    co = self_or(co);
+    return co ? co->sched->kinds[co->kind].name : "(scheduler)";
+}
+
+uint64_t co_id(const co_t *co)
+{
+    co = self_or(co);
+    return co ? co->id : 0;
+}
+
+co_ctx_t *co_context(const co_t *co)
+{
+    co = self_or(co);
+    return co ? co->ctx : CO_BACKGROUND;
+}
+
+size_t co_stack_size(const co_t *co)
+{
+    co = self_or(co);
+    return co ? co->cx.stack_len : 0;
+}
+
+/* ---- wait groups ----------------------------------------------------------------- */
+
+void co_wg_init(co_wg_t *wg)
+{
+    wg->count = 0;
+    wg->panicked = 0;
+    wg->waiters = NULL;
+}
+
+void co_wg_add(co_wg_t *wg, long n)
+{
+    wg->count += n;
+    if (wg->count < 0)
+        rt_die("co_wg_add: wait group %p went negative (%ld)", (void *)wg, wg->count);
+    if (wg->count > 0)
+        return;
+    co_t *w = wg->waiters;
+    wg->waiters = NULL;
+    while (w) {
+        co_t *next = w->wnext;
+        w->wnext = NULL;
+        co_ready(w);
+        w = next;
+    }
+}
+
+void co_wg_done(co_wg_t *wg)
+{
+    co_wg_add(wg, -1);
+}
+
+int co_wg_wait(co_wg_t *wg, co_ctx_t *ctx)
+{
+    co_t *self = co_self();
+    if (!self)
+        return EPERM;
+    if (wg->count == 0)
+        return 0;
+    self->wnext = wg->waiters;
+    wg->waiters = self;
+    int r = co_park(ctx, UINT64_MAX, "wait group", wg);
+    if (r != 0) {
+        for (co_t **pp = &wg->waiters; *pp; pp = &(*pp)->wnext) {
+            if (*pp == self) {
+                *pp = self->wnext;
+                break;
+            }
+        }
+        self->wnext = NULL;
+    }
+    return r;
+}
+
+/* ---- defer -------------------------------------------------------------------------- */
+
+#define DEFER_CHUNK 64
+
+int co_defer(void (*fn)(void *), void *arg)
+{
+    co_sched_t *s = rt_tls_sched;
+    co_t *self = s ? s->cur : NULL;
+    if (!self)
+        return EPERM;
+    if (!s->defer_free) {
+        struct rt_chunk *chunk =
+            rt_malloc(sizeof(struct rt_chunk) + DEFER_CHUNK * sizeof(struct rt_defer));
+        if (!chunk)
+            return ENOMEM;
+        chunk->next = s->defer_chunks;
+        s->defer_chunks = chunk;
+        struct rt_defer *d = (struct rt_defer *)(chunk + 1);
+        for (int i = 0; i < DEFER_CHUNK; i++) {
+            d[i].next = s->defer_free;
+            s->defer_free = &d[i];
+        }
+    }
+    struct rt_defer *d = s->defer_free;
+    s->defer_free = d->next;
+    d->fn = fn;
+    d->arg = arg;
+    d->next = self->defers;
+    self->defers = d;
+    return 0;
+}
+
+void rt_defer_release_all(co_sched_t *s)
+{
+    struct rt_chunk *chunk = s->defer_chunks;
+    while (chunk) {
+        struct rt_chunk *next = chunk->next;
+        rt_free(chunk);
+        chunk = next;
+    }
+    s->defer_chunks = NULL;
+    s->defer_free = NULL;
+}
+
+/* ---- scheduler creation and teardown ------------------------------------------------ */
+
+static pthread_once_t canary_once = PTHREAD_ONCE_INIT;
+
+static void canary_seed(void)
+{
+    uint64_t seed;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+        seed = co_tsc() * 0x9e3779b97f4a7c15ull;
+    rt_canary_seed ^= seed;
+}
+
+static int pick_numa_node(int requested)
+{
+    if (numa_available() < 0)
+        return -1;
+    if (requested > 0)
+        return requested - 1;
+    if (numa_max_node() < 1)
+        return -1; /* one node: binding would only cost */
+    int cpu = sched_getcpu();
+    return cpu < 0 ? -1 : numa_node_of_cpu(cpu);
+}
+
+static void thread_stack_bounds(rt_cx_t *cx)
+{
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &cx->stack_lo, &cx->stack_len);
+        pthread_attr_destroy(&attr);
+    }
+}
+
+co_sched_t *co_sched_new(const co_sched_opts_t *opts)
+{
+    static const co_sched_opts_t defaults;
+    if (rt_tls_sched) {
+        errno = EBUSY;
+        return NULL;
+    }
+    if (!opts)
+        opts = &defaults;
+    co_sched_t *s = rt_calloc(1, sizeof(*s));
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pthread_once(&canary_once, canary_seed);
+    co_tsc_hz(); /* calibrate now rather than in the middle of a run */
+    copy_name(s->name, opts->name ? opts->name : "sched");
+    s->idle = opts->idle;
+    s->batch = opts->batch ? opts->batch : 64;
+    s->cache_max = opts->stack_cache_bytes ? opts->stack_cache_bytes : (64u << 20);
+    s->page = (size_t)sysconf(_SC_PAGESIZE);
+    s->numa_node = pick_numa_node(opts->numa_node);
+    uint32_t mxcsr;
+    uint16_t fpucw;
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(fpucw));
+    s->mxcsr_fpucw[0] = mxcsr;
+    s->mxcsr_fpucw[1] = fpucw;
+    thread_stack_bounds(&s->cx);
+#ifdef __SANITIZE_THREAD__
+    s->cx.tsan_fiber = __tsan_get_current_fiber();
+#endif
+    s->now_tsc = co_tsc();
+    rt_signals_attach(s);
+    rt_registry_attach(s);
+    rt_tls_sched = s;
+    return s;
+}
+
+size_t co_sched_free(co_sched_t *s, FILE *report)
+{
+    if (s != rt_tls_sched || s->cur)
+        rt_die("co_sched_free: scheduler '%s' freed from a coroutine or a foreign thread",
+               s->name);
+    s->now_tsc = co_tsc();
+    size_t leaked = rt_registry_report(s, report);
+    co_t *co = s->reg_head;
+    while (co) {
+        co_t *next = co->reg_next;
+#ifdef __SANITIZE_THREAD__
+        __tsan_destroy_fiber(co->cx.tsan_fiber);
+#endif
+        if (co->stack_class == CO_STK_GUARDED)
+            rt_stack_put(s, co);
+        co = next;
+    }
+    s->reg_head = s->reg_tail = NULL;
+    rt_stack_release_all(s);
+    rt_defer_release_all(s);
+    rt_free(s->heap);
+    rt_signals_detach(s);
+    rt_registry_detach(s);
+    rt_tls_sched = NULL;
+    rt_free(s);
+    return leaked;
+}
