@@ -74,5 +74,7 @@ uint64_t co_ns_to_tsc(uint64_t ns)
 
 uint64_t co_now_ns(void)
 {
+    if (RT_UNLIKELY(!atomic_load_explicit(&ns_per_tick_q32, memory_order_relaxed)))
+        co_tsc_hz(); /* calibrate before reading the counter, not after */
     return co_tsc_to_ns(co_tsc());
 }

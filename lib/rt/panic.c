@@ -55,7 +55,7 @@ size_t rt_fmt_u64(char *buf, size_t cap, size_t at, uint64_t v)
 
 #define ALTSTACK_LEN (64u * 1024u)
 
-static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction old_segv, old_bus;
 
 static void report_overflow(const co_t *co)
@@ -74,9 +74,10 @@ static void report_overflow(const co_t *co)
 static bool is_overflow(const co_sched_t *s, const co_t *co, uintptr_t addr)
 {
     uintptr_t lo = (uintptr_t)co->cx.stack_lo;
+    bool below = addr < lo && addr + s->page + RT_CACHE_LINE >= lo;
     if (co->stack_class == CO_STK_GUARDED)
-        return addr < lo && addr + s->page >= lo;
-    return *rt_canary_slot(co) != rt_canary_value(co);
+        return below;
+    return below || *rt_canary_slot(co) != rt_canary_value(co);
 }
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
@@ -99,8 +100,14 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     }
 }
 
+/* Take SIGSEGV/SIGBUS unless we already hold them (again after a fork that reset
+ * them, or after someone else took them: their handler becomes the one we chain to). */
 static void install_handler(void)
 {
+    struct sigaction cur;
+    if (sigaction(SIGSEGV, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_sigaction == on_fault)
+        return;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = on_fault;
@@ -112,7 +119,9 @@ static void install_handler(void)
 
 void rt_signals_attach(co_sched_t *s)
 {
-    pthread_once(&handler_once, install_handler);
+    pthread_mutex_lock(&handler_lock);
+    install_handler();
+    pthread_mutex_unlock(&handler_lock);
     void *mem = mmap(NULL, ALTSTACK_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                      -1, 0);
     if (mem == MAP_FAILED)

@@ -417,6 +417,7 @@ int co_sched_run(co_sched_t *s)
 void co_sched_stop(co_sched_t *s)
 {
     s->stop = true;
+    s->budget = 0; /* the next switch goes back to the scheduler stack */
 }
 
 size_t co_sched_live(const co_sched_t *s)

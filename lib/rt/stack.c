@@ -3,13 +3,17 @@
  * Coroutine stacks. Each coroutine's struct co lives at the top of its stack block,
  * so a spawn is one cache pop.
  *
- * Guarded class: [PROT_NONE guard page][stack, grows down][struct co]. mmap'ed with
+ * Guarded class: [PROT_NONE guard page][stack, grows down][struct co, rest of its
+ * page unused]. The usable stack is exactly the requested size rounded up to pages.
+ * mmap'ed with
  * MAP_NORESERVE and never touched, so the kernel commits pages only as the stack
  * grows into them. Freed stacks go to a per-scheduler cache, by exact size, up to a
  * byte budget.
  *
  * Small class: [canary][CO_STACK_SMALL_SIZE stack][struct co] blocks packed in
- * 4 MiB chunks with no guard page; the canary is checked on every switch away.
+ * 4 MiB chunks with no guard page between them; the canary is checked on every
+ * switch away. Each chunk starts with one PROT_NONE page so the lowest block cannot
+ * run off into an unrelated mapping.
  *
  * Every mapping is bound to the scheduler's NUMA node when it has one.
  */
@@ -49,12 +53,6 @@ static void *map_region(co_sched_t *s, size_t len)
     return p;
 }
 
-static co_t *co_at_top(void *base, size_t len)
-{
-    uintptr_t top = (uintptr_t)base + len - sizeof(struct co);
-    return (co_t *)(top & ~(uintptr_t)(RT_CACHE_LINE - 1));
-}
-
 static struct rt_stack_cache *cache_slot(co_sched_t *s, size_t map_len, bool create)
 {
     struct rt_stack_cache *empty = NULL;
@@ -72,7 +70,7 @@ static struct rt_stack_cache *cache_slot(co_sched_t *s, size_t map_len, bool cre
 static co_t *guarded_get(co_sched_t *s, size_t stack_size)
 {
     size_t usable = round_up(stack_size, s->page);
-    size_t len = s->page + round_up(usable + sizeof(struct co), s->page);
+    size_t len = s->page + usable + round_up(sizeof(struct co), s->page);
     struct rt_stack_cache *c = cache_slot(s, len, false);
     if (c && c->free) {
         co_t *co = c->free;
@@ -88,12 +86,12 @@ static co_t *guarded_get(co_sched_t *s, size_t stack_size)
         munmap(base, len);
         return NULL;
     }
-    co_t *co = co_at_top(base, len);
+    co_t *co = (co_t *)((char *)base + s->page + usable);
     co->map_base = base;
     co->map_len = len;
     co->stack_class = CO_STK_GUARDED;
     co->cx.stack_lo = (char *)base + s->page;
-    co->cx.stack_len = (size_t)((char *)co - (char *)co->cx.stack_lo);
+    co->cx.stack_len = usable;
     return co;
 }
 
@@ -106,14 +104,19 @@ static co_t *small_get(co_sched_t *s)
     }
     size_t block = rt_small_block_size();
     if (s->small_cur + block > s->small_end) {
-        struct rt_chunk *chunk = map_region(s, SMALL_CHUNK_LEN);
-        if (!chunk)
+        char *base = map_region(s, SMALL_CHUNK_LEN);
+        if (!base)
             return NULL;
+        if (mprotect(base, s->page, PROT_NONE) != 0) {
+            munmap(base, SMALL_CHUNK_LEN);
+            return NULL;
+        }
+        struct rt_chunk *chunk = (struct rt_chunk *)(base + s->page);
         chunk->len = SMALL_CHUNK_LEN;
         chunk->next = s->chunks;
         s->chunks = chunk;
         s->small_cur = (char *)chunk + RT_CACHE_LINE;
-        s->small_end = (char *)chunk + SMALL_CHUNK_LEN;
+        s->small_end = base + SMALL_CHUNK_LEN;
     }
     char *base = s->small_cur;
     s->small_cur += block;
@@ -180,7 +183,7 @@ void rt_stack_release_all(co_sched_t *s)
     struct rt_chunk *chunk = s->chunks;
     while (chunk) {
         struct rt_chunk *next = chunk->next;
-        munmap(chunk, chunk->len);
+        munmap((char *)chunk - s->page, chunk->len);
         chunk = next;
     }
     s->chunks = NULL;
