@@ -35,14 +35,33 @@
 extern "C" {
 #endif
 
-/** Default stack size of a guarded coroutine stack (virtual; committed lazily). */
+/** 1 when built with AddressSanitizer or ThreadSanitizer (gcc or clang). */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CO_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CO_SANITIZED 1
+#endif
+#endif
+#ifndef CO_SANITIZED
+#define CO_SANITIZED 0
+#endif
+
+/** Default stack size of a guarded coroutine stack (virtual; committed lazily). */
+#if CO_SANITIZED
 #define CO_STACK_DEFAULT (256u * 1024u) /* sanitizers need roughly 4x the frame space */
 #else
 #define CO_STACK_DEFAULT (64u * 1024u)
 #endif
-/** Usable bytes of a small-class stack: packed, no guard page, canary-checked. */
+/**
+ * Usable bytes of a small-class stack: packed, no guard page, canary-checked.
+ * Sanitizer builds use 16 KiB: their instrumented frames and fiber hooks are ~8x larger.
+ */
+#if CO_SANITIZED
+#define CO_STACK_SMALL_SIZE (16u * 1024u)
+#else
 #define CO_STACK_SMALL_SIZE 2048u
+#endif
 /** Pass as co_opts_t.stack_size to select the small-stack class. */
 #define CO_STACK_SMALL ((size_t)1)
 /** Longest coroutine name kept (longer names are truncated). */

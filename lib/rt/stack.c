@@ -103,7 +103,7 @@ static co_t *small_get(co_sched_t *s)
         return co;
     }
     size_t block = rt_small_block_size();
-    if (s->small_cur + block > s->small_end) {
+    if ((size_t)(s->small_end - s->small_cur) < block) {
         char *base = map_region(s, SMALL_CHUNK_LEN);
         if (!base)
             return NULL;
