@@ -166,7 +166,7 @@ typedef struct co_sched_opts {
     const char *name;         /**< for reports; default "sched" */
     co_idle_t idle;           /**< default CO_IDLE_BUSY */
     int numa_node;            /**< stack node: 0 = auto (bind when >1 node), n+1 = force node n */
-    size_t stack_cache_bytes; /**< guarded stacks kept for reuse; default 64 MiB */
+    size_t stack_cache_bytes; /**< virtual bytes of guarded stacks kept for reuse; default 256 MiB */
     unsigned batch;           /**< coroutines run back to back before timers/polls; default 64 */
 } co_sched_opts_t;
 

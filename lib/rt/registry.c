@@ -177,9 +177,7 @@ static const char *state_name(const co_t *co)
 {
     switch (co->state) {
     case CO_ST_RUNNABLE:
-        return "runnable";
-    case CO_ST_RUNNING:
-        return "running";
+        return co->sched->cur == co ? "running" : "runnable";
     case CO_ST_PARKED:
         return "parked";
     default:

@@ -53,11 +53,13 @@ typedef struct rt_cx {
 #endif
 } rt_cx_t;
 
-void rt_switch(void **save_sp, void *load_sp);
+/* Suspend into *save_sp, resume load_sp; the resumed side sees @p value returned. */
+int rt_switch(void **save_sp, void *load_sp, int value);
 void rt_trampoline(void);
 void rt_co_main(co_t *co) __attribute__((noreturn));
 
-enum co_state { CO_ST_RUNNABLE = 0, CO_ST_RUNNING, CO_ST_PARKED, CO_ST_DEAD };
+/* Running is not a state of its own: it is "runnable and sched->cur". */
+enum co_state { CO_ST_RUNNABLE = 0, CO_ST_PARKED, CO_ST_DEAD };
 enum co_stack_class { CO_STK_GUARDED = 0, CO_STK_SMALL };
 enum co_flags {
     CO_F_PANICKED = 1u << 0,
@@ -77,7 +79,7 @@ struct rt_defer {
 struct co {
     rt_cx_t cx;
     co_sched_t *sched;
-    co_t *next; /* run queue */
+    co_t *next; /* run queue; stale while at its tail */
     uint8_t state;
     uint8_t stack_class;
     uint8_t kind;
@@ -168,7 +170,7 @@ struct co_sched {
     /* memory */
     int numa_node; /* -1: no binding */
     size_t page;
-    size_t cache_bytes, cache_max;
+    size_t cache_bytes, cache_max; /* virtual bytes of cached guarded stacks */
     struct rt_stack_cache stacks[RT_STACK_CLASSES];
     co_t *small_free;
     struct rt_chunk *chunks;

@@ -5,9 +5,10 @@
  *
  * Coroutines switch directly to one another: a coroutine that yields or parks
  * hands the CPU to the head of the run queue with a single rt_switch. Every
- * `batch` switches (and whenever the run queue empties) control returns to the
- * scheduler's own stack, which fires timers, runs poll hooks, notices cross-thread
- * cancellations and applies the idle policy. Nothing here takes a lock or makes a
+ * `batch` switches (and whenever the run queue empties or a coroutine finishes)
+ * control returns to the scheduler's own stack, which reaps finished coroutines,
+ * fires timers, runs poll hooks, notices cross-thread cancellations and applies
+ * the idle policy. Nothing here takes a lock or makes a
  * system call, except the CO_IDLE_SLEEP policy when there is nothing to do.
  */
 #include "rt_internal.h"
@@ -35,7 +36,11 @@ static _Atomic uint64_t id_blocks; /* process-wide id allocator, 64Ki ids a bloc
 
 /* ---- switching -------------------------------------------------------------- */
 
-static inline void cx_switch(rt_cx_t *from, rt_cx_t *to, bool from_dies)
+/*
+ * Switch with the sanitizers told about it. The scheduler stack and dying
+ * coroutines always switch this way; ASan builds switch this way everywhere.
+ */
+static inline void cx_switch(rt_cx_t *from, rt_cx_t *to, bool from_dies, int value)
 {
 #ifdef __SANITIZE_ADDRESS__
     __sanitizer_start_switch_fiber(from_dies ? NULL : &from->asan_fake, to->stack_lo,
@@ -45,9 +50,29 @@ static inline void cx_switch(rt_cx_t *from, rt_cx_t *to, bool from_dies)
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
     (void)from_dies;
-    rt_switch(&from->sp, to->sp);
+    rt_switch(&from->sp, to->sp, value);
 #ifdef __SANITIZE_ADDRESS__
     __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+#endif
+}
+
+/*
+ * Switch from a running coroutine that stays alive, as the last act of co_yield()
+ * and co_park(). Outside ASan builds the compiler turns this into a tail jump, so
+ * rt_switch saves the *caller's* return address and the target later resumes
+ * straight in its own caller with @p value (its co_park() result) in %eax: no
+ * return is executed that the return-stack predictor could get wrong.
+ */
+static inline int switch_from_co(co_t *self, rt_cx_t *to, int value)
+{
+#ifdef __SANITIZE_ADDRESS__
+    cx_switch(&self->cx, to, false, value);
+    return self->wake;
+#else
+#ifdef __SANITIZE_THREAD__
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+    return rt_switch(&self->cx.sp, to->sp, value);
 #endif
 }
 
@@ -59,13 +84,6 @@ static void reap(co_sched_t *s)
     __tsan_destroy_fiber(co->cx.tsan_fiber);
 #endif
     rt_stack_put(s, co);
-}
-
-/* Runs in every context right after it is resumed. */
-static inline void after_switch(co_sched_t *s)
-{
-    if (RT_UNLIKELY(s->zombie != NULL))
-        reap(s);
 }
 
 static __attribute__((noinline, noreturn, cold)) void canary_broken(const co_t *co)
@@ -80,10 +98,10 @@ static inline void check_canary(const co_t *co)
         canary_broken(co);
 }
 
+/* FIFO run queue. The tail's ->next is stale: rq_pop() stops at rq_tail instead. */
 static inline void rq_push(co_sched_t *s, co_t *co)
 {
-    co->next = NULL;
-    if (s->rq_tail)
+    if (s->rq_head)
         s->rq_tail->next = co;
     else
         s->rq_head = co;
@@ -93,36 +111,38 @@ static inline void rq_push(co_sched_t *s, co_t *co)
 static inline co_t *rq_pop(co_sched_t *s)
 {
     co_t *co = s->rq_head;
-    if (co) {
-        s->rq_head = co->next;
-        if (!s->rq_head)
-            s->rq_tail = NULL;
-    }
+    if (co)
+        s->rq_head = co == s->rq_tail ? NULL : co->next;
     return co;
 }
 
 /*
- * Leave the running coroutine @p self, which has already been queued, parked or
- * killed: run the next ready coroutine directly while the batch budget lasts,
- * otherwise return to the scheduler stack.
+ * Choose what runs after @p self, which has just been queued or parked: the head
+ * of the run queue while the batch budget lasts, else the scheduler stack. Returns
+ * NULL when that is @p self again (a yield with nobody else ready). *value is what
+ * the target's co_park() returns.
  */
-static void switch_away(co_sched_t *s, co_t *self, bool dies)
+/* Out of budget: a scheduler pass is due only if it has something to look at. */
+static inline bool pass_due(const co_sched_t *s)
+{
+    return s->heap_len || s->polls || s->ncw || s->stop;
+}
+
+static inline rt_cx_t *next_cx(co_sched_t *s, co_t *self, int *value)
 {
     check_canary(self);
+    if (RT_UNLIKELY(!s->budget) && !pass_due(s))
+        s->budget = s->batch;
     co_t *next = s->budget ? rq_pop(s) : NULL;
-    rt_cx_t *to = &s->cx;
-    if (next) {
-        s->budget--;
-        next->state = CO_ST_RUNNING;
-        s->cur = next;
-        if (next == self)
-            return; /* yielded to an otherwise empty run queue */
-        to = &next->cx;
-    } else {
+    if (!next) {
         s->cur = NULL;
+        *value = 0;
+        return &s->cx;
     }
-    cx_switch(&self->cx, to, dies);
-    after_switch(s);
+    s->budget--;
+    s->cur = next;
+    *value = next->wake;
+    return next == self ? NULL : &next->cx;
 }
 
 /* Run @p fn(@p arg) on the scheduler's stack: for work too deep for a small stack. */
@@ -133,26 +153,33 @@ void rt_call_on_sched_stack(void (*fn)(void *), void *arg)
     s->call_fn = fn;
     s->call_arg = arg;
     s->call_co = self;
-    cx_switch(&self->cx, &s->cx, false);
-    after_switch(s);
+    cx_switch(&self->cx, &s->cx, false, 0);
 }
 
-/* Scheduler stack: run the head of the run queue and whatever it chains to. */
+/*
+ * Scheduler stack: run the head of the run queue and whatever it chains to, then
+ * keep dispatching while the budget lasts. Finished coroutines always come back
+ * here, so this is where their stacks are reaped.
+ */
 static void dispatch(co_sched_t *s)
 {
     co_t *co = rq_pop(s);
     s->budget = s->batch;
     for (;;) {
-        co->state = CO_ST_RUNNING;
         s->cur = co;
-        cx_switch(&s->cx, &co->cx, false);
-        after_switch(s);
-        if (RT_LIKELY(!s->call_fn))
+        cx_switch(&s->cx, &co->cx, false, co->wake);
+        if (s->zombie)
+            reap(s);
+        if (RT_UNLIKELY(s->call_fn != NULL)) {
+            void (*fn)(void *) = s->call_fn;
+            s->call_fn = NULL;
+            fn(s->call_arg);
+            co = s->call_co;
+            continue;
+        }
+        if (!s->budget || !(co = rq_pop(s)))
             break;
-        void (*fn)(void *) = s->call_fn;
-        s->call_fn = NULL;
-        fn(s->call_arg);
-        co = s->call_co;
+        s->budget--;
     }
     s->cur = NULL;
 }
@@ -288,8 +315,9 @@ int co_park(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void
     if (rt_ctx_cancellable(ctx))
         cw_add(s, self);
     self->state = CO_ST_PARKED;
-    switch_away(s, self, false);
-    return self->wake;
+    int value;
+    rt_cx_t *to = next_cx(s, self, &value);
+    return switch_from_co(self, to, value); /* never NULL: self is not queued */
 }
 
 bool co_ready(co_t *co)
@@ -540,7 +568,6 @@ void rt_co_main(co_t *co)
 #ifdef __SANITIZE_ADDRESS__
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-    after_switch(co->sched);
     co->fn(co->arg);
     rt_finish(co, false);
 }
@@ -571,9 +598,11 @@ void rt_finish(co_t *self, bool panicked)
             self->wg->panicked++;
         co_wg_done(self->wg);
     }
+    check_canary(self);
     self->state = CO_ST_DEAD;
-    s->zombie = self;
-    switch_away(s, self, true);
+    s->zombie = self; /* reaped by dispatch(), off this stack */
+    s->cur = NULL;
+    cx_switch(&self->cx, &s->cx, true, 0);
     __builtin_unreachable();
 }
 
@@ -583,9 +612,11 @@ void co_yield(void)
     co_t *self = s ? s->cur : NULL;
     if (!self)
         return;
-    self->state = CO_ST_RUNNABLE;
     rq_push(s, self);
-    switch_away(s, self, false);
+    int value;
+    rt_cx_t *to = next_cx(s, self, &value);
+    if (to)
+        switch_from_co(self, to, value);
 }
 
 int co_sleep(uint64_t ns, co_ctx_t *ctx)
@@ -802,7 +833,7 @@ co_sched_t *co_sched_new(const co_sched_opts_t *opts)
     copy_name(s->name, opts->name ? opts->name : "sched");
     s->idle = opts->idle;
     s->batch = opts->batch ? opts->batch : 64;
-    s->cache_max = opts->stack_cache_bytes ? opts->stack_cache_bytes : (64u << 20);
+    s->cache_max = opts->stack_cache_bytes ? opts->stack_cache_bytes : (256u << 20);
     s->page = (size_t)sysconf(_SC_PAGESIZE);
     s->numa_node = pick_numa_node(opts->numa_node);
     uint32_t mxcsr;
