@@ -215,7 +215,8 @@ struct co_wg;
 typedef struct co_opts {
     const char *name; /**< copied (CO_NAME_MAX chars); default: the kind */
     const char *kind; /**< registry kind; must outlive the scheduler; default "co" */
-    size_t stack_size; /**< 0: CO_STACK_DEFAULT; CO_STACK_SMALL: small class; else rounded up to pages */
+    size_t stack_size; /**< 0: CO_STACK_DEFAULT; CO_STACK_SMALL: small class; else rounded up to
+                          pages, header included (see co_stack_size()) */
     co_ctx_t *ctx;     /**< the coroutine's context (co_context()); default CO_BACKGROUND */
     struct co_wg *wg;  /**< if set: co_wg_add(wg, 1) now, co_wg_done() when it finishes */
 } co_opts_t;
@@ -256,7 +257,11 @@ uint64_t co_id(const co_t *co);
 /** The context @p co was spawned with (co_self() when NULL); may be CO_BACKGROUND. */
 co_ctx_t *co_context(const co_t *co);
 
-/** Stack size of @p co in bytes (usable part, excluding guard and bookkeeping). */
+/**
+ * Usable stack of @p co in bytes: for guarded stacks, the requested size rounded up
+ * to pages less the coroutine's own header and cache colouring (at most 2.3 KiB at
+ * the top of its block); for the small class, CO_STACK_SMALL_SIZE.
+ */
 size_t co_stack_size(const co_t *co);
 
 /* ------------------------------------------------------------------------------ */

@@ -64,7 +64,7 @@ static void report_overflow(const co_t *co)
     size_t n = rt_fmt_str(msg, sizeof(msg), 0, "mdmux: coroutine '");
     n = rt_fmt_str(msg, sizeof(msg), n, co->name);
     n = rt_fmt_str(msg, sizeof(msg), n, "' overflowed its ");
-    n = rt_fmt_u64(msg, sizeof(msg), n, co->cx.stack_len / 1024);
+    n = rt_fmt_u64(msg, sizeof(msg), n, rt_stack_kib(co));
     n = rt_fmt_str(msg, sizeof(msg), n, " KiB stack\n");
     ssize_t w = write(STDERR_FILENO, msg, n);
     (void)w;

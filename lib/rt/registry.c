@@ -15,21 +15,13 @@ static co_sched_t *all_head;
 
 #define KIND_OTHER "(other)"
 
-static inline void bump(_Atomic uint64_t *counter)
-{
-    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
 static inline uint64_t get(const _Atomic uint64_t *counter)
 {
     return atomic_load_explicit((_Atomic uint64_t *)counter, memory_order_relaxed);
 }
 
-uint8_t rt_kind_index(co_sched_t *s, const char *kind)
+uint8_t rt_kind_lookup(co_sched_t *s, const char *kind)
 {
-    if (kind == s->last_kind_name)
-        return s->last_kind;
     unsigned i;
     for (i = 0; i < s->nkinds; i++)
         if (s->kinds[i].name == kind || strcmp(s->kinds[i].name, kind) == 0)
@@ -50,35 +42,6 @@ uint8_t rt_kind_index(co_sched_t *s, const char *kind)
     s->last_kind_name = kind;
     s->last_kind = (uint8_t)i;
     return (uint8_t)i;
-}
-
-void rt_registry_add(co_sched_t *s, co_t *co)
-{
-    co->reg_next = NULL;
-    co->reg_prev = s->reg_tail;
-    if (s->reg_tail)
-        s->reg_tail->reg_next = co;
-    else
-        s->reg_head = co;
-    s->reg_tail = co;
-    s->live++;
-    bump(&s->kinds[co->kind].created);
-}
-
-void rt_registry_remove(co_sched_t *s, co_t *co, bool panicked)
-{
-    if (co->reg_prev)
-        co->reg_prev->reg_next = co->reg_next;
-    else
-        s->reg_head = co->reg_next;
-    if (co->reg_next)
-        co->reg_next->reg_prev = co->reg_prev;
-    else
-        s->reg_tail = co->reg_prev;
-    s->live--;
-    bump(&s->kinds[co->kind].finished);
-    if (panicked)
-        bump(&s->kinds[co->kind].panicked);
 }
 
 void rt_registry_panic(co_sched_t *s, co_t *co, const char *msg)

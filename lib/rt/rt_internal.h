@@ -138,6 +138,7 @@ struct co_sched {
     unsigned budget, batch;
     bool stop;
     co_t *zombie;
+    void *dead_sp; /* where a finished coroutine's last switch saves nothing useful */
     uint32_t mxcsr_fpucw[2]; /* initial FP control state for new coroutines */
     /* "run this on the scheduler stack" requests from small stacks */
     void (*call_fn)(void *);
@@ -170,6 +171,7 @@ struct co_sched {
     /* memory */
     int numa_node; /* -1: no binding */
     size_t page;
+    unsigned colour; /* next guarded stack's cache colour */
     size_t cache_bytes, cache_max; /* virtual bytes of cached guarded stacks */
     struct rt_stack_cache stacks[RT_STACK_CLASSES];
     co_t *small_free;
@@ -195,8 +197,17 @@ uint64_t rt_ctx_deadline_tsc(const co_ctx_t *ctx);
 /* stack.c */
 co_t *rt_stack_get(co_sched_t *s, size_t stack_size);
 void rt_stack_put(co_sched_t *s, co_t *co);
+bool rt_stack_recycle(co_sched_t *s, co_t *co);
 void rt_stack_release_all(co_sched_t *s);
 size_t rt_small_block_size(void);
+
+/* The stack size a user asked for, in KiB: the guarded block less its guard page. */
+static inline size_t rt_stack_kib(const co_t *co)
+{
+    if (co->stack_class == CO_STK_SMALL)
+        return co->cx.stack_len / 1024;
+    return (size_t)((char *)co->map_base + co->map_len - (char *)co->cx.stack_lo) / 1024;
+}
 
 static inline uint64_t *rt_canary_slot(const co_t *co)
 {
@@ -209,9 +220,48 @@ static inline uint64_t rt_canary_value(const co_t *co)
 }
 
 /* registry.c */
-uint8_t rt_kind_index(co_sched_t *s, const char *kind);
-void rt_registry_add(co_sched_t *s, co_t *co);
-void rt_registry_remove(co_sched_t *s, co_t *co, bool panicked);
+uint8_t rt_kind_lookup(co_sched_t *s, const char *kind);
+
+/* Single-writer counter: a plain load and store, atomic only for remote readers. */
+static inline void rt_bump(_Atomic uint64_t *counter)
+{
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static inline uint8_t rt_kind_index(co_sched_t *s, const char *kind)
+{
+    return kind == s->last_kind_name ? s->last_kind : rt_kind_lookup(s, kind);
+}
+
+static inline void rt_registry_add(co_sched_t *s, co_t *co)
+{
+    co->reg_next = NULL;
+    co->reg_prev = s->reg_tail;
+    if (s->reg_tail)
+        s->reg_tail->reg_next = co;
+    else
+        s->reg_head = co;
+    s->reg_tail = co;
+    s->live++;
+    rt_bump(&s->kinds[co->kind].created);
+}
+
+static inline void rt_registry_remove(co_sched_t *s, co_t *co, bool panicked)
+{
+    if (co->reg_prev)
+        co->reg_prev->reg_next = co->reg_next;
+    else
+        s->reg_head = co->reg_next;
+    if (co->reg_next)
+        co->reg_next->reg_prev = co->reg_prev;
+    else
+        s->reg_tail = co->reg_prev;
+    s->live--;
+    rt_bump(&s->kinds[co->kind].finished);
+    if (panicked)
+        rt_bump(&s->kinds[co->kind].panicked);
+}
 void rt_registry_panic(co_sched_t *s, co_t *co, const char *msg);
 void rt_registry_attach(co_sched_t *s);
 void rt_registry_detach(co_sched_t *s);

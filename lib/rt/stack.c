@@ -3,12 +3,15 @@
  * Coroutine stacks. Each coroutine's struct co lives at the top of its stack block,
  * so a spawn is one cache pop.
  *
- * Guarded class: [PROT_NONE guard page][stack, grows down][struct co, rest of its
- * page unused]. The usable stack is exactly the requested size rounded up to pages.
- * mmap'ed with
- * MAP_NORESERVE and never touched, so the kernel commits pages only as the stack
- * grows into them. Freed stacks go to a per-scheduler cache, by exact size, up to a
- * byte budget.
+ * Guarded class: [PROT_NONE guard page][stack, grows down][struct co]. The block
+ * is exactly the requested size rounded up to pages (the usable stack is that less
+ * the header), and the header shares its page with the first stack frames, so a
+ * fresh coroutine touches a single page. Successive blocks put their header at
+ * different offsets of that page (cache colouring: with every stack the same size,
+ * the headers and first frames would otherwise all fall in the same few cache sets
+ * and evict one another). mmap'ed with MAP_NORESERVE and never
+ * touched, so the kernel commits pages only as the stack grows into them. Freed
+ * stacks go to a per-scheduler cache, by exact size, up to a byte budget.
  *
  * Small class: [canary][CO_STACK_SMALL_SIZE stack][struct co] blocks packed in
  * 4 MiB chunks with no guard page between them; the canary is checked on every
@@ -29,6 +32,7 @@
 #endif
 
 #define SMALL_CHUNK_LEN (4u << 20)
+#define STACK_COLOURS   32u /* x 64 bytes: spreads headers over 2 KiB of a page */
 
 uint64_t rt_canary_seed = 0x6d646d7578636f21ull; /* re-seeded per process in sched.c */
 
@@ -69,12 +73,14 @@ static struct rt_stack_cache *cache_slot(co_sched_t *s, size_t map_len, bool cre
 
 static co_t *guarded_get(co_sched_t *s, size_t stack_size)
 {
-    size_t usable = round_up(stack_size, s->page);
-    size_t len = s->page + usable + round_up(sizeof(struct co), s->page);
+    size_t block = round_up(stack_size, s->page);
+    size_t len = s->page + block;
     struct rt_stack_cache *c = cache_slot(s, len, false);
     if (c && c->free) {
         co_t *co = c->free;
         c->free = co->next;
+        if (c->free) /* spawns come in bursts: warm the next header now */
+            __builtin_prefetch(c->free, 1);
         c->count--;
         s->cache_bytes -= len;
         return co;
@@ -86,12 +92,13 @@ static co_t *guarded_get(co_sched_t *s, size_t stack_size)
         munmap(base, len);
         return NULL;
     }
-    co_t *co = (co_t *)((char *)base + s->page + usable);
+    size_t colour = (s->colour++ % STACK_COLOURS) * RT_CACHE_LINE;
+    co_t *co = (co_t *)((char *)base + len - sizeof(struct co) - colour);
     co->map_base = base;
     co->map_len = len;
     co->stack_class = CO_STK_GUARDED;
     co->cx.stack_lo = (char *)base + s->page;
-    co->cx.stack_len = usable;
+    co->cx.stack_len = (size_t)((char *)co - (char *)co->cx.stack_lo);
     return co;
 }
 
@@ -100,6 +107,8 @@ static co_t *small_get(co_sched_t *s)
     co_t *co = s->small_free;
     if (co) {
         s->small_free = co->next;
+        if (co->next)
+            __builtin_prefetch(co->next, 1);
         return co;
     }
     size_t block = rt_small_block_size();
@@ -144,28 +153,37 @@ co_t *rt_stack_get(co_sched_t *s, size_t stack_size)
     return co;
 }
 
+/*
+ * Return @p co's block to its cache. Returns false, doing nothing, if the block
+ * would have to be unmapped: the caller may be running on it.
+ */
+bool rt_stack_recycle(co_sched_t *s, co_t *co)
+{
+    if (co->stack_class == CO_STK_SMALL) {
+        co->next = s->small_free;
+        s->small_free = co;
+        return true;
+    }
+    struct rt_stack_cache *c = NULL;
+    if (s->cache_bytes + co->map_len <= s->cache_max)
+        c = cache_slot(s, co->map_len, true);
+    if (!c)
+        return false;
+    co->next = c->free;
+    c->free = co;
+    c->count++;
+    s->cache_bytes += co->map_len;
+    return true;
+}
+
 void rt_stack_put(co_sched_t *s, co_t *co)
 {
 #ifdef __SANITIZE_ADDRESS__
     /* Frames abandoned by a switch or a panic leave poisoned redzones behind. */
     ASAN_UNPOISON_MEMORY_REGION(co->cx.stack_lo, co->cx.stack_len);
 #endif
-    if (co->stack_class == CO_STK_SMALL) {
-        co->next = s->small_free;
-        s->small_free = co;
-        return;
-    }
-    struct rt_stack_cache *c = NULL;
-    if (s->cache_bytes + co->map_len <= s->cache_max)
-        c = cache_slot(s, co->map_len, true);
-    if (!c) {
+    if (!rt_stack_recycle(s, co))
         munmap(co->map_base, co->map_len);
-        return;
-    }
-    co->next = c->free;
-    c->free = co;
-    c->count++;
-    s->cache_bytes += co->map_len;
 }
 
 void rt_stack_release_all(co_sched_t *s)
