@@ -158,7 +158,7 @@ void co_ctx_free(co_ctx_t *ctx);
 typedef enum co_idle {
     CO_IDLE_BUSY = 0, /**< spin on timers and poll hooks: lowest latency, isolated cores */
     CO_IDLE_PAUSE,    /**< spin with exponential back-off of PAUSE instructions */
-    CO_IDLE_SLEEP,    /**< back off, then nanosleep() up to 50 us or the next timer (shared cores) */
+    CO_IDLE_SLEEP,    /**< back off, then nanosleep() <= 50 us or to the next timer */
 } co_idle_t;
 
 /** Scheduler options; a zeroed struct gives the defaults. */
@@ -166,7 +166,7 @@ typedef struct co_sched_opts {
     const char *name;         /**< for reports; default "sched" */
     co_idle_t idle;           /**< default CO_IDLE_BUSY */
     int numa_node;            /**< stack node: 0 = auto (bind when >1 node), n+1 = force node n */
-    size_t stack_cache_bytes; /**< virtual bytes of guarded stacks kept for reuse; default 256 MiB */
+    size_t stack_cache_bytes; /**< guarded stacks kept for reuse, virtual; default 256 MiB */
     unsigned batch;           /**< coroutines run back to back before timers/polls; default 64 */
 } co_sched_opts_t;
 
@@ -213,8 +213,8 @@ struct co_wg;
 
 /** Spawn options; NULL or a zeroed struct gives the defaults. */
 typedef struct co_opts {
-    const char *name; /**< copied (CO_NAME_MAX chars); default: the kind */
-    const char *kind; /**< registry kind; must outlive the scheduler; default "co" */
+    const char *name;  /**< copied (CO_NAME_MAX chars); default: the kind */
+    const char *kind;  /**< registry kind; must outlive the scheduler; default "co" */
     size_t stack_size; /**< 0: CO_STACK_DEFAULT; CO_STACK_SMALL: small class; else rounded up to
                           pages, header included (see co_stack_size()) */
     co_ctx_t *ctx;     /**< the coroutine's context (co_context()); default CO_BACKGROUND */
@@ -388,14 +388,14 @@ typedef enum co_sv_state {
 
 /** A supervisor; the caller owns the storage, which must outlive it. */
 typedef struct co_supervisor {
-    co_supervisor_opts_t opts;     /**< copy of the options */
-    co_sv_state_t state;           /**< see co_sv_state_t */
-    unsigned restarts;             /**< restarts so far */
-    unsigned panics;               /**< child panics so far */
-    co_t *child;                   /**< running child, or NULL while backing off */
-    char last_panic[120];          /**< message of the child's last panic */
-    co_wg_t child_wg;              /**< internal */
-    uint64_t restart_tsc[32];      /**< internal: ring of restart times */
+    co_supervisor_opts_t opts; /**< copy of the options */
+    co_sv_state_t state;       /**< see co_sv_state_t */
+    unsigned restarts;         /**< restarts so far */
+    unsigned panics;           /**< child panics so far */
+    co_t *child;               /**< running child, or NULL while backing off */
+    char last_panic[120];      /**< message of the child's last panic */
+    co_wg_t child_wg;          /**< internal */
+    uint64_t restart_tsc[32];  /**< internal: ring of restart times */
 } co_supervisor_t;
 
 /**

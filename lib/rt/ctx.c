@@ -18,10 +18,10 @@
 
 struct co_ctx {
     co_ctx_t *parent;
-    _Atomic int err;        /* 0, ECANCELED or ETIMEDOUT once observed */
-    _Atomic long children;  /* live derived contexts, checked by co_ctx_free */
-    uint64_t deadline_ns;   /* effective; UINT64_MAX = none */
-    uint64_t deadline_tsc;  /* the same in TSC ticks */
+    _Atomic int err;       /* 0, ECANCELED or ETIMEDOUT once observed */
+    _Atomic long children; /* live derived contexts, checked by co_ctx_free */
+    uint64_t deadline_ns;  /* effective; UINT64_MAX = none */
+    uint64_t deadline_tsc; /* the same in TSC ticks */
 };
 
 _Atomic uint64_t rt_cancel_epoch;
@@ -106,8 +106,7 @@ void co_ctx_free(co_ctx_t *ctx)
         return;
     long children = atomic_load_explicit(&ctx->children, memory_order_acquire);
     if (children != 0)
-        rt_die("co_ctx_free: context %p still has %ld derived context(s)", (void *)ctx,
-               children);
+        rt_die("co_ctx_free: context %p still has %ld derived context(s)", (void *)ctx, children);
     if (ctx->parent)
         atomic_fetch_sub_explicit(&ctx->parent->children, 1, memory_order_release);
     rt_free(ctx);

@@ -122,8 +122,8 @@ void rt_signals_attach(co_sched_t *s)
     pthread_mutex_lock(&handler_lock);
     install_handler();
     pthread_mutex_unlock(&handler_lock);
-    void *mem = mmap(NULL, ALTSTACK_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+    void *mem =
+        mmap(NULL, ALTSTACK_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         return;
     stack_t ss = {.ss_sp = mem, .ss_size = ALTSTACK_LEN, .ss_flags = 0};

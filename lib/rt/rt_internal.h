@@ -94,10 +94,10 @@ struct co {
     const char *wait;
     const void *wait_obj;
     co_ctx_t *wait_ctx;
-    co_t *wnext;           /* wait-group waiter list */
+    co_t *wnext;             /* wait-group waiter list */
     co_t *cw_prev, *cw_next; /* cancellable waiters */
-    uint64_t deadline; /* TSC */
-    uint32_t heap_idx; /* 1-based slot in the timer heap; 0 = none */
+    uint64_t deadline;       /* TSC */
+    uint32_t heap_idx;       /* 1-based slot in the timer heap; 0 = none */
     uint32_t pad_;
     /* registry */
     co_t *reg_prev, *reg_next;
@@ -138,13 +138,13 @@ struct co_sched {
     unsigned budget, batch;
     bool stop;
     co_t *zombie;
-    void *dead_sp; /* where a finished coroutine's last switch saves nothing useful */
+    void *dead_sp;           /* where a finished coroutine's last switch saves nothing useful */
     uint32_t mxcsr_fpucw[2]; /* initial FP control state for new coroutines */
     /* "run this on the scheduler stack" requests from small stacks */
     void (*call_fn)(void *);
     void *call_arg;
     co_t *call_co;
-    uint64_t now_tsc; /* refreshed every scheduler pass; coarse ages */
+    uint64_t now_tsc;         /* refreshed every scheduler pass; coarse ages */
     uint64_t id_next, id_end; /* block of process-unique ids */
     /* timers: binary min-heap on co->deadline */
     co_t **heap;
@@ -171,7 +171,7 @@ struct co_sched {
     /* memory */
     int numa_node; /* -1: no binding */
     size_t page;
-    unsigned colour; /* next guarded stack's cache colour */
+    unsigned colour;               /* next guarded stack's cache colour */
     size_t cache_bytes, cache_max; /* virtual bytes of cached guarded stacks */
     struct rt_stack_cache stacks[RT_STACK_CLASSES];
     co_t *small_free;

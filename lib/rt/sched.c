@@ -510,12 +510,12 @@ static void init_frame(co_sched_t *s, co_t *co)
 {
     uint64_t *sp = (uint64_t *)co - 8;
     sp[0] = s->mxcsr_fpucw[0] | ((uint64_t)s->mxcsr_fpucw[1] << 32);
-    sp[1] = 0;                          /* r15 */
-    sp[2] = 0;                          /* r14 */
-    sp[3] = 0;                          /* r13 */
-    sp[4] = (uint64_t)(uintptr_t)co;    /* r12: rt_trampoline's argument */
-    sp[5] = 0;                          /* rbx */
-    sp[6] = 0;                          /* rbp */
+    sp[1] = 0;                       /* r15 */
+    sp[2] = 0;                       /* r14 */
+    sp[3] = 0;                       /* r13 */
+    sp[4] = (uint64_t)(uintptr_t)co; /* r12: rt_trampoline's argument */
+    sp[5] = 0;                       /* rbx */
+    sp[6] = 0;                       /* rbp */
     sp[7] = (uint64_t)(uintptr_t)rt_trampoline;
     co->cx.sp = sp;
 }
@@ -872,8 +872,7 @@ co_sched_t *co_sched_new(const co_sched_opts_t *opts)
 size_t co_sched_free(co_sched_t *s, FILE *report)
 {
     if (s != rt_tls_sched || s->cur)
-        rt_die("co_sched_free: scheduler '%s' freed from a coroutine or a foreign thread",
-               s->name);
+        rt_die("co_sched_free: scheduler '%s' freed from a coroutine or a foreign thread", s->name);
     s->now_tsc = co_tsc();
     size_t leaked = rt_registry_report(s, report);
     co_t *co = s->reg_head;

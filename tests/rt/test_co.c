@@ -139,8 +139,10 @@ static void test_identity(void **state)
     assert_string_equal(co_name(NULL), "(scheduler)");
     struct identity_case c = {.ctx = co_ctx_with_cancel(CO_BACKGROUND)};
     c.handle = co_spawn(identity, &c,
-                        &(co_opts_t){.name = "a-very-long-coroutine-name", .kind = "feed",
-                                     .ctx = c.ctx, .stack_size = 100000});
+                        &(co_opts_t){.name = "a-very-long-coroutine-name",
+                                     .kind = "feed",
+                                     .ctx = c.ctx,
+                                     .stack_size = 100000});
     assert_non_null(c.handle);
     co_t *other = co_spawn(wg_noop, NULL, NULL);
     assert_true(co_id(other) > co_id(c.handle));

@@ -63,9 +63,9 @@ static void test_defers_run_lifo_on_every_ending(void **state)
             co_wg_t wg;
             co_wg_init(&wg);
             struct ender e = {.how = (enum ending)how};
-            co_spawn(ender, &e,
-                     &(co_opts_t){.name = "ender", .wg = &wg,
-                                  .stack_size = small ? CO_STACK_SMALL : 0});
+            co_spawn(
+                ender, &e,
+                &(co_opts_t){.name = "ender", .wg = &wg, .stack_size = small ? CO_STACK_SMALL : 0});
             assert_int_equal(co_sched_run(s), 0);
             assert_int_equal(e.log.n, 3);
             assert_memory_equal(e.log.ev, "cba", 3);
@@ -204,8 +204,11 @@ static void test_supervisor_restarts_until_clean(void **state)
     co_supervisor_t sv;
     co_wg_t wg;
     co_wg_init(&wg);
-    co_supervisor_opts_t o = {.fn = flaky, .arg = &f, .child = {.name = "feed-3"},
-                              .backoff_min_ns = 100000, .backoff_max_ns = 400000};
+    co_supervisor_opts_t o = {.fn = flaky,
+                              .arg = &f,
+                              .child = {.name = "feed-3"},
+                              .backoff_min_ns = 100000,
+                              .backoff_max_ns = 400000};
     assert_int_equal(co_supervise(&sv, &o, &wg), 0);
     uint64_t t0 = co_now_ns();
     assert_int_equal(co_sched_run(s), 0);
@@ -232,9 +235,13 @@ static void test_supervisor_budget(void **state)
     co_sched_t *s = co_sched_new(NULL);
     struct flaky f = {.fail_first = 1000};
     co_supervisor_t sv;
-    co_supervisor_opts_t o = {.fn = flaky, .arg = &f, .child = {.name = "hopeless"},
-                              .backoff_min_ns = 10000, .backoff_max_ns = 10000,
-                              .budget = 4, .window_ns = 60000000000ull};
+    co_supervisor_opts_t o = {.fn = flaky,
+                              .arg = &f,
+                              .child = {.name = "hopeless"},
+                              .backoff_min_ns = 10000,
+                              .backoff_max_ns = 10000,
+                              .budget = 4,
+                              .window_ns = 60000000000ull};
     assert_int_equal(co_supervise(&sv, &o, NULL), 0);
     assert_int_equal(co_sched_run(s), 0);
     assert_int_equal(sv.state, CO_SV_GAVE_UP);
@@ -258,9 +265,11 @@ static void test_supervisor_always_until_cancel(void **state)
     co_sched_t *s = co_sched_new(NULL);
     struct flaky f = {.ctx = co_ctx_with_cancel(CO_BACKGROUND)};
     co_supervisor_t sv;
-    co_supervisor_opts_t o = {.fn = clean_child, .arg = &f,
+    co_supervisor_opts_t o = {.fn = clean_child,
+                              .arg = &f,
                               .child = {.name = "loop", .ctx = f.ctx},
-                              .policy = CO_RESTART_ALWAYS, .backoff_min_ns = 1000,
+                              .policy = CO_RESTART_ALWAYS,
+                              .backoff_min_ns = 1000,
                               .budget = 32};
     assert_int_equal(co_supervise(&sv, &o, NULL), 0);
     assert_int_equal(co_sched_run(s), 0);

@@ -200,7 +200,7 @@ static void test_million_small_coroutines(void **state)
     /* 2 KiB of stack plus a cache-line-aligned header (16 KiB stacks under sanitizers) */
     if (!TSAN)
         assert_true(per_co < (long)CO_STACK_SMALL_SIZE + 2048);
-    co_wg_done(&g.wg);          /* from the thread: readies every waiter */
+    co_wg_done(&g.wg); /* from the thread: readies every waiter */
     assert_int_equal(co_sched_run(s), 0);
     assert_int_equal(g.woke, n);
     assert_int_equal(co_sched_free(s, stderr), 0);
@@ -239,7 +239,8 @@ static void test_guard_page_overflow_dies_with_name(void **state)
 {
     (void)state;
     if (TSAN) {
-        print_message("skipped under TSan: its signal interception kills the child with SIGSEGV before our handler can report\n");
+        print_message("skipped under TSan: its signal interception kills the child with SIGSEGV "
+                      "before our handler can report\n");
         skip();
         return;
     }
@@ -255,7 +256,8 @@ static void test_small_stack_canary_dies_with_name(void **state)
 {
     (void)state;
     if (TSAN) {
-        print_message("skipped under TSan: its signal interception kills the child with SIGSEGV before our handler can report\n");
+        print_message("skipped under TSan: its signal interception kills the child with SIGSEGV "
+                      "before our handler can report\n");
         skip();
         return;
     }
