@@ -646,7 +646,9 @@ int co_sleep(uint64_t ns, co_ctx_t *ctx)
     do {
         r = co_park(ctx, deadline, "sleep", NULL);
     } while (r == 0 && co_tsc() < deadline); /* a stray co_ready() does not cut it short */
-    if (r == ETIMEDOUT && co_ctx_err(ctx) == 0)
+    /* Our own timer fired (the context's deadline, if any, is later): a full sleep,
+     * even if the context was cancelled between that and our resumption. */
+    if (r == ETIMEDOUT && rt_ctx_deadline_tsc(ctx) > deadline)
         return 0;
     return r;
 }

@@ -201,6 +201,51 @@ static void test_short_sleep_under_deadline(void **state)
     co_ctx_free(ctx);
 }
 
+/*
+ * Regression (found by rt_property, seed 274): a sleep whose own timer fired must
+ * report a full sleep even if its context is cancelled before it resumes.
+ */
+struct late_cancel {
+    co_ctx_t *ctx;
+    int rc;
+};
+
+static void early_riser(void *arg)
+{
+    struct late_cancel *lc = arg;
+    co_sleep(1000000, CO_BACKGROUND); /* fires first, in the same pass */
+    co_ctx_cancel(lc->ctx);           /* ...and runs before the late sleeper resumes */
+}
+
+static void late_sleeper(void *arg)
+{
+    struct late_cancel *lc = arg;
+    lc->rc = co_sleep(1100000, lc->ctx);
+}
+
+static void hog(void *arg)
+{
+    (void)arg;
+    uint64_t until = co_now_ns() + 3000000; /* no yield: both timers expire meanwhile */
+    while (co_now_ns() < until)
+        ;
+}
+
+static void test_cancel_after_sleep_completed(void **state)
+{
+    (void)state;
+    struct late_cancel lc = {.ctx = co_ctx_with_cancel(CO_BACKGROUND), .rc = -1};
+    co_sched_t *s = co_sched_new(NULL);
+    co_spawn(early_riser, &lc, NULL);
+    co_spawn(late_sleeper, &lc, NULL);
+    co_spawn(hog, NULL, NULL);
+    assert_int_equal(co_sched_run(s), 0);
+    assert_int_equal(lc.rc, 0);
+    assert_int_equal(co_ctx_err(lc.ctx), ECANCELED);
+    assert_int_equal(co_sched_free(s, stderr), 0);
+    co_ctx_free(lc.ctx);
+}
+
 /* ---- cancellation from another thread, no system call on the waiting side ------------ */
 
 struct xthread {
@@ -260,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_deadline_wakes_every_blocking_call),
         cmocka_unit_test(test_already_cancelled_returns_at_once),
         cmocka_unit_test(test_short_sleep_under_deadline),
+        cmocka_unit_test(test_cancel_after_sleep_completed),
         cmocka_unit_test(test_cancel_across_threads),
     };
     return cmocka_run_group_tests_name("rt_ctx", tests, NULL, NULL);
