@@ -64,7 +64,7 @@ static void report_overflow(const co_t *co)
     size_t n = rt_fmt_str(msg, sizeof(msg), 0, "mdmux: coroutine '");
     n = rt_fmt_str(msg, sizeof(msg), n, co->name);
     n = rt_fmt_str(msg, sizeof(msg), n, "' overflowed its ");
-    n = rt_fmt_u64(msg, sizeof(msg), n, rt_stack_kib(co));
+    n = rt_fmt_u64(msg, sizeof(msg), n, rt_stack_kib(rt_tls_sched, co));
     n = rt_fmt_str(msg, sizeof(msg), n, " KiB stack\n");
     ssize_t w = write(STDERR_FILENO, msg, n);
     (void)w;
@@ -163,9 +163,9 @@ static void panic_record(void *arg)
     co_t *co = req->co;
     char msg[sizeof(((co_panic_rec_t *)0)->msg)];
     vsnprintf(msg, sizeof(msg), req->fmt, *req->ap);
-    rt_registry_panic(co->sched, co, msg);
+    rt_registry_panic(rt_tls_sched, co, msg);
     fprintf(stderr, "mdmux: panic in coroutine '%s' (kind %s, id %llu): %s\n", co->name,
-            co->sched->kinds[co->kind].name, (unsigned long long)co->id, msg);
+            rt_tls_sched->kinds[co->kind].name, (unsigned long long)co->id, msg);
     if (co->wg == NULL) {
         void *frames[32];
         fprintf(stderr, "mdmux: unrecovered panic (no wait group or supervisor observes '%s')\n",

@@ -136,11 +136,11 @@ size_t co_registry_snapshot(co_kind_stats_t *out, size_t n)
     return used;
 }
 
-static const char *state_name(const co_t *co)
+static const char *state_name(const co_sched_t *s, const co_t *co)
 {
     switch (co->state) {
     case CO_ST_RUNNABLE:
-        return co->sched->cur == co ? "running" : "runnable";
+        return s->cur == co ? "running" : "runnable";
     case CO_ST_PARKED:
         return "parked";
     default:
@@ -153,11 +153,11 @@ static void info_of(const co_sched_t *s, const co_t *co, co_info_t *info)
     info->id = co->id;
     info->name = co->name;
     info->kind = s->kinds[co->kind].name;
-    info->state = state_name(co);
+    info->state = state_name(s, co);
     info->wait = co->wait;
     info->wait_obj = co->wait_obj;
-    uint64_t now = s->now_tsc > co->born_tsc ? s->now_tsc : co->born_tsc;
-    info->age_ns = co_tsc_to_ns(now - co->born_tsc);
+    uint64_t born = s->birth_tsc + ((uint64_t)co->born << RT_AGE_SHIFT);
+    info->age_ns = s->now_tsc > born ? co_tsc_to_ns(s->now_tsc - born) : 0;
     info->stack_size = co->cx.stack_len;
 }
 

@@ -88,7 +88,7 @@ static void reap(co_sched_t *s)
 static __attribute__((noinline, noreturn, cold)) void canary_broken(const co_t *co)
 {
     rt_die("coroutine '%s' overflowed its %zu KiB stack (canary smashed)", co->name,
-           rt_stack_kib(co));
+           rt_stack_kib(rt_tls_sched, co));
 }
 
 static inline void check_canary(const co_t *co)
@@ -141,8 +141,15 @@ static inline rt_cx_t *next_cx(co_sched_t *s, co_t *self, int *value)
     s->budget--;
     s->cur = next;
     *value = next->wake;
-    if (s->rq_head) /* the saved frame the switch after this one will read */
-        __builtin_prefetch(s->rq_head->cx.sp);
+    co_t *after = s->rq_head;
+    if (after) {
+        /* Warm the one after next while next runs: its header and the frame just
+         * below it (where a fresh or shallow coroutine's saved registers are),
+         * without loading from it, which would stall on the very miss we hide. */
+        __builtin_prefetch((char *)after - RT_CACHE_LINE);
+        __builtin_prefetch(after);
+        __builtin_prefetch((char *)after + 2 * RT_CACHE_LINE);
+    }
     return next == self ? NULL : &next->cx;
 }
 
@@ -327,7 +334,7 @@ bool co_ready(co_t *co)
 {
     if (!co || co->state != CO_ST_PARKED)
         return false;
-    unpark(co->sched, co, 0);
+    unpark(rt_tls_sched, co, 0);
     return true;
 }
 
@@ -534,7 +541,6 @@ co_t *co_spawn(co_fn_t fn, void *arg, const co_opts_t *opts)
     if (!co)
         return NULL;
     const char *kind = opts->kind ? opts->kind : "co";
-    co->sched = s;
     co->state = CO_ST_RUNNABLE;
     co->flags = 0;
     co->wake = 0;
@@ -550,7 +556,7 @@ co_t *co_spawn(co_fn_t fn, void *arg, const co_opts_t *opts)
     co->heap_idx = 0;
     co->kind = rt_kind_index(s, kind);
     co->id = next_id(s);
-    co->born_tsc = s->now_tsc;
+    co->born = (uint32_t)((s->now_tsc - s->birth_tsc) >> RT_AGE_SHIFT);
     copy_name(co->name, opts->name ? opts->name : kind);
     init_frame(s, co);
 #ifdef __SANITIZE_ADDRESS__
@@ -590,7 +596,7 @@ static void run_defers(co_sched_t *s, co_t *self)
 
 void rt_finish(co_t *self, bool panicked)
 {
-    co_sched_t *s = self->sched;
+    co_sched_t *s = rt_tls_sched;
     if (panicked)
         self->flags |= CO_F_PANICKED;
     run_defers(s, self);
@@ -681,7 +687,7 @@ const char *co_name(const co_t *co)
 const char *co_kind(const co_t *co)
 {
     co = self_or(co);
-    return co ? co->sched->kinds[co->kind].name : "(scheduler)";
+    return co ? rt_tls_sched->kinds[co->kind].name : "(scheduler)";
 }
 
 uint64_t co_id(const co_t *co)
@@ -864,7 +870,7 @@ co_sched_t *co_sched_new(const co_sched_opts_t *opts)
 #ifdef __SANITIZE_THREAD__
     s->cx.tsan_fiber = __tsan_get_current_fiber();
 #endif
-    s->now_tsc = co_tsc();
+    s->now_tsc = s->birth_tsc = co_tsc();
     rt_signals_attach(s);
     rt_registry_attach(s);
     rt_tls_sched = s;

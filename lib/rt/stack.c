@@ -57,34 +57,91 @@ static void *map_region(co_sched_t *s, size_t len)
     return p;
 }
 
-static struct rt_stack_cache *cache_slot(co_sched_t *s, size_t map_len, bool create)
+/* ---- free lists: arrays of block pointers ---------------------------------------
+ *
+ * Arrays rather than intrusive lists, so a pop never chases a pointer through a
+ * cold header and the blocks next in line can be prefetched. They are mmap'ed and
+ * grown before they could fill, so recycling a block never allocates (it may run
+ * on the very stack being recycled).
+ */
+
+static bool items_reserve(co_t ***items, uint32_t *cap, uint32_t want)
 {
-    struct rt_stack_cache *empty = NULL;
-    for (int i = 0; i < RT_STACK_CLASSES; i++) {
+    if (want <= *cap)
+        return true;
+    uint32_t cap2 = *cap ? *cap : 256;
+    while (cap2 < want)
+        cap2 *= 2;
+    size_t old_len = (size_t)*cap * sizeof(co_t *), len = (size_t)cap2 * sizeof(co_t *);
+    void *p = *items ? mremap(*items, old_len, len, MREMAP_MAYMOVE)
+                     : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    *items = p;
+    *cap = cap2;
+    return true;
+}
+
+static void items_free(co_t **items, uint32_t cap)
+{
+    if (items)
+        munmap(items, (size_t)cap * sizeof(co_t *));
+}
+
+/* Spawns come in bursts: warm the header and first frame of the block the spawn
+ * after next-but-two will take, far enough ahead for the lines to arrive. */
+#define WARM_AHEAD 4u
+
+static inline void warm_next(co_t **items, uint32_t n)
+{
+    if (n >= WARM_AHEAD) {
+        char *next = (char *)items[n - WARM_AHEAD];
+        __builtin_prefetch(next - RT_CACHE_LINE, 1);
+        __builtin_prefetch(next, 1);
+        __builtin_prefetch(next + 2 * RT_CACHE_LINE, 1);
+    }
+}
+
+static struct rt_stack_cache *cache_find(co_sched_t *s, size_t map_len)
+{
+    for (int i = 0; i < RT_STACK_CLASSES; i++)
         if (s->stacks[i].map_len == map_len)
             return &s->stacks[i];
-        if (!empty && s->stacks[i].count == 0)
-            empty = &s->stacks[i];
+    return NULL;
+}
+
+/* A cache for blocks of @p map_len, taking over an empty slot; NULL if none is. */
+static struct rt_stack_cache *cache_create(co_sched_t *s, size_t map_len)
+{
+    for (int i = 0; i < RT_STACK_CLASSES; i++) {
+        struct rt_stack_cache *c = &s->stacks[i];
+        if (c->n != 0)
+            continue;
+        items_free(c->items, c->cap);
+        *c = (struct rt_stack_cache){.map_len = map_len};
+        uint32_t want = (uint32_t)(s->cache_max / map_len) + 1;
+        if (!items_reserve(&c->items, &c->cap, want)) {
+            *c = (struct rt_stack_cache){0};
+            return NULL;
+        }
+        return c;
     }
-    if (create && empty)
-        empty->map_len = map_len;
-    return create ? empty : NULL;
+    return NULL;
 }
 
 static co_t *guarded_get(co_sched_t *s, size_t stack_size)
 {
     size_t block = round_up(stack_size, s->page);
     size_t len = s->page + block;
-    struct rt_stack_cache *c = cache_slot(s, len, false);
-    if (c && c->free) {
-        co_t *co = c->free;
-        c->free = co->next;
-        if (c->free) /* spawns come in bursts: warm the next header now */
-            __builtin_prefetch(c->free, 1);
-        c->count--;
+    struct rt_stack_cache *c = cache_find(s, len);
+    if (c && c->n) {
+        co_t *co = c->items[--c->n];
+        warm_next(c->items, c->n);
         s->cache_bytes -= len;
         return co;
     }
+    if (!c)
+        cache_create(s, len); /* so this block can be recycled when it finishes */
     void *base = map_region(s, len);
     if (!base)
         return NULL;
@@ -94,8 +151,6 @@ static co_t *guarded_get(co_sched_t *s, size_t stack_size)
     }
     size_t colour = (s->colour++ % STACK_COLOURS) * RT_CACHE_LINE;
     co_t *co = (co_t *)((char *)base + len - sizeof(struct co) - colour);
-    co->map_base = base;
-    co->map_len = len;
     co->stack_class = CO_STK_GUARDED;
     co->cx.stack_lo = (char *)base + s->page;
     co->cx.stack_len = (size_t)((char *)co - (char *)co->cx.stack_lo);
@@ -104,15 +159,16 @@ static co_t *guarded_get(co_sched_t *s, size_t stack_size)
 
 static co_t *small_get(co_sched_t *s)
 {
-    co_t *co = s->small_free;
-    if (co) {
-        s->small_free = co->next;
-        if (co->next)
-            __builtin_prefetch(co->next, 1);
+    if (s->small_n) {
+        co_t *co = s->small_items[--s->small_n];
+        warm_next(s->small_items, s->small_n);
         return co;
     }
     size_t block = rt_small_block_size();
     if ((size_t)(s->small_end - s->small_cur) < block) {
+        size_t per_chunk = SMALL_CHUNK_LEN / block;
+        if (!items_reserve(&s->small_items, &s->small_cap, (uint32_t)(s->small_blocks + per_chunk)))
+            return NULL;
         char *base = map_region(s, SMALL_CHUNK_LEN);
         if (!base)
             return NULL;
@@ -129,9 +185,8 @@ static co_t *small_get(co_sched_t *s)
     }
     char *base = s->small_cur;
     s->small_cur += block;
-    co = (co_t *)(base + CO_STACK_SMALL_SIZE);
-    co->map_base = base;
-    co->map_len = block;
+    s->small_blocks++;
+    co_t *co = (co_t *)(base + CO_STACK_SMALL_SIZE);
     co->stack_class = CO_STK_SMALL;
     co->cx.stack_lo = base;
     co->cx.stack_len = CO_STACK_SMALL_SIZE;
@@ -160,19 +215,15 @@ co_t *rt_stack_get(co_sched_t *s, size_t stack_size)
 bool rt_stack_recycle(co_sched_t *s, co_t *co)
 {
     if (co->stack_class == CO_STK_SMALL) {
-        co->next = s->small_free;
-        s->small_free = co;
+        s->small_items[s->small_n++] = co; /* reserved when its chunk was mapped */
         return true;
     }
-    struct rt_stack_cache *c = NULL;
-    if (s->cache_bytes + co->map_len <= s->cache_max)
-        c = cache_slot(s, co->map_len, true);
-    if (!c)
+    size_t len = rt_block_len(s, co);
+    struct rt_stack_cache *c = cache_find(s, len);
+    if (!c || c->n == c->cap || s->cache_bytes + len > s->cache_max)
         return false;
-    co->next = c->free;
-    c->free = co;
-    c->count++;
-    s->cache_bytes += co->map_len;
+    c->items[c->n++] = co;
+    s->cache_bytes += len;
     return true;
 }
 
@@ -183,19 +234,17 @@ void rt_stack_put(co_sched_t *s, co_t *co)
     ASAN_UNPOISON_MEMORY_REGION(co->cx.stack_lo, co->cx.stack_len);
 #endif
     if (!rt_stack_recycle(s, co))
-        munmap(co->map_base, co->map_len);
+        munmap(rt_block_base(s, co), rt_block_len(s, co));
 }
 
 void rt_stack_release_all(co_sched_t *s)
 {
     for (int i = 0; i < RT_STACK_CLASSES; i++) {
-        co_t *co = s->stacks[i].free;
-        while (co) {
-            co_t *next = co->next;
-            munmap(co->map_base, co->map_len);
-            co = next;
-        }
-        s->stacks[i] = (struct rt_stack_cache){0};
+        struct rt_stack_cache *c = &s->stacks[i];
+        for (uint32_t j = 0; j < c->n; j++)
+            munmap(rt_block_base(s, c->items[j]), c->map_len);
+        items_free(c->items, c->cap);
+        *c = (struct rt_stack_cache){0};
     }
     s->cache_bytes = 0;
     struct rt_chunk *chunk = s->chunks;
@@ -205,6 +254,9 @@ void rt_stack_release_all(co_sched_t *s)
         chunk = next;
     }
     s->chunks = NULL;
-    s->small_free = NULL;
+    items_free(s->small_items, s->small_cap);
+    s->small_items = NULL;
+    s->small_n = s->small_cap = 0;
+    s->small_blocks = 0;
     s->small_cur = s->small_end = NULL;
 }
