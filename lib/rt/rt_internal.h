@@ -86,7 +86,9 @@ struct co {
     uint8_t stack_class;
     uint8_t kind;
     uint8_t flags;
-    int wake;          /* co_park() result */
+    int16_t wake;       /* co_park() result: 0 or an errno value */
+    uint8_t cache_slot; /* guarded: its size class in sched->stacks[] */
+    uint8_t spare_;
     uint32_t heap_idx; /* 1-based slot in the timer heap; 0 = none */
     uint32_t born;     /* birth, in RT_AGE_SHIFT TSC units since the scheduler's */
     co_fn_t fn;
@@ -177,8 +179,11 @@ struct co_sched {
     /* memory */
     int numa_node; /* -1: no binding */
     size_t page;
-    unsigned colour;               /* next guarded stack's cache colour */
-    size_t cache_bytes, cache_max; /* virtual bytes of cached guarded stacks */
+    unsigned colour; /* next guarded stack's cache colour */
+    size_t cache_bytes, cache_max;
+    size_t hint_size; /* stack_size of the last guarded spawn ... */
+    uint8_t hint_slot;
+        /* ... and its class in stacks[] */ /* virtual bytes of cached guarded stacks */
     struct rt_stack_cache stacks[RT_STACK_CLASSES];
     co_t **small_items; /* free small blocks, LIFO */
     uint32_t small_n, small_cap;
@@ -203,7 +208,7 @@ bool rt_ctx_cancellable(const co_ctx_t *ctx);
 uint64_t rt_ctx_deadline_tsc(const co_ctx_t *ctx);
 
 /* stack.c */
-co_t *rt_stack_get(co_sched_t *s, size_t stack_size);
+co_t *rt_stack_get_slow(co_sched_t *s, size_t stack_size);
 void rt_stack_put(co_sched_t *s, co_t *co);
 bool rt_stack_recycle(co_sched_t *s, co_t *co);
 void rt_stack_release_all(co_sched_t *s);
@@ -239,6 +244,44 @@ static inline uint64_t *rt_canary_slot(const co_t *co)
 static inline uint64_t rt_canary_value(const co_t *co)
 {
     return rt_canary_seed ^ (uint64_t)(uintptr_t)co;
+}
+
+/*
+ * Spawns come in bursts: warm the header and first frame of the block the spawn
+ * after next-but-two will take, far enough ahead for the lines to arrive.
+ */
+#define RT_WARM_AHEAD 4u
+
+static inline void rt_warm_next(co_t **items, uint32_t n)
+{
+    if (n >= RT_WARM_AHEAD) {
+        char *next = (char *)items[n - RT_WARM_AHEAD];
+        __builtin_prefetch(next - RT_CACHE_LINE, 1);
+        __builtin_prefetch(next, 1);
+        __builtin_prefetch(next + 2 * RT_CACHE_LINE, 1);
+    }
+}
+
+/* A block for a coroutine with @p stack_size: a cache pop on the fast path. */
+static inline co_t *rt_stack_get(co_sched_t *s, size_t stack_size)
+{
+    if (stack_size == CO_STACK_SMALL) {
+        if (RT_LIKELY(s->small_n)) {
+            co_t *co = s->small_items[--s->small_n];
+            rt_warm_next(s->small_items, s->small_n);
+            *rt_canary_slot(co) = rt_canary_value(co);
+            return co;
+        }
+    } else if (stack_size == s->hint_size) {
+        struct rt_stack_cache *c = &s->stacks[s->hint_slot];
+        if (RT_LIKELY(c->n)) {
+            co_t *co = c->items[--c->n];
+            rt_warm_next(c->items, c->n);
+            s->cache_bytes -= c->map_len;
+            return co;
+        }
+    }
+    return rt_stack_get_slow(s, stack_size);
 }
 
 /* registry.c */

@@ -88,20 +88,6 @@ static void items_free(co_t **items, uint32_t cap)
         munmap(items, (size_t)cap * sizeof(co_t *));
 }
 
-/* Spawns come in bursts: warm the header and first frame of the block the spawn
- * after next-but-two will take, far enough ahead for the lines to arrive. */
-#define WARM_AHEAD 4u
-
-static inline void warm_next(co_t **items, uint32_t n)
-{
-    if (n >= WARM_AHEAD) {
-        char *next = (char *)items[n - WARM_AHEAD];
-        __builtin_prefetch(next - RT_CACHE_LINE, 1);
-        __builtin_prefetch(next, 1);
-        __builtin_prefetch(next + 2 * RT_CACHE_LINE, 1);
-    }
-}
-
 static struct rt_stack_cache *cache_find(co_sched_t *s, size_t map_len)
 {
     for (int i = 0; i < RT_STACK_CLASSES; i++)
@@ -119,6 +105,8 @@ static struct rt_stack_cache *cache_create(co_sched_t *s, size_t map_len)
             continue;
         items_free(c->items, c->cap);
         *c = (struct rt_stack_cache){.map_len = map_len};
+        if (s->hint_slot == i)
+            s->hint_size = 0; /* the hint named this slot's old size */
         uint32_t want = (uint32_t)(s->cache_max / map_len) + 1;
         if (!items_reserve(&c->items, &c->cap, want)) {
             *c = (struct rt_stack_cache){0};
@@ -134,14 +122,18 @@ static co_t *guarded_get(co_sched_t *s, size_t stack_size)
     size_t block = round_up(stack_size, s->page);
     size_t len = s->page + block;
     struct rt_stack_cache *c = cache_find(s, len);
-    if (c && c->n) {
-        co_t *co = c->items[--c->n];
-        warm_next(c->items, c->n);
-        s->cache_bytes -= len;
-        return co;
-    }
     if (!c)
-        cache_create(s, len); /* so this block can be recycled when it finishes */
+        c = cache_create(s, len); /* so this block can be recycled when it finishes */
+    if (c) {
+        s->hint_size = stack_size;
+        s->hint_slot = (uint8_t)(c - s->stacks);
+        if (c->n) {
+            co_t *co = c->items[--c->n];
+            rt_warm_next(c->items, c->n);
+            s->cache_bytes -= len;
+            return co;
+        }
+    }
     void *base = map_region(s, len);
     if (!base)
         return NULL;
@@ -152,6 +144,7 @@ static co_t *guarded_get(co_sched_t *s, size_t stack_size)
     size_t colour = (s->colour++ % STACK_COLOURS) * RT_CACHE_LINE;
     co_t *co = (co_t *)((char *)base + len - sizeof(struct co) - colour);
     co->stack_class = CO_STK_GUARDED;
+    co->cache_slot = c ? (uint8_t)(c - s->stacks) : 0;
     co->cx.stack_lo = (char *)base + s->page;
     co->cx.stack_len = (size_t)((char *)co - (char *)co->cx.stack_lo);
     return co;
@@ -161,7 +154,7 @@ static co_t *small_get(co_sched_t *s)
 {
     if (s->small_n) {
         co_t *co = s->small_items[--s->small_n];
-        warm_next(s->small_items, s->small_n);
+        rt_warm_next(s->small_items, s->small_n);
         return co;
     }
     size_t block = rt_small_block_size();
@@ -193,7 +186,7 @@ static co_t *small_get(co_sched_t *s)
     return co;
 }
 
-co_t *rt_stack_get(co_sched_t *s, size_t stack_size)
+co_t *rt_stack_get_slow(co_sched_t *s, size_t stack_size)
 {
     co_t *co;
     if (stack_size == CO_STACK_SMALL) {
@@ -218,9 +211,16 @@ bool rt_stack_recycle(co_sched_t *s, co_t *co)
         s->small_items[s->small_n++] = co; /* reserved when its chunk was mapped */
         return true;
     }
-    size_t len = rt_block_len(s, co);
-    struct rt_stack_cache *c = cache_find(s, len);
-    if (!c || c->n == c->cap || s->cache_bytes + len > s->cache_max)
+    struct rt_stack_cache *c = &s->stacks[co->cache_slot];
+    size_t len = c->map_len;
+    if (len != rt_block_len(s, co)) { /* its slot was reassigned: look again */
+        len = rt_block_len(s, co);
+        c = cache_find(s, len);
+        if (!c)
+            return false;
+        co->cache_slot = (uint8_t)(c - s->stacks);
+    }
+    if (c->n == c->cap || s->cache_bytes + len > s->cache_max)
         return false;
     c->items[c->n++] = co;
     s->cache_bytes += len;
@@ -247,6 +247,7 @@ void rt_stack_release_all(co_sched_t *s)
         *c = (struct rt_stack_cache){0};
     }
     s->cache_bytes = 0;
+    s->hint_size = 0;
     struct rt_chunk *chunk = s->chunks;
     while (chunk) {
         struct rt_chunk *next = chunk->next;
