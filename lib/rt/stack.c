@@ -46,12 +46,17 @@ static size_t round_up(size_t v, size_t to)
     return (v + to - 1) & ~(to - 1);
 }
 
-static void *map_region(co_sched_t *s, size_t len)
+/* Map @p len bytes on the scheduler's node, the lowest page PROT_NONE (a guard). */
+static char *map_guarded(co_sched_t *s, size_t len)
 {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
+    if (mprotect(p, s->page, PROT_NONE) != 0) {
+        munmap(p, len);
+        return NULL;
+    }
     if (s->numa_node >= 0)
         numa_tonode_memory(p, len, s->numa_node);
     return p;
@@ -134,18 +139,14 @@ static co_t *guarded_get(co_sched_t *s, size_t stack_size)
             return co;
         }
     }
-    void *base = map_region(s, len);
+    char *base = map_guarded(s, len);
     if (!base)
         return NULL;
-    if (mprotect(base, s->page, PROT_NONE) != 0) {
-        munmap(base, len);
-        return NULL;
-    }
     size_t colour = (s->colour++ % STACK_COLOURS) * RT_CACHE_LINE;
-    co_t *co = (co_t *)((char *)base + len - sizeof(struct co) - colour);
+    co_t *co = (co_t *)(base + len - sizeof(struct co) - colour);
     co->stack_class = CO_STK_GUARDED;
     co->cache_slot = c ? (uint8_t)(c - s->stacks) : 0;
-    co->cx.stack_lo = (char *)base + s->page;
+    co->cx.stack_lo = base + s->page;
     co->cx.stack_len = (size_t)((char *)co - (char *)co->cx.stack_lo);
     return co;
 }
@@ -162,13 +163,9 @@ static co_t *small_get(co_sched_t *s)
         size_t per_chunk = SMALL_CHUNK_LEN / block;
         if (!items_reserve(&s->small_items, &s->small_cap, (uint32_t)(s->small_blocks + per_chunk)))
             return NULL;
-        char *base = map_region(s, SMALL_CHUNK_LEN);
+        char *base = map_guarded(s, SMALL_CHUNK_LEN);
         if (!base)
             return NULL;
-        if (mprotect(base, s->page, PROT_NONE) != 0) {
-            munmap(base, SMALL_CHUNK_LEN);
-            return NULL;
-        }
         struct rt_chunk *chunk = (struct rt_chunk *)(base + s->page);
         chunk->len = SMALL_CHUNK_LEN;
         chunk->next = s->chunks;

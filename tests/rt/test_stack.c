@@ -235,41 +235,33 @@ static void overflow_child(void *arg)
     co_sched_run(s);
 }
 
-static void test_guard_page_overflow_dies_with_name(void **state)
+/* Overflow a stack of @p size in a child; it must abort naming the coroutine. */
+static void expect_overflow_death(size_t size, unsigned kib)
 {
-    (void)state;
     if (TSAN) {
         print_message("skipped under TSan: its signal interception kills the child with SIGSEGV "
                       "before our handler can report\n");
         skip();
         return;
     }
-    char err[4096];
+    char err[4096], want[128];
     int sig = 0;
-    size_t size = 64 * 1024;
     tu_run_child(overflow_child, &size, err, sizeof(err), &sig);
     assert_int_equal(sig, SIGABRT);
-    assert_non_null(strstr(err, "coroutine 'deep-recursion' overflowed its 64 KiB stack"));
+    snprintf(want, sizeof(want), "coroutine 'deep-recursion' overflowed its %u KiB stack", kib);
+    assert_non_null(strstr(err, want));
+}
+
+static void test_guard_page_overflow_dies_with_name(void **state)
+{
+    (void)state;
+    expect_overflow_death(64 * 1024, 64);
 }
 
 static void test_small_stack_canary_dies_with_name(void **state)
 {
     (void)state;
-    if (TSAN) {
-        print_message("skipped under TSan: its signal interception kills the child with SIGSEGV "
-                      "before our handler can report\n");
-        skip();
-        return;
-    }
-    char err[4096];
-    int sig = 0;
-    size_t size = CO_STACK_SMALL;
-    tu_run_child(overflow_child, &size, err, sizeof(err), &sig);
-    assert_int_equal(sig, SIGABRT);
-    char want[128];
-    snprintf(want, sizeof(want), "coroutine 'deep-recursion' overflowed its %u KiB stack",
-             CO_STACK_SMALL_SIZE / 1024);
-    assert_non_null(strstr(err, want));
+    expect_overflow_death(CO_STACK_SMALL, CO_STACK_SMALL_SIZE / 1024);
 }
 
 /* Without a coroutine involved, a plain wild access still crashes normally: the
