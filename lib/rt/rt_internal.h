@@ -183,7 +183,7 @@ struct co_sched {
     size_t cache_bytes, cache_max;
     size_t hint_size; /* stack_size of the last guarded spawn ... */
     uint8_t hint_slot;
-        /* ... and its class in stacks[] */ /* virtual bytes of cached guarded stacks */
+    /* ... and its class in stacks[] */ /* virtual bytes of cached guarded stacks */
     struct rt_stack_cache stacks[RT_STACK_CLASSES];
     co_t **small_items; /* free small blocks, LIFO */
     uint32_t small_n, small_cap;
@@ -210,7 +210,7 @@ uint64_t rt_ctx_deadline_tsc(const co_ctx_t *ctx);
 /* stack.c */
 co_t *rt_stack_get_slow(co_sched_t *s, size_t stack_size);
 void rt_stack_put(co_sched_t *s, co_t *co);
-bool rt_stack_recycle(co_sched_t *s, co_t *co);
+bool rt_stack_recycle_slow(co_sched_t *s, co_t *co);
 void rt_stack_release_all(co_sched_t *s);
 size_t rt_small_block_size(void);
 
@@ -282,6 +282,27 @@ static inline co_t *rt_stack_get(co_sched_t *s, size_t stack_size)
         }
     }
     return rt_stack_get_slow(s, stack_size);
+}
+
+/*
+ * Return @p co's block to its cache. Returns false, doing nothing, if the block
+ * would have to be unmapped: the caller may be running on it.
+ */
+static inline bool rt_stack_recycle(co_sched_t *s, co_t *co)
+{
+    if (co->stack_class == CO_STK_SMALL) {
+        s->small_items[s->small_n++] = co; /* reserved when its chunk was mapped */
+        return true;
+    }
+    struct rt_stack_cache *c = &s->stacks[co->cache_slot];
+    size_t len = c->map_len;
+    if (RT_UNLIKELY(len != rt_block_len(s, co)))
+        return rt_stack_recycle_slow(s, co); /* its slot was reassigned */
+    if (c->n == c->cap || s->cache_bytes + len > s->cache_max)
+        return false;
+    c->items[c->n++] = co;
+    s->cache_bytes += len;
+    return true;
 }
 
 /* registry.c */

@@ -12,6 +12,7 @@
  */
 #include "rt_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <numa.h>
 #include <pthread.h>
@@ -29,6 +30,8 @@
 #endif
 
 __thread co_sched_t *rt_tls_sched;
+
+static void wg_reached_zero(co_wg_t *wg);
 
 static _Atomic uint64_t id_blocks; /* process-wide id allocator, 64Ki ids a block */
 #define ID_BLOCK 65536u
@@ -314,14 +317,14 @@ int co_park(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void
         if (ctx_deadline < deadline_tsc)
             deadline_tsc = ctx_deadline;
     }
-    self->wait = reason;
-    self->wait_obj = obj;
-    self->wait_ctx = ctx;
     if (deadline_tsc != UINT64_MAX) {
         self->deadline = deadline_tsc;
         if (heap_push(s, self) != 0)
             return ENOMEM;
     }
+    self->wait = reason;
+    self->wait_obj = obj;
+    self->wait_ctx = ctx;
     if (rt_ctx_cancellable(ctx))
         cw_add(s, self);
     self->state = CO_ST_PARKED;
@@ -540,19 +543,14 @@ co_t *co_spawn(co_fn_t fn, void *arg, const co_opts_t *opts)
     if (!co)
         return NULL;
     const char *kind = opts->kind ? opts->kind : "co";
+    /* A block is zero when mapped, and a finished coroutine leaves flags, defers,
+     * wait state and timer slot clear: only what differs per coroutine is set. */
+    assert(!co->flags && !co->defers && !co->wait && !co->wait_ctx && !co->wnext && !co->heap_idx);
     co->state = CO_ST_RUNNABLE;
-    co->flags = 0;
-    co->wake = 0;
     co->fn = fn;
     co->arg = arg;
     co->ctx = opts->ctx;
     co->wg = opts->wg;
-    co->defers = NULL;
-    co->wait = NULL;
-    co->wait_obj = NULL;
-    co->wait_ctx = NULL;
-    co->wnext = NULL;
-    co->heap_idx = 0;
     co->kind = rt_kind_index(s, kind);
     co->id = next_id(s);
     co->born = (uint32_t)((s->now_tsc - s->birth_tsc) >> RT_AGE_SHIFT);
@@ -600,11 +598,13 @@ void rt_finish(co_t *self, bool panicked)
         self->flags |= CO_F_PANICKED;
     run_defers(s, self);
     panicked = (self->flags & CO_F_PANICKED) != 0;
+    self->flags = 0;
     rt_registry_remove(s, self, panicked);
-    if (self->wg) {
-        if (panicked)
-            self->wg->panicked++;
-        co_wg_done(self->wg);
+    co_wg_t *wg = self->wg;
+    if (wg) {
+        wg->panicked += panicked;
+        if (--wg->count <= 0)
+            wg_reached_zero(wg);
     }
     self->state = CO_ST_DEAD;
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
@@ -719,10 +719,14 @@ void co_wg_init(co_wg_t *wg)
 void co_wg_add(co_wg_t *wg, long n)
 {
     wg->count += n;
+    if (wg->count <= 0)
+        wg_reached_zero(wg);
+}
+
+static void wg_reached_zero(co_wg_t *wg)
+{
     if (wg->count < 0)
         rt_die("co_wg_add: wait group %p went negative (%ld)", (void *)wg, wg->count);
-    if (wg->count > 0)
-        return;
     co_t *w = wg->waiters;
     wg->waiters = NULL;
     while (w) {

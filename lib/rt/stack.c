@@ -202,26 +202,14 @@ co_t *rt_stack_get_slow(co_sched_t *s, size_t stack_size)
  * Return @p co's block to its cache. Returns false, doing nothing, if the block
  * would have to be unmapped: the caller may be running on it.
  */
-bool rt_stack_recycle(co_sched_t *s, co_t *co)
+bool rt_stack_recycle_slow(co_sched_t *s, co_t *co)
 {
-    if (co->stack_class == CO_STK_SMALL) {
-        s->small_items[s->small_n++] = co; /* reserved when its chunk was mapped */
-        return true;
-    }
-    struct rt_stack_cache *c = &s->stacks[co->cache_slot];
-    size_t len = c->map_len;
-    if (len != rt_block_len(s, co)) { /* its slot was reassigned: look again */
-        len = rt_block_len(s, co);
-        c = cache_find(s, len);
-        if (!c)
-            return false;
-        co->cache_slot = (uint8_t)(c - s->stacks);
-    }
-    if (c->n == c->cap || s->cache_bytes + len > s->cache_max)
+    size_t len = rt_block_len(s, co);
+    struct rt_stack_cache *c = cache_find(s, len);
+    if (!c)
         return false;
-    c->items[c->n++] = co;
-    s->cache_bytes += len;
-    return true;
+    co->cache_slot = (uint8_t)(c - s->stacks);
+    return rt_stack_recycle(s, co);
 }
 
 void rt_stack_put(co_sched_t *s, co_t *co)
