@@ -104,6 +104,21 @@ uint64_t co_ns_to_tsc(uint64_t ns);
 uint64_t co_now_ns(void);
 
 /* ------------------------------------------------------------------------------ */
+/* Control-path memory                                                            */
+/* ------------------------------------------------------------------------------ */
+
+/**
+ * Allocate @p size bytes aligned to @p align (a power of two) from the process's
+ * allocator for everything that is not pooled: mimalloc, or libc in sanitizer
+ * builds so the sanitizers see every block. Zeroed. Thread-safe. Never call it on
+ * a data path. Returns NULL with errno=ENOMEM.
+ */
+void *co_mem_alloc(size_t size, size_t align);
+
+/** Free a co_mem_alloc() block (NULL is ignored). Thread-safe. */
+void co_mem_free(void *p);
+
+/* ------------------------------------------------------------------------------ */
 /* Cancellation contexts                                                          */
 /* ------------------------------------------------------------------------------ */
 

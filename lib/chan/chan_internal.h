@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* lib/chan internals shared by local.c, spsc.c and select.c. */
+#ifndef MDMUX_CHAN_INTERNAL_H
+#define MDMUX_CHAN_INTERNAL_H
+
+#include "chan.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#define CH_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define CH_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CH_CACHE_LINE  64
+
+/*
+ * A blocked operation: one coroutine, one case. A plain ch_send/ch_recv is a select
+ * of one case. Waiters live on the parked coroutine's stack and are linked into the
+ * local channel's send or receive queue.
+ *
+ * A waiter is live only while its coroutine is parked: a peer that finds one whose
+ * coroutine is runnable (another case fired, or its context woke it) unlinks it and
+ * moves on. So a cancelled operation can never be completed behind its back.
+ */
+typedef struct ch_sel ch_sel_t;
+
+typedef struct ch_waiter {
+    struct ch_waiter *prev, *next;
+    ch_sel_t *sel;
+    void *elem; /* source of a send, destination of a receive */
+    int idx;    /* case index within the select */
+    bool linked;
+} ch_waiter_t;
+
+struct ch_sel {
+    co_t *co;
+    int fired;      /* case completed by a peer, or -1 */
+    int result;     /* its result: 0 or EPIPE */
+    co_poll_t poll; /* watches the SPSC cases while parked */
+    ch_case_t *cases;
+    int ncases;
+    bool polling;
+};
+
+typedef struct ch_queue {
+    ch_waiter_t *head, *tail;
+} ch_queue_t;
+
+struct ch {
+    uint32_t esz;
+    uint32_t cap;
+    uint32_t head;  /* oldest buffered element */
+    uint32_t count; /* buffered elements */
+    bool closed;
+    ch_queue_t sendq, recvq;
+    unsigned char *buf;
+};
+
+static inline void ch_copy(void *dst, const void *src, uint32_t esz)
+{
+    if (CH_LIKELY(esz == sizeof(void *)))
+        memcpy(dst, src, sizeof(void *)); /* one 8-byte move */
+    else
+        memcpy(dst, src, esz);
+}
+
+/* local.c */
+void ch_queue_push(ch_queue_t *q, ch_waiter_t *w);
+void ch_queue_unlink(ch_queue_t *q, ch_waiter_t *w);
+int ch_try_op(ch_t *c, ch_op_t op, void *elem);
+
+/* Cheap readiness test for select's scan: could a try on this case proceed? */
+static inline bool ch_local_maybe_ready(const ch_t *c, ch_op_t op)
+{
+    if (c->closed)
+        return true;
+    if (op == CH_RECV)
+        return c->count || c->sendq.head;
+    return c->count < c->cap || c->recvq.head;
+}
+
+/* spsc.c */
+int chs_try_op(chs_t *c, ch_op_t op, void *elem);
+bool chs_maybe_ready(chs_t *c, ch_op_t op);
+
+/* select.c */
+int ch_block(ch_case_t *cases, int n, uint64_t deadline_tsc, co_ctx_t *ctx);
+
+#endif /* MDMUX_CHAN_INTERNAL_H */
