@@ -85,6 +85,12 @@ int ch_tryrecv(ch_t *c, void *elem);
  */
 int ch_close(ch_t *c);
 
+/**
+ * Copy the oldest buffered element into *@p elem without removing it: 0, or EAGAIN
+ * when nothing is buffered. (A worker pool reads its queue delay this way.)
+ */
+int ch_peek(const ch_t *c, void *elem);
+
 /** Elements buffered now. */
 size_t ch_len(const ch_t *c);
 

@@ -219,6 +219,14 @@ int ch_close(ch_t *c)
     return 0;
 }
 
+int ch_peek(const ch_t *c, void *elem)
+{
+    if (!c->count)
+        return EAGAIN;
+    ch_copy(elem, slot(c, 0), c->esz);
+    return 0;
+}
+
 size_t ch_len(const ch_t *c)
 {
     return c->count;
