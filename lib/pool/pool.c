@@ -4,9 +4,11 @@
  *
  * The shared store is Dmitry Vyukov's bounded MPMC queue of object pointers: each
  * cell carries a sequence number that says whether it is ready to be written or read
- * at a given position, so producers and consumers claim positions with one CAS each
- * and never wait on one another. Its capacity is at least the pool's object count,
- * so a put can never find it full.
+ * at a given position, so producers and consumers claim positions with one CAS each.
+ * Its capacity is at least twice the pool's object count, so a put never finds it
+ * full; a get or put that meets a cell claimed but not yet released by another
+ * thread (a window of a few instructions) pauses and retries rather than report a
+ * false exhaustion.
  *
  * Each thread has a cache (a LIFO array, DPDK-mempool style, indexed by a small
  * per-thread number) that serves gets and puts with no atomics at all; it refills
@@ -83,6 +85,15 @@ static inline void bump(_Atomic uint64_t *c, uint64_t n)
 
 /* ---- the shared store (Vyukov bounded MPMC queue) ---------------------------------- */
 
+static size_t stored(const pool_t *p)
+{
+    pool_t *m = (pool_t *)p;
+    /* deq first: enq only grows, so enq read after it is never behind it. */
+    size_t deq = atomic_load_explicit(&m->deq, memory_order_acquire);
+    size_t enq = atomic_load_explicit(&m->enq, memory_order_acquire);
+    return enq - deq;
+}
+
 static bool store_push(pool_t *p, void *obj)
 {
     size_t pos = atomic_load_explicit(&p->enq, memory_order_relaxed);
@@ -98,7 +109,14 @@ static bool store_push(pool_t *p, void *obj)
                 return true;
             }
         } else if (dif < 0) {
-            return false; /* full: cannot happen, the store holds every object */
+            /* The cell still holds position pos - size. If a reader has already
+             * claimed that position it is about to release the cell: wait. If not, the
+             * store is really full, which only an object returned twice can do. */
+            size_t size = p->mask + 1;
+            if (atomic_load_explicit(&p->deq, memory_order_acquire) + size <= pos)
+                return false;
+            __builtin_ia32_pause();
+            pos = atomic_load_explicit(&p->enq, memory_order_relaxed);
         } else {
             pos = atomic_load_explicit(&p->enq, memory_order_relaxed);
         }
@@ -120,7 +138,11 @@ static void *store_pop(pool_t *p)
                 return obj;
             }
         } else if (dif < 0) {
-            return NULL; /* empty */
+            /* Empty, or a writer claimed this cell and has not published it yet. */
+            if ((intptr_t)(atomic_load_explicit(&p->enq, memory_order_acquire) - pos) <= 0)
+                return NULL;
+            __builtin_ia32_pause();
+            pos = atomic_load_explicit(&p->deq, memory_order_relaxed);
         } else {
             pos = atomic_load_explicit(&p->deq, memory_order_relaxed);
         }
@@ -155,7 +177,7 @@ pool_t *pool_new(const pool_opts_t *o)
         return NULL;
     }
     size_t slots = 2;
-    while (slots < o->count)
+    while (slots < 2 * o->count) /* twice over: writers never catch up with readers */
         slots <<= 1;
     pool_t *p = co_mem_alloc(sizeof(*p), CACHE_LINE);
     if (!p)
@@ -198,14 +220,6 @@ static size_t cached(const pool_t *p)
     for (int i = 0; p->caches && i < POOL_MAX_THREADS; i++)
         n += __atomic_load_n(&cache_at(p, i)->len, __ATOMIC_RELAXED);
     return n;
-}
-
-static size_t stored(const pool_t *p)
-{
-    pool_t *m = (pool_t *)p;
-    size_t enq = atomic_load_explicit(&m->enq, memory_order_acquire);
-    size_t deq = atomic_load_explicit(&m->deq, memory_order_acquire);
-    return enq - deq;
 }
 
 void pool_free(pool_t *p)
