@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * bench_chan: benchmarks of lib/chan through its public API (chan.h) only, with the
+ * rte_ring anchor of the SPSC figures (ring_anchor.c) when DPDK is available.
+ *
+ *   bench_chan [options] [pingpong] [buffered] [select50] [select50.spsc] [spsc]
+ *                                         (default: all; spsc needs two CPUs)
+ *
+ *   pingpong       chan.local.pingpong: round trip between two coroutines on one
+ *                  scheduler over two unbuffered channels (ch_send_ptr/ch_recv_ptr)
+ *   buffered       chan.local.buffered: per item through a capacity-1024 channel, one
+ *                  producer coroutine, one consumer coroutine, one scheduler
+ *   select50       chan.select50: ch_trysend() on one random channel of 50 local
+ *                  channels (capacity 1), then ch_select() over 50 CH_RECV cases;
+ *                  per iteration (the send included)
+ *   select50.spsc  chan.select50.spsc: the same over 50 SPSC channels, the send being
+ *                  chs_send_burst() of one element from the same thread
+ *   spsc           chan.spsc.burst32, chan.spsc.burst1: per object across two cores, a
+ *                  producer thread on CPU -P in a plain poll loop (chs_send_burst), a
+ *                  consumer thread on CPU -C (chs_recv_burst); and the same harness on
+ *                  an rte_ring SP/SC: chan.spsc.burst32.rte_ring, chan.spsc.burst1.rte_ring.
+ *                  The repetitions of the two alternate, so both see the same machine.
+ *   spsc.burst32, spsc.burst1   one burst size only
+ *
+ *   -r N  repetitions, best taken (5)        -t N  ping-pong round trips (1M)
+ *   -i N  buffered items (10M)               -k N  select iterations (1M)
+ *   -n N  objects, burst 32 (32M)            -o N  objects, burst 1 (2M)
+ *   -q N  SPSC ring slots (1024)             -P cpu, -C cpu  producer, consumer (0, 1)
+ *
+ * Figures are "BENCH <name> <value> <unit>" lines on stdout; commentary goes to stderr.
+ * The single-scheduler tests run on the calling thread: pin it (taskset). The spsc
+ * tests pin their own threads.
+ */
+#include "bench.h"
+#include "chan.h"
+#include "xcore.h"
+
+#include <getopt.h>
+
+static unsigned g_reps = 5;
+static uint64_t g_trips = 1000000;
+static uint64_t g_items = 10000000;
+static uint64_t g_selects = 1000000;
+static uint64_t g_objs32 = 32000000;
+static uint64_t g_objs1 = 2000000;
+static unsigned g_slots = 1024;
+static int g_prod_cpu = 0, g_cons_cpu = 1;
+
+static co_sched_t *g_sched;
+
+static void spawn_or_die(co_fn_t fn, void *arg, const char *name)
+{
+    if (!co_spawn(fn, arg, &(co_opts_t){.name = name, .kind = "bench"}))
+        bench_die("co_spawn: %s", strerror(errno));
+}
+
+static void run_or_die(void)
+{
+    int rc = co_sched_run(g_sched);
+    if (rc != 0)
+        bench_die("co_sched_run returned %d", rc);
+}
+
+static ch_t *ch_new_or_die(size_t elem_size, size_t cap)
+{
+    ch_t *c = ch_new(elem_size, cap);
+    if (!c)
+        bench_die("ch_new(%zu, %zu): %s", elem_size, cap, strerror(errno));
+    return c;
+}
+
+static chs_t *chs_new_or_die(size_t elem_size, size_t cap)
+{
+    chs_t *c = chs_new(elem_size, cap, -1);
+    if (!c)
+        bench_die("chs_new(%zu, %zu): %s", elem_size, cap, strerror(errno));
+    return c;
+}
+
+/* Keep the best (smallest) of the repetitions of one figure. */
+static void keep_best(double *best, double t, const char *name, unsigned rep)
+{
+    fprintf(stderr, "  %s rep %u: %.2f ns\n", name, rep, bench_ticks_ns(t));
+    if (t < *best)
+        *best = t;
+}
+
+#define PTR(i) ((void *)(uintptr_t)(i))
+
+/* ---- pingpong: round trip over two unbuffered channels --------------------------- */
+
+struct pingpong {
+    ch_t *ping, *pong;
+    uint64_t trips;
+    uint64_t t0, t1;
+    uintptr_t bad;
+};
+
+static void pingpong_a(void *arg)
+{
+    struct pingpong *p = arg;
+    uint64_t trips = p->trips;
+    uintptr_t bad = 0;
+    p->t0 = co_tsc();
+    for (uint64_t i = 1; i <= trips; i++) {
+        void *v = NULL;
+        int rc = ch_send_ptr(p->ping, PTR(i), CO_BACKGROUND);
+        rc |= ch_recv_ptr(p->pong, &v, CO_BACKGROUND);
+        if (rc != 0)
+            bench_die("pingpong: send/recv failed (%d)", rc);
+        bad |= (uintptr_t)v ^ (uintptr_t)i;
+    }
+    p->t1 = co_tsc();
+    p->bad = bad;
+    ch_close(p->ping);
+}
+
+/* The echo: until ping is closed, send back what arrives. */
+static void pingpong_b(void *arg)
+{
+    struct pingpong *p = arg;
+    void *v;
+    int rc;
+    while ((rc = ch_recv_ptr(p->ping, &v, CO_BACKGROUND)) == 0) {
+        if (ch_send_ptr(p->pong, v, CO_BACKGROUND) != 0)
+            bench_die("pingpong: echo send failed");
+    }
+    if (rc != EPIPE)
+        bench_die("pingpong: echo recv returned %d, expected EPIPE", rc);
+}
+
+static double pingpong_once(uint64_t trips)
+{
+    struct pingpong p = {.trips = trips};
+    p.ping = ch_new_or_die(sizeof(void *), 0);
+    p.pong = ch_new_or_die(sizeof(void *), 0);
+    spawn_or_die(pingpong_b, &p, "echo");
+    spawn_or_die(pingpong_a, &p, "ping");
+    run_or_die();
+    if (p.bad)
+        bench_die("pingpong: echoed values differ");
+    ch_free(p.ping);
+    ch_free(p.pong);
+    return (double)(p.t1 - p.t0) / (double)trips;
+}
+
+static void bench_pingpong(void)
+{
+    double best = 1e300;
+    pingpong_once(100000);
+    for (unsigned r = 0; r < g_reps; r++)
+        keep_best(&best, pingpong_once(g_trips), "chan.local.pingpong", r);
+    bench_report("chan.local.pingpong", bench_ticks_ns(best), "ns");
+}
+
+/* ---- buffered: 1 -> 1 through capacity 1024 -------------------------------------- */
+
+struct buffered {
+    ch_t *c;
+    uint64_t n;
+    uint64_t t0, t1;
+    uintptr_t bad;
+};
+
+static void buffered_producer(void *arg)
+{
+    struct buffered *b = arg;
+    uint64_t n = b->n;
+    b->t0 = co_tsc();
+    for (uint64_t i = 1; i <= n; i++) {
+        if (ch_send_ptr(b->c, PTR(i), CO_BACKGROUND) != 0)
+            bench_die("buffered: send failed");
+    }
+    ch_close(b->c);
+}
+
+static void buffered_consumer(void *arg)
+{
+    struct buffered *b = arg;
+    uint64_t n = b->n;
+    uintptr_t bad = 0;
+    void *v = NULL;
+    for (uint64_t i = 1; i <= n; i++) {
+        if (ch_recv_ptr(b->c, &v, CO_BACKGROUND) != 0)
+            bench_die("buffered: recv failed at item %" PRIu64, i);
+        bad |= (uintptr_t)v ^ (uintptr_t)i;
+    }
+    b->t1 = co_tsc();
+    b->bad = bad;
+    int rc = ch_recv_ptr(b->c, &v, CO_BACKGROUND);
+    if (rc != EPIPE)
+        bench_die("buffered: recv after the last item returned %d, expected EPIPE", rc);
+}
+
+static double buffered_once(uint64_t n)
+{
+    struct buffered b = {.n = n};
+    b.c = ch_new_or_die(sizeof(void *), 1024);
+    spawn_or_die(buffered_producer, &b, "producer");
+    spawn_or_die(buffered_consumer, &b, "consumer");
+    run_or_die();
+    if (b.bad)
+        bench_die("buffered: items out of order");
+    ch_free(b.c);
+    return (double)(b.t1 - b.t0) / (double)n;
+}
+
+static void bench_buffered(void)
+{
+    double best = 1e300;
+    buffered_once(1000000);
+    for (unsigned r = 0; r < g_reps; r++)
+        keep_best(&best, buffered_once(g_items), "chan.local.buffered", r);
+    bench_report("chan.local.buffered", bench_ticks_ns(best), "ns");
+}
+
+/* ---- select50: one random channel of 50 made ready, then select ------------------ */
+
+#define SEL_N 50
+
+struct select50 {
+    ch_t *c[SEL_N];
+    chs_t *s[SEL_N];
+    bool spsc;
+    uint64_t iters;
+    uint64_t t0, t1;
+};
+
+/* xorshift64 and a multiply-shift to 0..49: the same generator as bench_go's select50. */
+static inline unsigned rand50(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return (unsigned)(((uint64_t)(uint32_t)(*x >> 32) * SEL_N) >> 32);
+}
+
+static void select50_run(void *arg)
+{
+    struct select50 *s = arg;
+    ch_case_t cases[SEL_N];
+    void *got = NULL;
+    for (int i = 0; i < SEL_N; i++)
+        cases[i] = (ch_case_t){.op = CH_RECV,
+                               .local = s->spsc ? NULL : s->c[i],
+                               .spsc = s->spsc ? s->s[i] : NULL,
+                               .elem = &got};
+    uint64_t rng = 0x9E3779B97F4A7C15ull, iters = s->iters;
+    uintptr_t bad = 0;
+    s->t0 = co_tsc();
+    for (uint64_t it = 1; it <= iters; it++) {
+        unsigned k = rand50(&rng);
+        void *v = PTR(it);
+        if (s->spsc) {
+            if (chs_send_burst(s->s[k], &v, 1) != 1)
+                bench_die("select50.spsc: chs_send_burst failed");
+        } else if (ch_trysend(s->c[k], &v) != 0) {
+            bench_die("select50: ch_trysend failed");
+        }
+        int idx = ch_select(cases, SEL_N, 0, UINT64_MAX, CO_BACKGROUND);
+        if (idx != (int)k)
+            bench_die("select50: ch_select returned %d, channel %u was the ready one", idx, k);
+        bad |= ((uintptr_t)got ^ (uintptr_t)it) | (uintptr_t)cases[idx].result;
+    }
+    s->t1 = co_tsc();
+    if (bad)
+        bench_die("select50: wrong value or result received");
+}
+
+static double select50_once(bool spsc, uint64_t iters)
+{
+    struct select50 s = {.spsc = spsc, .iters = iters};
+    for (int i = 0; i < SEL_N; i++) {
+        if (spsc)
+            s.s[i] = chs_new_or_die(sizeof(void *), 2);
+        else
+            s.c[i] = ch_new_or_die(sizeof(void *), 1);
+    }
+    spawn_or_die(select50_run, &s, "select");
+    run_or_die();
+    for (int i = 0; i < SEL_N; i++) {
+        if (spsc)
+            chs_free(s.s[i]);
+        else
+            ch_free(s.c[i]);
+    }
+    return (double)(s.t1 - s.t0) / (double)iters;
+}
+
+static void bench_select50(bool spsc)
+{
+    const char *name = spsc ? "chan.select50.spsc" : "chan.select50";
+    double best = 1e300;
+    select50_once(spsc, 100000);
+    for (unsigned r = 0; r < g_reps; r++)
+        keep_best(&best, select50_once(spsc, g_selects), name, r);
+    bench_report(name, bench_ticks_ns(best), "ns");
+}
+
+/* ---- spsc: two cores, lib/chan and rte_ring in the same harness ------------------ */
+
+#define XCORE_NAME                chs
+#define XCORE_SEND(ring, objs, n) chs_send_burst(ring, objs, n)
+#define XCORE_RECV(ring, objs, n) chs_recv_burst(ring, objs, n)
+#include "xcore.h"
+
+typedef void (*xcore_fn)(struct xcore *);
+
+/* One repetition on a fresh ring; returns ticks per object. */
+static double spsc_once(const char *name, xcore_fn fn, bool ring, unsigned burst, uint64_t n,
+                        int rep)
+{
+    struct xcore x = {.burst = burst, .n = n, .prod_cpu = g_prod_cpu, .cons_cpu = g_cons_cpu};
+#ifdef BENCH_HAVE_RTE_RING
+    x.ring = ring ? bench_ring_new(g_slots) : (void *)chs_new_or_die(sizeof(void *), g_slots);
+#else
+    (void)ring;
+    x.ring = chs_new_or_die(sizeof(void *), g_slots);
+#endif
+    fn(&x);
+    double t = (double)x.ticks / (double)n;
+    if (rep >= 0)
+        fprintf(stderr,
+                "  %s rep %d: %.2f ns/object (producer %.2f), %.1f objects/dequeue,"
+                " %.1f%% empty dequeues, %" PRIu64 " full enqueues\n",
+                name, rep, bench_ticks_ns(t), bench_ticks_ns((double)x.prod_ticks / (double)n),
+                (double)n / (double)x.recvs, 100.0 * (double)x.empty / (double)(x.empty + x.recvs),
+                x.full);
+#ifdef BENCH_HAVE_RTE_RING
+    if (ring)
+        bench_ring_free(x.ring);
+    else
+#endif
+        chs_free(x.ring);
+    return t;
+}
+
+static void bench_spsc(unsigned burst, uint64_t n)
+{
+    char name[64], anchor[80];
+    snprintf(name, sizeof name, "chan.spsc.burst%u", burst);
+    snprintf(anchor, sizeof anchor, "%s.rte_ring", name);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 2 || g_prod_cpu == g_cons_cpu)
+        bench_die("%s needs two CPUs (have %ld; producer %d, consumer %d)", name, ncpu, g_prod_cpu,
+                  g_cons_cpu);
+    fprintf(stderr,
+            "  %s: producer on CPU %d, consumer on CPU %d, %u slots, %" PRIu64
+            " objects a repetition\n",
+            name, g_prod_cpu, g_cons_cpu, g_slots, n);
+#ifdef BENCH_HAVE_RTE_RING
+    const bool have_ring = true;
+#else
+    const bool have_ring = false;
+    fprintf(stderr, "bench_chan: built without DPDK (libdpdk-dev): no %s\n", anchor);
+#endif
+    uint64_t warm = n / 10 < 1000000 ? n / 10 : 1000000;
+    if (warm == 0)
+        warm = 1;
+    spsc_once(name, chs_xcore, false, burst, warm, -1);
+#ifdef BENCH_HAVE_RTE_RING
+    spsc_once(anchor, bench_ring_xcore, true, burst, warm, -1);
+#endif
+    double best = 1e300, best_ring = 1e300;
+    for (unsigned r = 0; r < g_reps; r++) {
+        /* alternate which goes first, so neither always follows the other */
+        for (int j = 0; j < 2; j++) {
+            bool ring = (j == 0) == (r % 2 == 1);
+            if (!ring) {
+                double t = spsc_once(name, chs_xcore, false, burst, n, (int)r);
+                if (t < best)
+                    best = t;
+            }
+#ifdef BENCH_HAVE_RTE_RING
+            else {
+                double t = spsc_once(anchor, bench_ring_xcore, true, burst, n, (int)r);
+                if (t < best_ring)
+                    best_ring = t;
+            }
+#endif
+        }
+    }
+    bench_report(name, bench_ticks_ns(best), "ns");
+    if (have_ring)
+        bench_report(anchor, bench_ticks_ns(best_ring), "ns");
+}
+
+/* --------------------------------------------------------------------------------- */
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_chan [-r reps] [-t trips] [-i items] [-k selects] [-n objects32]"
+                    " [-o objects1] [-q slots] [-P cpu] [-C cpu]\n"
+                    "                  [pingpong] [buffered] [select50] [select50.spsc] [spsc]"
+                    " [spsc.burst32] [spsc.burst1]\n");
+    exit(2);
+}
+
+static int cpu_arg(const char *s)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < 0 || v >= CPU_SETSIZE)
+        bench_die("bad CPU '%s'", s);
+    return (int)v;
+}
+
+int main(int argc, char **argv)
+{
+    int c;
+    while ((c = getopt(argc, argv, "r:t:i:k:n:o:q:P:C:h")) != -1) {
+        switch (c) {
+        case 'r':
+            g_reps = (unsigned)bench_count(optarg);
+            break;
+        case 't':
+            g_trips = bench_count(optarg);
+            break;
+        case 'i':
+            g_items = bench_count(optarg);
+            break;
+        case 'k':
+            g_selects = bench_count(optarg);
+            break;
+        case 'n':
+            g_objs32 = bench_count(optarg);
+            break;
+        case 'o':
+            g_objs1 = bench_count(optarg);
+            break;
+        case 'q':
+            g_slots = (unsigned)bench_count(optarg);
+            break;
+        case 'P':
+            g_prod_cpu = cpu_arg(optarg);
+            break;
+        case 'C':
+            g_cons_cpu = cpu_arg(optarg);
+            break;
+        default:
+            usage();
+        }
+    }
+    if (g_slots & (g_slots - 1))
+        bench_die("-q %u: the ring slots must be a power of two", g_slots);
+
+    static const char *const all[] = {"pingpong", "buffered", "select50", "select50.spsc", "spsc"};
+    const char *const *tests = (const char *const *)argv + optind;
+    size_t ntests = (size_t)(argc - optind);
+    if (ntests == 0) {
+        tests = all;
+        ntests = sizeof all / sizeof all[0];
+    }
+
+    fprintf(stderr, "bench_chan: TSC %.3f MHz, %u reps\n", (double)co_tsc_hz() / 1e6, g_reps);
+    g_sched = co_sched_new(NULL);
+    if (!g_sched)
+        bench_die("co_sched_new: %s", strerror(errno));
+
+    for (size_t i = 0; i < ntests; i++) {
+        if (!strcmp(tests[i], "pingpong"))
+            bench_pingpong();
+        else if (!strcmp(tests[i], "buffered"))
+            bench_buffered();
+        else if (!strcmp(tests[i], "select50"))
+            bench_select50(false);
+        else if (!strcmp(tests[i], "select50.spsc"))
+            bench_select50(true);
+        else if (!strcmp(tests[i], "spsc")) {
+            bench_spsc(32, g_objs32);
+            bench_spsc(1, g_objs1);
+        } else if (!strcmp(tests[i], "spsc.burst32"))
+            bench_spsc(32, g_objs32);
+        else if (!strcmp(tests[i], "spsc.burst1"))
+            bench_spsc(1, g_objs1);
+        else
+            usage();
+    }
+
+    size_t leaks = co_sched_free(g_sched, stderr);
+    if (leaks) {
+        fprintf(stderr, "bench_chan: %zu coroutines leaked\n", leaks);
+        return 1;
+    }
+    return 0;
+}
