@@ -176,14 +176,39 @@ int ch_tryrecv(ch_t *c, void *elem)
     return try_recv(c, elem);
 }
 
+/*
+ * Park the calling coroutine on one local channel until a peer completes its
+ * operation (the result: 0 or EPIPE), or the context ends the wait. A plain send or
+ * receive needs none of select's machinery: one waiter on the stack.
+ */
+static int block_one(ch_t *c, ch_op_t op, void *elem, co_ctx_t *ctx)
+{
+    co_t *self = co_self();
+    if (!self)
+        return EPERM; /* a thread cannot park */
+    ch_queue_t *q = op == CH_SEND ? &c->sendq : &c->recvq;
+    for (;;) {
+        ch_sel_t sel = {.co = self, .fired = -1};
+        ch_waiter_t w = {.sel = &sel, .elem = elem};
+        ch_queue_push(q, &w);
+        int r = co_park(ctx, UINT64_MAX, op == CH_SEND ? "chan send" : "chan recv", c);
+        ch_queue_unlink(q, &w);
+        if (sel.fired >= 0)
+            return sel.result;
+        if (r)
+            return r;
+        r = ch_try_op(c, op, elem); /* a stray wake-up: try again */
+        if (r != EAGAIN)
+            return r;
+    }
+}
+
 int ch_send(ch_t *c, const void *elem, co_ctx_t *ctx)
 {
     int r = try_send(c, elem);
     if (CH_LIKELY(r != EAGAIN))
         return r;
-    ch_case_t one = {.op = CH_SEND, .local = c, .elem = (void *)elem};
-    r = ch_block(&one, 1, UINT64_MAX, ctx);
-    return r >= 0 ? one.result : -r;
+    return block_one(c, CH_SEND, (void *)elem, ctx);
 }
 
 int ch_recv(ch_t *c, void *elem, co_ctx_t *ctx)
@@ -191,18 +216,29 @@ int ch_recv(ch_t *c, void *elem, co_ctx_t *ctx)
     int r = try_recv(c, elem);
     if (CH_LIKELY(r != EAGAIN))
         return r;
-    ch_case_t one = {.op = CH_RECV, .local = c, .elem = elem};
-    r = ch_block(&one, 1, UINT64_MAX, ctx);
-    return r >= 0 ? one.result : -r;
+    return block_one(c, CH_RECV, elem, ctx);
 }
 
+/* Pointer-sized elements: when the buffer alone settles it, an 8-byte move. */
 int ch_send_ptr(ch_t *c, void *p, co_ctx_t *ctx)
 {
+    if (CH_LIKELY(c->count < c->cap && !c->recvq.head && !c->closed)) {
+        *(void **)slot(c, c->count) = p;
+        c->count++;
+        return 0;
+    }
     return ch_send(c, &p, ctx);
 }
 
 int ch_recv_ptr(ch_t *c, void **p, co_ctx_t *ctx)
 {
+    if (CH_LIKELY(c->count && !c->sendq.head)) {
+        *p = *(void **)slot(c, 0);
+        if (++c->head == c->cap)
+            c->head = 0;
+        c->count--;
+        return 0;
+    }
     return ch_recv(c, p, ctx);
 }
 

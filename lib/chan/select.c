@@ -31,13 +31,16 @@ static inline uint32_t rng_below(uint32_t n)
     return (uint32_t)(((x * 0x2545F4914F6CDD1Dull) >> 32) * n >> 32);
 }
 
-static bool case_valid(const ch_case_t *k)
+static inline bool case_valid(const ch_case_t *k)
 {
-    return (k->local != NULL) != (k->spsc != NULL) && (k->op == CH_SEND || k->op == CH_RECV);
+    return (k->local != NULL) != (k->spsc != NULL) && (unsigned)k->op <= CH_SEND;
 }
 
+/* Try one case: 0 or EPIPE when done, EAGAIN when it must wait, -EINVAL if bad. */
 static inline int try_case(ch_case_t *k)
 {
+    if (CH_UNLIKELY(!case_valid(k)))
+        return -EINVAL;
     if (k->local) {
         if (!ch_local_maybe_ready(k->local, k->op))
             return EAGAIN;
@@ -48,13 +51,19 @@ static inline int try_case(ch_case_t *k)
     return chs_try_op(k->spsc, k->op, k->elem);
 }
 
-/* One pass over the cases from a random start; the index done, or -1. */
+/*
+ * One pass over the cases from a random start: the index of the case done, -1 if
+ * none could proceed, or -EINVAL at the first bad case met. Cases are validated as
+ * they are visited, so a ready case found early costs nothing for the rest.
+ */
 static int scan(ch_case_t *cases, int n)
 {
     int start = n > 1 ? (int)rng_below((uint32_t)n) : 0;
     for (int i = 0, k = start; i < n; i++) {
         int r = try_case(&cases[k]);
         if (r != EAGAIN) {
+            if (CH_UNLIKELY(r < 0))
+                return r;
             cases[k].result = r;
             return k;
         }
@@ -62,6 +71,47 @@ static int scan(ch_case_t *cases, int n)
             k = 0;
     }
     return -1;
+}
+
+/*
+ * Waiter storage for a blocking select. Up to STACK_WAITERS cases keep their waiters
+ * on the coroutine's stack; bigger selects take a block from a per-thread free list
+ * (allocated the first time a select of that size blocks, then reused), so a
+ * coroutine on a 2 KiB small stack can select over CH_SELECT_MAX cases.
+ */
+#define STACK_WAITERS 4
+
+struct wblock {
+    struct wblock *next;
+    ch_waiter_t w[];
+};
+
+static _Thread_local struct wblock *wfree[8]; /* by size class: 8 << class waiters */
+
+static int wclass(int n)
+{
+    int cls = 0;
+    while ((8 << cls) < n)
+        cls++;
+    return cls;
+}
+
+static struct wblock *wblock_take(int n)
+{
+    int cls = wclass(n);
+    struct wblock *b = wfree[cls];
+    if (b) {
+        wfree[cls] = b->next;
+        return b;
+    }
+    return co_mem_alloc(sizeof(*b) + ((size_t)8 << cls) * sizeof(ch_waiter_t), CH_CACHE_LINE);
+}
+
+static void wblock_give(struct wblock *b, int n)
+{
+    int cls = wclass(n);
+    b->next = wfree[cls];
+    wfree[cls] = b;
 }
 
 /* Poll hook of a parked select: wake it when any SPSC case can proceed. */
@@ -84,59 +134,74 @@ static ch_queue_t *queue_of(ch_case_t *k)
     return k->op == CH_SEND ? &k->local->sendq : &k->local->recvq;
 }
 
+/* Queue one waiter per local case, watch the SPSC cases, park; the index done or
+ * -errno, or CH_DEFAULT after a wake-up that completed nothing. */
+static int park_once(ch_case_t *cases, int n, ch_waiter_t *w, uint64_t deadline_tsc, co_ctx_t *ctx)
+{
+    ch_sel_t sel = {.co = co_self(), .fired = -1, .cases = cases, .ncases = n};
+    bool any_spsc = false;
+    for (int i = 0; i < n; i++) {
+        w[i] = (ch_waiter_t){.sel = &sel, .elem = cases[i].elem, .idx = i};
+        if (cases[i].local)
+            ch_queue_push(queue_of(&cases[i]), &w[i]);
+        else
+            any_spsc = true;
+    }
+    if (any_spsc) {
+        sel.poll.fn = sel_poll;
+        sel.polling = true;
+        co_poll_add(&sel.poll);
+    }
+    int r = co_park(ctx, deadline_tsc, n == 1 ? "chan" : "select", cases);
+    for (int i = 0; i < n; i++)
+        if (cases[i].local)
+            ch_queue_unlink(queue_of(&cases[i]), &w[i]);
+    if (sel.polling)
+        co_poll_del(&sel.poll);
+    if (sel.fired >= 0) {
+        cases[sel.fired].result = sel.result;
+        return sel.fired;
+    }
+    return r ? -r : CH_DEFAULT;
+}
+
 /*
  * Park until a case is done (its index), or the context / deadline ends the wait
- * (-errno). Scans again after every wake-up, so it also serves a select whose scan
- * just failed.
+ * (-errno). Scans again after every wake-up that a local peer did not complete.
  */
 int ch_block(ch_case_t *cases, int n, uint64_t deadline_tsc, co_ctx_t *ctx)
 {
-    ch_waiter_t w[n > 0 ? n : 1];
-    for (;;) {
-        ch_sel_t sel = {.co = co_self(), .fired = -1, .cases = cases, .ncases = n};
-        bool any_spsc = false;
-        for (int i = 0; i < n; i++) {
-            w[i].linked = false;
-            if (cases[i].local) {
-                w[i] = (ch_waiter_t){.sel = &sel, .elem = cases[i].elem, .idx = i};
-                ch_queue_push(queue_of(&cases[i]), &w[i]);
-            } else {
-                any_spsc = true;
-            }
-        }
-        if (any_spsc) {
-            sel.poll.fn = sel_poll;
-            sel.polling = true;
-            co_poll_add(&sel.poll);
-        }
-        int r = co_park(ctx, deadline_tsc, n == 1 ? "chan" : "select", cases);
-        for (int i = 0; i < n; i++)
-            if (cases[i].local)
-                ch_queue_unlink(queue_of(&cases[i]), &w[i]);
-        if (sel.polling)
-            co_poll_del(&sel.poll);
-        if (sel.fired >= 0) {
-            cases[sel.fired].result = sel.result;
-            return sel.fired;
-        }
-        if (r != 0)
-            return -r;
-        int done = scan(cases, n); /* an SPSC case moved, or a stray wake-up */
-        if (done >= 0)
-            return done;
+    ch_waiter_t stack_w[STACK_WAITERS];
+    struct wblock *b = NULL;
+    ch_waiter_t *w = stack_w;
+    if (n > STACK_WAITERS) {
+        b = wblock_take(n);
+        if (!b)
+            return -ENOMEM;
+        w = b->w;
     }
+    int done;
+    for (;;) {
+        done = park_once(cases, n, w, deadline_tsc, ctx);
+        if (done != CH_DEFAULT)
+            break;
+        done = scan(cases, n); /* an SPSC case moved, or a stray wake-up */
+        if (done >= 0)
+            break;
+    }
+    if (b)
+        wblock_give(b, n);
+    return done;
 }
 
 int ch_select(ch_case_t *cases, int n, unsigned flags, uint64_t deadline_tsc, co_ctx_t *ctx)
 {
     if (n < 0 || n > CH_SELECT_MAX || (n > 0 && !cases))
         return -EINVAL;
-    for (int i = 0; i < n; i++)
-        if (!case_valid(&cases[i]))
-            return -EINVAL;
     int done = scan(cases, n);
-    if (done >= 0)
+    if (done >= 0 || done == -EINVAL)
         return done;
+    /* Nothing ready: every case was visited, so every case is valid. */
     if (flags & CH_NONBLOCK)
         return CH_DEFAULT;
     if (!co_self()) {

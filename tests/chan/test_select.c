@@ -359,6 +359,51 @@ static void test_fifty_cases(void **state)
     assert_int_equal(co_sched_free(s, stderr), 0);
 }
 
+/* Regression: a blocking select over CH_SELECT_MAX cases from a 2 KiB small-stack
+ * coroutine (its waiters used to live on that stack and overflowed it at ~45 cases). */
+struct wide {
+    ch_t *c[CH_SELECT_MAX];
+    void *got;
+    int k;
+};
+
+static void wide_selector(void *arg)
+{
+    struct wide *w = arg;
+    static ch_case_t cases[CH_SELECT_MAX];
+    for (int i = 0; i < CH_SELECT_MAX; i++)
+        cases[i] = (ch_case_t){.op = CH_RECV, .local = w->c[i], .elem = &w->got};
+    w->k = ch_select(cases, CH_SELECT_MAX, 0, UINT64_MAX, NULL);
+}
+
+static void wide_sender(void *arg)
+{
+    struct wide *w = arg;
+    co_yield();
+    void *p = (void *)(uintptr_t)0x1234;
+    assert_int_equal(ch_trysend(w->c[77], &p), 0);
+}
+
+static void test_wide_select_on_small_stack(void **state)
+{
+    (void)state;
+    co_sched_t *s = co_sched_new(NULL);
+    static struct wide w;
+    for (int i = 0; i < CH_SELECT_MAX; i++)
+        w.c[i] = ch_new(sizeof(void *), 0);
+    for (int round = 0; round < 3; round++) { /* the second time reuses the waiter block */
+        w.k = -1;
+        co_spawn(wide_selector, &w, &(co_opts_t){.name = "wide", .stack_size = CO_STACK_SMALL});
+        co_spawn(wide_sender, &w, NULL);
+        assert_int_equal(co_sched_run(s), 0);
+        assert_int_equal(w.k, 77);
+        assert_ptr_equal(w.got, (void *)(uintptr_t)0x1234);
+    }
+    for (int i = 0; i < CH_SELECT_MAX; i++)
+        ch_free(w.c[i]);
+    assert_int_equal(co_sched_free(s, stderr), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_select_deadline_and_context),
         cmocka_unit_test(test_select_over_spsc_from_threads),
         cmocka_unit_test(test_fifty_cases),
+        cmocka_unit_test(test_wide_select_on_small_stack),
     };
     return cmocka_run_group_tests_name("chan_select", tests, NULL, NULL);
 }
