@@ -204,7 +204,10 @@ typedef struct ch_case {
  * drained, a send with result EPIPE. Among several ready cases one is chosen at
  * random. Returns CH_DEFAULT when @p flags has CH_NONBLOCK and nothing is ready;
  * -ECANCELED or -ETIMEDOUT when @p ctx is done or the TSC passes @p deadline_tsc
- * (UINT64_MAX: none) first; -EINVAL for bad cases. Blocking needs a coroutine.
+ * (UINT64_MAX: none) first, or at once if the deadline has already passed; -EINVAL
+ * for bad cases (debug builds check every case up front; release builds check each
+ * case as the scan reaches it, so a ready case may be performed before a bad one is
+ * seen). Blocking needs a coroutine.
  */
 int ch_select(ch_case_t *cases, int n, unsigned flags, uint64_t deadline_tsc, co_ctx_t *ctx);
 

@@ -198,12 +198,19 @@ int ch_select(ch_case_t *cases, int n, unsigned flags, uint64_t deadline_tsc, co
 {
     if (n < 0 || n > CH_SELECT_MAX || (n > 0 && !cases))
         return -EINVAL;
+#ifndef NDEBUG
+    for (int i = 0; i < n; i++) /* debug builds: every case, up front */
+        if (!case_valid(&cases[i]))
+            return -EINVAL;
+#endif
     int done = scan(cases, n);
     if (done >= 0 || done == -EINVAL)
         return done;
     /* Nothing ready: every case was visited, so every case is valid. */
     if (flags & CH_NONBLOCK)
         return CH_DEFAULT;
+    if (deadline_tsc != UINT64_MAX && co_tsc() >= deadline_tsc)
+        return -ETIMEDOUT; /* already past: do not park at all */
     if (!co_self()) {
         /* A plain thread has nothing to switch to: poll until something moves. */
         for (;;) {

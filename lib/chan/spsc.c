@@ -29,11 +29,10 @@
 #include <stdlib.h>
 
 struct chs_side {
-    _Atomic uint32_t pos; /* producer: tail (next slot to fill); consumer: head */
-    uint32_t other;       /* cached copy of the other side's pos */
-    co_t *waiter;         /* the side's coroutine parked on the ring, if any */
-    co_poll_t poll;       /* registered while it is parked */
-    bool polling;
+    _Atomic uint32_t pos;        /* producer: tail (next slot to fill); consumer: head */
+    uint32_t other;              /* cached copy of the other side's pos */
+    struct side_waiter *waiters; /* coroutines of this side parked on the ring */
+    co_poll_t poll;              /* registered while any is parked */
 #ifndef NDEBUG
     _Atomic(const void *) owner; /* debug builds: the one thread allowed on this side */
 #endif
@@ -73,6 +72,7 @@ static void check_owner(struct chs_side *side, const chs_t *c, const char *role)
 #define CHECK_CONSUMER(c) ((void)0)
 #endif
 
+struct side_waiter;
 static unsigned prod_ready(co_poll_t *p);
 static unsigned cons_ready(co_poll_t *p);
 
@@ -121,6 +121,14 @@ void chs_free(chs_t *c)
 /* Copy @p n elements between @p elems and the ring starting at index @p at. */
 static inline void ring_copy(chs_t *c, uint32_t at, void *elems, unsigned n, bool in)
 {
+    if (n == 1 && c->esz == sizeof(uint64_t)) { /* one pointer-sized element: one move */
+        uint64_t *slot = (uint64_t *)c->slots + (at & c->mask);
+        if (in)
+            memcpy(slot, elems, sizeof(uint64_t));
+        else
+            memcpy(elems, slot, sizeof(uint64_t));
+        return;
+    }
     uint32_t idx = at & c->mask;
     uint32_t first = c->mask + 1 - idx;
     if (first > n)
@@ -129,10 +137,12 @@ static inline void ring_copy(chs_t *c, uint32_t at, void *elems, unsigned n, boo
     unsigned char *ring = c->slots + idx * esz, *user = elems;
     if (in) {
         memcpy(ring, user, first * esz);
-        memcpy(c->slots, user + first * esz, (n - first) * esz);
+        if (n > first) /* wrapped */
+            memcpy(c->slots, user + first * esz, (n - first) * esz);
     } else {
         memcpy(user, ring, first * esz);
-        memcpy(user + first * esz, c->slots, (n - first) * esz);
+        if (n > first)
+            memcpy(user + first * esz, c->slots, (n - first) * esz);
     }
 }
 
@@ -241,22 +251,25 @@ int chs_try_op(chs_t *c, ch_op_t op, void *elem)
 
 /* ---- blocking ------------------------------------------------------------------------- */
 
-static void side_unpark(struct chs_side *side)
-{
-    if (side->polling) {
-        co_poll_del(&side->poll);
-        side->polling = false;
-    }
-    side->waiter = NULL;
-}
+/*
+ * A coroutine parked on one side of the ring. Several coroutines of the side's
+ * thread may block on it at once (they share the thread's single-producer or
+ * single-consumer role); the side's poll hook, registered while any is parked, wakes
+ * them all when the other side moves, and each retries.
+ */
+struct side_waiter {
+    co_t *co;
+    struct side_waiter *next, *prev;
+};
 
 static unsigned side_ready(struct chs_side *side, bool can_proceed)
 {
     if (!can_proceed)
         return 0;
-    co_t *w = side->waiter;
-    side_unpark(side);
-    return co_ready(w) ? 1 : 0;
+    unsigned n = 0;
+    for (struct side_waiter *w = side->waiters; w; w = w->next)
+        n += co_ready(w->co);
+    return n; /* each removes its own node when it runs */
 }
 
 static unsigned cons_ready(co_poll_t *p)
@@ -274,11 +287,21 @@ static unsigned prod_ready(co_poll_t *p)
 /* Park the calling coroutine on @p side until its poll hook sees progress. */
 static int side_park(chs_t *c, struct chs_side *side, co_ctx_t *ctx, const char *what)
 {
-    side->waiter = co_self();
-    side->polling = true;
-    co_poll_add(&side->poll);
+    struct side_waiter w = {.co = co_self(), .next = side->waiters};
+    if (side->waiters)
+        side->waiters->prev = &w;
+    else
+        co_poll_add(&side->poll); /* the first waiter registers the hook */
+    side->waiters = &w;
     int r = co_park(ctx, UINT64_MAX, what, c);
-    side_unpark(side); /* still registered if the context woke us */
+    if (w.prev)
+        w.prev->next = w.next;
+    else
+        side->waiters = w.next;
+    if (w.next)
+        w.next->prev = w.prev;
+    if (!side->waiters)
+        co_poll_del(&side->poll); /* the last one out removes it */
     return r;
 }
 
