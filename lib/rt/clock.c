@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * TSC clock: calibrated once against CLOCK_MONOTONIC_RAW, then converted with
- * 32.32 fixed-point multipliers so hot paths never divide.
+ * 64.64 fixed-point multipliers so hot paths never divide.
  */
 #include "rt_internal.h"
 
@@ -9,10 +9,44 @@
 #include <time.h>
 
 static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
-/* Written once under clock_once; atomics so the lazy checks below are race-free. */
-static _Atomic uint64_t tsc_hz;
-static _Atomic uint64_t ns_per_tick_q32;  /* (1e9 << 32) / hz */
-static _Atomic uint64_t ticks_per_ns_q32; /* (hz << 32) / 1e9 */
+/*
+ * Conversions are x * (integer + fraction / 2^64), with the ratio split into an
+ * integer part and a 64-bit fraction: exact to well under a nanosecond even for
+ * absolute TSC values after months of uptime (a 32-bit fraction drifted by
+ * microseconds once the counter reached 10^13).
+ */
+struct ratio {
+    uint64_t whole;
+    uint64_t frac; /* / 2^64 */
+};
+
+/* Written once under clock_once; `ready` is stored last, with release. */
+static struct ratio to_ns, to_tsc;
+static uint64_t tsc_hz;
+static _Atomic bool ready;
+
+static struct ratio ratio_of(uint64_t num, uint64_t den)
+{
+    return (struct ratio){.whole = num / den,
+                          .frac = (uint64_t)(((unsigned __int128)(num % den) << 64) / den)};
+}
+
+/* floor(x * r), or its ceiling plus one when @p up: a deadline converted up is never
+ * reached early, whatever the rounding of the way back. */
+static uint64_t scale(uint64_t x, struct ratio r, bool up)
+{
+    unsigned __int128 part = (unsigned __int128)x * r.frac;
+    unsigned __int128 v = (unsigned __int128)x * r.whole + (uint64_t)(part >> 64);
+    if (up)
+        v += 1 + ((uint64_t)part != 0);
+    return v > UINT64_MAX ? UINT64_MAX : (uint64_t)v;
+}
+
+static inline void ensure_calibrated(void)
+{
+    if (RT_UNLIKELY(!atomic_load_explicit(&ready, memory_order_acquire)))
+        co_tsc_hz();
+}
 
 static uint64_t mono_raw_ns(void)
 {
@@ -40,41 +74,32 @@ static void clock_calibrate(void)
             best_hz = hz;
     }
     uint64_t hz = best_hz ? best_hz : 1000000000ull;
-    atomic_store(&ns_per_tick_q32, (uint64_t)(((unsigned __int128)1000000000u << 32) / hz));
-    atomic_store(&ticks_per_ns_q32, (uint64_t)(((unsigned __int128)hz << 32) / 1000000000u));
-    atomic_store(&tsc_hz, hz);
+    to_ns = ratio_of(1000000000u, hz);
+    to_tsc = ratio_of(hz, 1000000000u);
+    tsc_hz = hz;
+    atomic_store_explicit(&ready, true, memory_order_release);
 }
 
 uint64_t co_tsc_hz(void)
 {
     pthread_once(&clock_once, clock_calibrate);
-    return atomic_load_explicit(&tsc_hz, memory_order_relaxed);
+    return tsc_hz;
 }
 
 uint64_t co_tsc_to_ns(uint64_t ticks)
 {
-    uint64_t m = atomic_load_explicit(&ns_per_tick_q32, memory_order_relaxed);
-    if (RT_UNLIKELY(!m)) {
-        co_tsc_hz();
-        m = atomic_load_explicit(&ns_per_tick_q32, memory_order_relaxed);
-    }
-    return (uint64_t)(((unsigned __int128)ticks * m) >> 32);
+    ensure_calibrated();
+    return scale(ticks, to_ns, false);
 }
 
 uint64_t co_ns_to_tsc(uint64_t ns)
 {
-    uint64_t m = atomic_load_explicit(&ticks_per_ns_q32, memory_order_relaxed);
-    if (RT_UNLIKELY(!m)) {
-        co_tsc_hz();
-        m = atomic_load_explicit(&ticks_per_ns_q32, memory_order_relaxed);
-    }
-    unsigned __int128 t = ((unsigned __int128)ns * m) >> 32;
-    return t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+    ensure_calibrated();
+    return scale(ns, to_tsc, true);
 }
 
 uint64_t co_now_ns(void)
 {
-    if (RT_UNLIKELY(!atomic_load_explicit(&ns_per_tick_q32, memory_order_relaxed)))
-        co_tsc_hz(); /* calibrate before reading the counter, not after */
+    ensure_calibrated(); /* calibrate before reading the counter, not after */
     return co_tsc_to_ns(co_tsc());
 }

@@ -94,10 +94,13 @@ static inline uint64_t co_tsc(void)
  */
 uint64_t co_tsc_hz(void);
 
-/** Convert a TSC interval to nanoseconds (exact to 1 ppb of the calibration). */
+/** Convert TSC ticks to nanoseconds, rounded down (exact to the calibration). */
 uint64_t co_tsc_to_ns(uint64_t ticks);
 
-/** Convert nanoseconds to TSC ticks. */
+/**
+ * Convert nanoseconds to TSC ticks, rounded up (plus one tick), so a deadline
+ * converted to ticks is never reached before its time in co_now_ns().
+ */
 uint64_t co_ns_to_tsc(uint64_t ns);
 
 /** Monotonic nanoseconds derived from the TSC; the clock of deadlines. */

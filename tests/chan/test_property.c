@@ -131,8 +131,6 @@
 #include "co.h"
 #include "testutil.h"
 
-extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
-
 #define US        ((uint64_t)1000)
 #define MS        ((uint64_t)1000000)
 #define SLACK_NS  (50 * US) /* clock slack for deadline comparisons */
@@ -2613,52 +2611,6 @@ static int run_prog(const prog_t *p, errbuf_t *eb)
     return eb->n != 0;
 }
 
-/* ---- isolation: programs run in child processes ------------------------------------------ */
-
-static void child_init(void)
-{
-    /* cmocka's handlers would longjmp into the child's copy of the runner */
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGABRT, SIGALRM};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
-}
-
-static _Noreturn void child_exit(int status)
-{
-    fflush(stdout);
-    fflush(stderr);
-    if (status == 0 && __lsan_do_recoverable_leak_check && __lsan_do_recoverable_leak_check())
-        status = 4;
-    _exit(status);
-}
-
-static pid_t fork_child(void)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0)
-        child_init();
-    return pid;
-}
-
-static const char *child_end(int status, char *buf, size_t n)
-{
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return "";
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 4)
-        snprintf(buf, n, "leaked memory: LeakSanitizer's report is above");
-    else if (WIFEXITED(status))
-        snprintf(buf, n, "exited with status %d (a sanitizer report?)", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
-        snprintf(buf, n, "hung: the %u s watchdog (PROP_TIMEOUT_S) killed it", g_timeout_s);
-    else if (WIFSIGNALED(status))
-        snprintf(buf, n, "died of signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-    else
-        snprintf(buf, n, "ended with wait status 0x%x", status);
-    return buf;
-}
-
 /* Run @p p once; true if it failed a check or crashed. */
 static bool run_isolated(const prog_t *p, bool print)
 {
@@ -2669,7 +2621,7 @@ static bool run_isolated(const prog_t *p, bool print)
             fprintf(stderr, "%s", eb.buf);
         return bad;
     }
-    pid_t pid = fork_child();
+    pid_t pid = tu_fork();
     if (pid < 0)
         return false;
     if (pid == 0) {
@@ -2682,7 +2634,7 @@ static bool run_isolated(const prog_t *p, bool print)
         int bad = run_prog(p, &eb);
         if (bad && print)
             fprintf(stderr, "%s", eb.buf);
-        child_exit(bad ? 3 : 0);
+        tu_child_exit(bad ? 3 : 0);
     }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -2691,7 +2643,7 @@ static bool run_isolated(const prog_t *p, bool print)
         return WEXITSTATUS(status) == 3;
     if (print) {
         char why[128];
-        fprintf(stderr, "  the program %s\n", child_end(status, why, sizeof why));
+        fprintf(stderr, "  the program %s\n", tu_child_end(status, g_timeout_s, why, sizeof why));
     }
     return true;
 }
@@ -2981,18 +2933,18 @@ static void run_family(int fam)
             break;
         }
         uint64_t batch = SH->next;
-        pid_t pid = fork_child();
+        pid_t pid = tu_fork();
         if (pid < 0)
             fail_msg("fork: %s", strerror(errno));
         if (pid == 0) {
             run_range(fam, first, n);
-            child_exit(0);
+            tu_child_exit(0);
         }
         int status = 0;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
         char why[128];
-        if (!*child_end(status, why, sizeof why))
+        if (!*tu_child_end(status, g_timeout_s, why, sizeof why))
             continue;
         uint64_t seed = SH->cur_seed;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 4) {

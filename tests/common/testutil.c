@@ -53,12 +53,61 @@ uint64_t tu_seed_from_env(const char *name, uint64_t dflt)
     return seed;
 }
 
+/* The signals cmocka traps (and SIGABRT, SIGALRM): a child must die of them. */
+static const int child_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGABRT, SIGALRM};
+
+static void reset_child_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof child_sigs / sizeof child_sigs[0]; i++) {
+        signal(child_sigs[i], SIG_DFL);
+        sigaddset(&set, child_sigs[i]);
+    }
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+pid_t tu_fork(void)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0)
+        reset_child_signals();
+    return pid;
+}
+
+extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
+void tu_child_exit(int status)
+{
+    fflush(stdout);
+    fflush(stderr);
+    if (status == 0 && __lsan_do_recoverable_leak_check && __lsan_do_recoverable_leak_check())
+        status = TU_CHILD_LEAKED;
+    _exit(status);
+}
+
+const char *tu_child_end(int status, unsigned timeout_s, char *buf, size_t n)
+{
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return "";
+    if (WIFEXITED(status) && WEXITSTATUS(status) == TU_CHILD_LEAKED)
+        snprintf(buf, n, "leaked memory: LeakSanitizer's report is above");
+    else if (WIFEXITED(status))
+        snprintf(buf, n, "exited with status %d (a sanitizer report?)", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+        snprintf(buf, n, "hung: the %u s watchdog killed it", timeout_s);
+    else if (WIFSIGNALED(status))
+        snprintf(buf, n, "died of signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, n, "ended with wait status 0x%x", status);
+    return buf;
+}
+
 /* Child side of tu_run_child(): never returns. */
 static void tu_child(void (*fn)(void *), void *arg, int wfd)
 {
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGABRT, SIGALRM};
-    sigset_t set;
-
     if (dup2(wfd, STDERR_FILENO) < 0)
         _exit(126);
     if (wfd != STDERR_FILENO)
@@ -68,12 +117,7 @@ static void tu_child(void (*fn)(void *), void *arg, int wfd)
     struct rlimit no_core = {0, 0};
     (void)setrlimit(RLIMIT_CORE, &no_core);
 
-    sigemptyset(&set);
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        signal(sigs[i], SIG_DFL);
-        sigaddset(&set, sigs[i]);
-    }
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    reset_child_signals();
 
     alarm((unsigned)tu_env_u64("TU_CHILD_TIMEOUT", TU_CHILD_TIMEOUT_DEFAULT));
 

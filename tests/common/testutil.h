@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,6 +61,28 @@ uint64_t tu_env_u64(const char *name, uint64_t dflt);
  * reproduce it (run again with that variable set).
  */
 uint64_t tu_seed_from_env(const char *name, uint64_t dflt);
+
+/** Exit status of a tu_child_exit() child in which LeakSanitizer found a leak. */
+#define TU_CHILD_LEAKED 4
+
+/**
+ * fork() for tests that run work in children themselves: flushes stdio first and, in
+ * the child, resets the signals cmocka traps (and SIGABRT, SIGALRM) to their default
+ * action, so a crash kills the child instead of unwinding into cmocka.
+ */
+pid_t tu_fork(void);
+
+/**
+ * Leave a tu_fork() child: flush stdio, run LeakSanitizer's check when it is linked
+ * (exit status TU_CHILD_LEAKED on a leak, if @p status was 0) and _exit.
+ */
+_Noreturn void tu_child_exit(int status);
+
+/**
+ * How a child ended, from its wait status, as text for a failure message; "" when it
+ * exited with status 0. @p timeout_s names the watchdog if SIGALRM killed it.
+ */
+const char *tu_child_end(int status, unsigned timeout_s, char *buf, size_t n);
 
 /** True when the test was built with AddressSanitizer or ThreadSanitizer. */
 bool tu_sanitized(void);

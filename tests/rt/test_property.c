@@ -95,7 +95,6 @@
 /* Sanitizer hooks, when a sanitizer runtime is linked (weak: NULL otherwise). */
 extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
 extern void __sanitizer_set_report_fd(void *fd) __attribute__((weak));
-extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
 
 #define US        ((uint64_t)1000)
 #define MS        ((uint64_t)1000000)
@@ -1498,63 +1497,6 @@ static int make_prog(prog_t *p, uint64_t seed, bool timed)
 /* ---- isolation: programs run in child processes -------------------------------------- */
 
 /*
- * A crash, an abort from the runtime (a smashed canary, an overflowed stack, an
- * unobserved panic), a sanitizer report or a hang must still name the seed, so
- * programs run in forked children (unless PROP_NO_FORK=1): the driver reads the seed
- * that was running from shared memory and the runtime's last words from the
- * capture file, both of which outlive the child.
- */
-static void child_init(void)
-{
-    /* cmocka's handlers would longjmp into the child's copy of the runner */
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGABRT, SIGALRM};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
-}
-
-/*
- * Leave a child. Children _exit (no atexit handlers, no second flush of the parent's
- * stdio buffers), which skips LeakSanitizer's exit-time pass, so run it here: a
- * runtime leak in the programs this child ran fails the family.
- */
-static _Noreturn void child_exit(int status)
-{
-    fflush(stdout);
-    fflush(stderr);
-    if (status == 0 && __lsan_do_recoverable_leak_check && __lsan_do_recoverable_leak_check())
-        status = 4;
-    _exit(status);
-}
-
-static pid_t fork_child(void)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0)
-        child_init();
-    return pid;
-}
-
-/* How a child ended, as text; "" when it exited with status 0. */
-static const char *child_end(int status, char *buf, size_t n)
-{
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return "";
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 4)
-        snprintf(buf, n, "leaked memory: LeakSanitizer's report is above");
-    else if (WIFEXITED(status))
-        snprintf(buf, n, "exited with status %d (a sanitizer report?)", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
-        snprintf(buf, n, "hung: the %u s watchdog (PROP_TIMEOUT_S) killed it", cfg.timeout_s);
-    else if (WIFSIGNALED(status))
-        snprintf(buf, n, "died of signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-    else
-        snprintf(buf, n, "ended with wait status 0x%x", status);
-    return buf;
-}
-
-/*
  * Run @p p once; true if it failed a check or crashed. In a child unless
  * PROP_NO_FORK. @p print: print the failures (and a crash's runtime stderr).
  */
@@ -1567,14 +1509,14 @@ static bool run_isolated(const prog_t *p, bool print)
             fprintf(stderr, "%s", eb.buf);
         return bad;
     }
-    pid_t pid = fork_child();
+    pid_t pid = tu_fork();
     if (pid < 0)
         return false;
     if (pid == 0) {
         int bad = run_prog(p, &eb);
         if (bad && print)
             fprintf(stderr, "%s", eb.buf);
-        child_exit(bad ? 3 : 0);
+        tu_child_exit(bad ? 3 : 0);
     }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -1583,7 +1525,7 @@ static bool run_isolated(const prog_t *p, bool print)
         return WEXITSTATUS(status) == 3;
     if (print) {
         char why[128];
-        fprintf(stderr, "  the program %s\n", child_end(status, why, sizeof why));
+        fprintf(stderr, "  the program %s\n", tu_child_end(status, cfg.timeout_s, why, sizeof why));
         cap_dump_fd(2);
     }
     return true;
@@ -1753,18 +1695,18 @@ static void run_family(bool timed)
             break;
         }
         uint64_t batch = SH->next;
-        pid_t pid = fork_child();
+        pid_t pid = tu_fork();
         if (pid < 0)
             fail_msg("fork: %s", strerror(errno));
         if (pid == 0) {
             run_range(timed, first, n);
-            child_exit(0);
+            tu_child_exit(0);
         }
         int status = 0;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
         char why[128];
-        if (!*child_end(status, why, sizeof why))
+        if (!*tu_child_end(status, cfg.timeout_s, why, sizeof why))
             continue;
         uint64_t seed = SH->cur_seed;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 4) {
