@@ -517,14 +517,11 @@ static uint64_t next_id(co_sched_t *s)
 /* Lay out the frame rt_switch pops, so the first switch "returns" into rt_trampoline. */
 static void init_frame(co_sched_t *s, co_t *co)
 {
+    /* r15, r14, r13, rbx and rbp start as whatever the slot holds: nothing reads
+     * them before the coroutine's own code sets them (rt_trampoline clears rbp). */
     uint64_t *sp = (uint64_t *)co - 8;
     sp[0] = s->mxcsr_fpucw[0] | ((uint64_t)s->mxcsr_fpucw[1] << 32);
-    sp[1] = 0;                       /* r15 */
-    sp[2] = 0;                       /* r14 */
-    sp[3] = 0;                       /* r13 */
     sp[4] = (uint64_t)(uintptr_t)co; /* r12: rt_trampoline's argument */
-    sp[5] = 0;                       /* rbx */
-    sp[6] = 0;                       /* rbp */
     sp[7] = (uint64_t)(uintptr_t)rt_trampoline;
     co->cx.sp = sp;
 }
