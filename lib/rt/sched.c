@@ -235,7 +235,7 @@ static void heap_down(co_sched_t *s, uint32_t i)
     heap_set(s, i, co);
 }
 
-static int heap_push(co_sched_t *s, co_t *co)
+static __attribute__((noinline)) int heap_push(co_sched_t *s, co_t *co)
 {
     if (s->heap_len == s->heap_cap) {
         uint32_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
@@ -250,7 +250,7 @@ static int heap_push(co_sched_t *s, co_t *co)
     return 0;
 }
 
-static void heap_remove(co_sched_t *s, co_t *co)
+static __attribute__((noinline)) void heap_remove(co_sched_t *s, co_t *co)
 {
     uint32_t i = co->heap_idx - 1;
     co->heap_idx = 0;
@@ -266,7 +266,7 @@ static void heap_remove(co_sched_t *s, co_t *co)
 
 /* ---- parking ------------------------------------------------------------------ */
 
-static void cw_add(co_sched_t *s, co_t *co)
+static __attribute__((noinline)) void cw_add(co_sched_t *s, co_t *co)
 {
     co->cw_prev = NULL;
     co->cw_next = s->cw_head;
@@ -277,7 +277,7 @@ static void cw_add(co_sched_t *s, co_t *co)
     co->flags |= CO_F_CTXWAIT;
 }
 
-static void cw_remove(co_sched_t *s, co_t *co)
+static __attribute__((noinline)) void cw_remove(co_sched_t *s, co_t *co)
 {
     if (co->cw_prev)
         co->cw_prev->cw_next = co->cw_next;
