@@ -181,8 +181,7 @@ int ch_tryrecv(ch_t *c, void *elem)
  * operation (the result: 0 or EPIPE), or the context ends the wait. A plain send or
  * receive needs none of select's machinery: one waiter on the stack.
  */
-static inline __attribute__((always_inline)) int block_one(ch_t *c, ch_op_t op, void *elem,
-                                                           co_ctx_t *ctx)
+static int block_one(ch_t *c, ch_op_t op, void *elem, co_ctx_t *ctx)
 {
     co_t *self = co_self();
     if (!self)
@@ -220,28 +219,7 @@ int ch_recv(ch_t *c, void *elem, co_ctx_t *ctx)
     return block_one(c, CH_RECV, elem, ctx);
 }
 
-/*
- * Pointer-sized elements: when the buffer alone settles it, an 8-byte move. Otherwise
- * a tail call to a slow path that parks from its own frame (block_one is inlined),
- * so a resumed coroutine returns straight to its caller: each return executed after
- * a switch is one the return-stack predictor gets wrong, and there is only this one.
- */
-static __attribute__((noinline)) int send_ptr_slow(ch_t *c, void *p, co_ctx_t *ctx)
-{
-    int r = try_send(c, &p);
-    if (r != EAGAIN)
-        return r;
-    return block_one(c, CH_SEND, &p, ctx);
-}
-
-static __attribute__((noinline)) int recv_ptr_slow(ch_t *c, void **p, co_ctx_t *ctx)
-{
-    int r = try_recv(c, p);
-    if (r != EAGAIN)
-        return r;
-    return block_one(c, CH_RECV, p, ctx);
-}
-
+/* Pointer-sized elements: when the buffer alone settles it, an 8-byte move. */
 int ch_send_ptr(ch_t *c, void *p, co_ctx_t *ctx)
 {
     if (CH_LIKELY(c->count < c->cap && !c->recvq.head && !c->closed)) {
@@ -249,7 +227,7 @@ int ch_send_ptr(ch_t *c, void *p, co_ctx_t *ctx)
         c->count++;
         return 0;
     }
-    return send_ptr_slow(c, p, ctx);
+    return ch_send(c, &p, ctx);
 }
 
 int ch_recv_ptr(ch_t *c, void **p, co_ctx_t *ctx)
@@ -261,7 +239,7 @@ int ch_recv_ptr(ch_t *c, void **p, co_ctx_t *ctx)
         c->count--;
         return 0;
     }
-    return recv_ptr_slow(c, p, ctx);
+    return ch_recv(c, p, ctx);
 }
 
 int ch_close(ch_t *c)
