@@ -2636,9 +2636,7 @@ static bool run_isolated(const prog_t *p, bool print)
             fprintf(stderr, "%s", eb.buf);
         tu_child_exit(bad ? 3 : 0);
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    int status = tu_wait_child(pid);
     if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 3))
         return WEXITSTATUS(status) == 3;
     if (print) {
@@ -2940,14 +2938,12 @@ static void run_family(int fam)
             run_range(fam, first, n);
             tu_child_exit(0);
         }
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
+        int status = tu_wait_child(pid);
         char why[128];
         if (!*tu_child_end(status, g_timeout_s, why, sizeof why))
             continue;
         uint64_t seed = SH->cur_seed;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 4) {
+        if (WIFEXITED(status) && WEXITSTATUS(status) == TU_CHILD_LEAKED) {
             static prog_t lp;
             uint64_t last = SH->next;
             print_error("chan_property: LeakSanitizer found leaks after seeds %" PRIu64 "..%" PRIu64

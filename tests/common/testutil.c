@@ -77,6 +77,15 @@ pid_t tu_fork(void)
     return pid;
 }
 
+int tu_wait_child(pid_t pid)
+{
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return status;
+}
+
 extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
 
 void tu_child_exit(int status)

@@ -72,6 +72,9 @@ uint64_t tu_seed_from_env(const char *name, uint64_t dflt);
  */
 pid_t tu_fork(void);
 
+/** Wait for child @p pid, retrying on EINTR; its wait status (or -1). */
+int tu_wait_child(pid_t pid);
+
 /**
  * Leave a tu_fork() child: flush stdio, run LeakSanitizer's check when it is linked
  * (exit status TU_CHILD_LEAKED on a leak, if @p status was 0) and _exit.

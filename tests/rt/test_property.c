@@ -1518,9 +1518,7 @@ static bool run_isolated(const prog_t *p, bool print)
             fprintf(stderr, "%s", eb.buf);
         tu_child_exit(bad ? 3 : 0);
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    int status = tu_wait_child(pid);
     if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 3))
         return WEXITSTATUS(status) == 3;
     if (print) {
@@ -1702,14 +1700,12 @@ static void run_family(bool timed)
             run_range(timed, first, n);
             tu_child_exit(0);
         }
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
+        int status = tu_wait_child(pid);
         char why[128];
         if (!*tu_child_end(status, cfg.timeout_s, why, sizeof why))
             continue;
         uint64_t seed = SH->cur_seed;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 4) {
+        if (WIFEXITED(status) && WEXITSTATUS(status) == TU_CHILD_LEAKED) {
             /* LeakSanitizer ran after the whole batch: find the first seed that leaks */
             static prog_t lp;
             uint64_t last = SH->next;
