@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file app.h
+ * Internal interface between the parts of the mdmux binary: the command line
+ * (main.c), the wiring and lifecycle of a run (run.c), the interim feed handler
+ * (sink.c) and the final report (report.c).
+ */
+#ifndef MDMUX_APP_H
+#define MDMUX_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/** The subcommands. */
+typedef enum app_cmd {
+    APP_REPLAY = 0, /**< replay a capture through a net_pcap port */
+    APP_RUN,        /**< run on the configured ports until SIGINT/SIGTERM */
+    APP_CHECK,      /**< validate a configuration */
+} app_cmd_t;
+
+/** What the command line asked for. CLI values override the configuration's. */
+typedef struct app_opts {
+    app_cmd_t cmd;
+    const char *capture; /**< replay: the pcap file */
+    const char *config;  /**< -c, or the capture's sibling .yaml */
+    const char *speed;   /**< --speed, or NULL */
+    double rate;         /**< --rate, when has_rate */
+    bool has_rate;
+    unsigned loop; /**< --loop, when has_loop */
+    bool has_loop;
+    const char *stats_json; /**< --stats-json FILE, or NULL */
+    int progress;           /**< 1 --progress, 0 --no-progress, -1 auto (a TTY) */
+    char **eal_args;        /**< after `--` */
+    int neal_args;
+} app_opts_t;
+
+/** Exit statuses. */
+enum {
+    APP_EXIT_OK = 0,
+    APP_EXIT_FAIL = 1,  /**< a run error (bad capture, port, EAL) */
+    APP_EXIT_USAGE = 2, /**< bad command line or configuration */
+};
+
+/**
+ * Run `replay` or `run` with configuration @p cfg (owned by the caller). Returns an
+ * exit status.
+ */
+int app_run(const app_opts_t *o, cfg_t *cfg);
+
+#endif /* MDMUX_APP_H */

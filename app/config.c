@@ -1,0 +1,922 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Configuration loader (config.h). Three steps:
+ *
+ *   1. libyaml pass: syntax check and the position index (cfg_pos.c);
+ *   2. libcyaml load into "raw" structs that mirror the YAML (optional scalars are
+ *      pointers so that absent and 0 differ); its log messages are captured and
+ *      turned into FILE:LINE:COL: FIELD: message;
+ *   3. conversion to cfg_t with defaults, then the checks that span fields.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cyaml/cyaml.h>
+
+#include "cfg_pos.h"
+
+/* ------------------------------------------------------------------------------ */
+/* Raw schema: what libcyaml fills                                                */
+/* ------------------------------------------------------------------------------ */
+
+struct raw_line {
+    char *group;
+    uint32_t port;
+};
+
+struct raw_feed {
+    char *name;
+    uint32_t *handler;
+    struct raw_line *a, *b;
+};
+
+struct raw_eal {
+    char *lcores;
+    uint32_t *memory_mb;
+    bool *hugepages;
+    char **args;
+    unsigned args_count;
+};
+
+struct raw_cores {
+    uint32_t *control;
+    uint32_t *handlers;
+    unsigned handlers_count;
+};
+
+struct raw_port {
+    char *name;
+    char *device;
+    uint32_t *rx_queues;
+    uint32_t *rx_desc;
+};
+
+struct raw_rx {
+    uint32_t lcore;
+    char *port;
+    uint32_t *queue;
+};
+
+struct raw_channels {
+    uint32_t *slots;
+};
+
+struct raw_replay {
+    char *speed;
+    double *rate;
+    uint32_t *loop;
+};
+
+struct raw_cfg {
+    uint32_t version;
+    struct raw_eal *eal;
+    struct raw_cores *cores;
+    struct raw_port *ports;
+    unsigned ports_count;
+    struct raw_rx *rx;
+    unsigned rx_count;
+    struct raw_channels *channels;
+    struct raw_replay *replay;
+    struct raw_feed *feeds;
+    unsigned feeds_count;
+};
+
+#define OPT (CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL)
+#define STR(key, type, member, flags)                                                              \
+    CYAML_FIELD_STRING_PTR(key, (flags) | CYAML_FLAG_POINTER, type, member, 0, CYAML_UNLIMITED)
+
+static const cyaml_schema_field_t line_fields[] = {
+    STR("group", struct raw_line, group, 0),
+    CYAML_FIELD_UINT("port", CYAML_FLAG_DEFAULT, struct raw_line, port),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t feed_fields[] = {
+    STR("name", struct raw_feed, name, 0),
+    CYAML_FIELD_UINT_PTR("handler", OPT, struct raw_feed, handler),
+    CYAML_FIELD_MAPPING_PTR("a", CYAML_FLAG_POINTER, struct raw_feed, a, line_fields),
+    CYAML_FIELD_MAPPING_PTR("b", CYAML_FLAG_POINTER, struct raw_feed, b, line_fields),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t string_value = {
+    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
+};
+
+static const cyaml_schema_field_t eal_fields[] = {
+    STR("lcores", struct raw_eal, lcores, CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_UINT_PTR("memory_mb", OPT, struct raw_eal, memory_mb),
+    CYAML_FIELD_BOOL_PTR("hugepages", OPT, struct raw_eal, hugepages),
+    CYAML_FIELD_SEQUENCE("args", OPT, struct raw_eal, args, &string_value, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t lcore_value = {
+    CYAML_VALUE_UINT(CYAML_FLAG_DEFAULT, uint32_t),
+};
+
+static const cyaml_schema_field_t cores_fields[] = {
+    CYAML_FIELD_UINT_PTR("control", OPT, struct raw_cores, control),
+    CYAML_FIELD_SEQUENCE("handlers", OPT, struct raw_cores, handlers, &lcore_value, 1,
+                         CFG_MAX_LCORES),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t port_fields[] = {
+    STR("name", struct raw_port, name, 0),
+    STR("device", struct raw_port, device, 0),
+    CYAML_FIELD_UINT_PTR("rx_queues", OPT, struct raw_port, rx_queues),
+    CYAML_FIELD_UINT_PTR("rx_desc", OPT, struct raw_port, rx_desc),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t port_value = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_port, port_fields),
+};
+
+static const cyaml_schema_field_t rx_fields[] = {
+    CYAML_FIELD_UINT("lcore", CYAML_FLAG_DEFAULT, struct raw_rx, lcore),
+    STR("port", struct raw_rx, port, 0),
+    CYAML_FIELD_UINT_PTR("queue", OPT, struct raw_rx, queue),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t rx_value = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_rx, rx_fields),
+};
+
+static const cyaml_schema_field_t channels_fields[] = {
+    CYAML_FIELD_UINT_PTR("slots", OPT, struct raw_channels, slots),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t replay_fields[] = {
+    STR("speed", struct raw_replay, speed, CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_FLOAT_PTR("rate", OPT, struct raw_replay, rate),
+    CYAML_FIELD_UINT_PTR("loop", OPT, struct raw_replay, loop),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t feed_value = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_feed, feed_fields),
+};
+
+static const cyaml_schema_field_t top_fields[] = {
+    CYAML_FIELD_UINT("version", CYAML_FLAG_DEFAULT, struct raw_cfg, version),
+    CYAML_FIELD_MAPPING_PTR("eal", OPT, struct raw_cfg, eal, eal_fields),
+    CYAML_FIELD_MAPPING_PTR("cores", OPT, struct raw_cfg, cores, cores_fields),
+    CYAML_FIELD_SEQUENCE("ports", OPT, struct raw_cfg, ports, &port_value, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE("rx", OPT, struct raw_cfg, rx, &rx_value, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_MAPPING_PTR("channels", OPT, struct raw_cfg, channels, channels_fields),
+    CYAML_FIELD_MAPPING_PTR("replay", OPT, struct raw_cfg, replay, replay_fields),
+    CYAML_FIELD_SEQUENCE("feeds", CYAML_FLAG_POINTER, struct raw_cfg, feeds, &feed_value, 1,
+                         CFG_MAX_FEEDS),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t top_value = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_cfg, top_fields),
+};
+
+/* ------------------------------------------------------------------------------ */
+/* Error reporting                                                                */
+/* ------------------------------------------------------------------------------ */
+
+/* Most messages reported for one file (the rest are counted). */
+#define ERRORS_MAX 20
+
+typedef struct loader {
+    const char *name; /* file name for messages */
+    cfg_pos_t pos;
+    char *err;
+    size_t errlen, used;
+    unsigned nerrors;
+    /* libcyaml's log, assembled: first message and its backtrace */
+    char cy_msg[256];
+    char cy_path[CFG_POS_PATH_MAX];
+    unsigned cy_line, cy_col;
+    bool cy_in_backtrace;
+    char cy_frames[8][CFG_POS_PATH_MAX];
+    unsigned cy_nframes;
+    /* reported errors, kept to print in file order */
+    struct {
+        unsigned line, col, seq;
+        char text[448];
+    } msgs[ERRORS_MAX];
+    unsigned nmsgs;
+} loader_t;
+
+static void append(loader_t *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void append(loader_t *ld, const char *fmt, ...)
+{
+    if (ld->errlen == 0 || ld->used >= ld->errlen - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(ld->err + ld->used, ld->errlen - ld->used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        ld->used += (size_t)n < ld->errlen - ld->used ? (size_t)n : ld->errlen - ld->used - 1;
+}
+
+/* Keep one "FILE:LINE:COL: ..." message to print in file order. */
+static void keep(loader_t *ld, unsigned line, unsigned col, const char *path, const char *msg)
+{
+    if (++ld->nerrors > ERRORS_MAX)
+        return;
+    unsigned i = ld->nmsgs++;
+    ld->msgs[i].line = line;
+    ld->msgs[i].col = col;
+    ld->msgs[i].seq = i;
+    snprintf(ld->msgs[i].text, sizeof(ld->msgs[i].text), "%s:%u:%u: %s%s%.300s\n", ld->name, line,
+             col, path, path[0] ? ": " : "", msg);
+}
+
+static int msg_cmp(const void *x, const void *y)
+{
+    const __typeof__(((loader_t *)0)->msgs[0]) *a = x, *b = y;
+    if (a->line != b->line)
+        return a->line < b->line ? -1 : 1;
+    if (a->col != b->col)
+        return a->col < b->col ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Write the kept messages into the caller's buffer, sorted by position. */
+static void flush(loader_t *ld)
+{
+    qsort(ld->msgs, ld->nmsgs, sizeof(ld->msgs[0]), msg_cmp);
+    for (unsigned i = 0; i < ld->nmsgs; i++)
+        append(ld, "%s", ld->msgs[i].text);
+    if (ld->nerrors > ERRORS_MAX)
+        append(ld, "%s: ... and %u more errors\n", ld->name, ld->nerrors - ERRORS_MAX);
+}
+
+/* Report "FILE:LINE:COL: PATH: message" with the position of @p path from the index. */
+static void fail(loader_t *ld, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(loader_t *ld, const char *path, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    const cfg_pos_ent_t *p = cfg_pos_find(&ld->pos, path);
+    keep(ld, p ? p->line : 1, p ? p->col : 1, path, msg);
+}
+
+/* Line of @p path, for "(line N)" notes; 0 if unknown. */
+static unsigned line_of(const loader_t *ld, const char *path)
+{
+    const cfg_pos_ent_t *p = cfg_pos_find(&ld->pos, path);
+    return p ? p->line : 0;
+}
+
+/*
+ * libcyaml log callback. An error arrives as "Load: MESSAGE" followed by
+ * "Load: Backtrace:" and one "  in mapping field 'x' (line: L, column: C)" or
+ * "  in sequence entry 'N' (...)" line per level, innermost first.
+ */
+static void cy_log(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+{
+    loader_t *ld = ctx;
+    char line[320];
+    if (level < CYAML_LOG_ERROR)
+        return;
+    vsnprintf(line, sizeof(line), fmt, args);
+    line[strcspn(line, "\n")] = '\0';
+
+    const char *s = line;
+    if (strncmp(s, "Load: ", 6) == 0) {
+        s += 6;
+        if (strcmp(s, "Backtrace:") == 0)
+            ld->cy_in_backtrace = true;
+        else if (ld->cy_msg[0] == '\0')
+            snprintf(ld->cy_msg, sizeof(ld->cy_msg), "%.200s", s);
+        return;
+    }
+    if (!ld->cy_in_backtrace || ld->cy_nframes == 8)
+        return;
+    char name[CFG_POS_PATH_MAX - 8];
+    unsigned l = 0, c = 0, n = 0;
+    char *f = ld->cy_frames[ld->cy_nframes];
+    if (sscanf(s, " in mapping field '%87[^']' (line: %u, column: %u)", name, &l, &c) >= 1) {
+        snprintf(f, CFG_POS_PATH_MAX, ".%s", name);
+    } else if (sscanf(s, " in sequence entry '%u' (line: %u, column: %u)", &n, &l, &c) >= 1) {
+        /* libcyaml counts the entry being read, so the first one is 1 */
+        snprintf(f, CFG_POS_PATH_MAX, "[%u]", n ? n - 1 : 0);
+    } else if (sscanf(s, " in mapping (line: %u, column: %u)", &l, &c) == 2) {
+        f[0] = '\0';
+    } else {
+        return;
+    }
+    if (ld->cy_nframes == 0 || ld->cy_line == 0) {
+        ld->cy_line = l;
+        ld->cy_col = c;
+    }
+    ld->cy_nframes++;
+}
+
+/* Join libcyaml's frames (innermost first) from @p from outward into a path. */
+static void cy_join(const loader_t *ld, unsigned from, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (unsigned i = ld->cy_nframes; i-- > from;) {
+        const char *f = ld->cy_frames[i];
+        if (n == 0 && f[0] == '.')
+            f++;
+        int k = snprintf(out + n, outlen - n, "%s", f);
+        if (k < 0 || (size_t)k >= outlen - n)
+            return;
+        n += (size_t)k;
+    }
+}
+
+/* Turn the captured libcyaml error into one reported line. */
+static void cy_report(loader_t *ld, cyaml_err_t e)
+{
+    char path[CFG_POS_PATH_MAX], full[CFG_POS_PATH_MAX + 64];
+    const char *msg = ld->cy_msg[0] ? ld->cy_msg : cyaml_strerror(e);
+    const char *key;
+    unsigned inner = 0;
+
+    /* A missing field's backtrace names the last field read, not the one missing. */
+    bool missing = strncmp(msg, "Missing required mapping field: ", 32) == 0;
+    if (missing && ld->cy_nframes > 0 && ld->cy_frames[0][0] == '.')
+        inner = 1;
+    cy_join(ld, inner, path, sizeof(path));
+
+    if ((key = strstr(msg, "Unexpected key: ")) != NULL) {
+        key += 16;
+        snprintf(full, sizeof(full), "%s%s%s", path, path[0] ? "." : "", key);
+        fail(ld, full, "unknown key '%s' (see docs/configuration.md)", key);
+        return;
+    }
+    if (missing) {
+        key = msg + 32;
+        snprintf(full, sizeof(full), "%s%s%s", path, path[0] ? "." : "", key);
+        fail(ld, path, "missing required field '%s'", key);
+        return;
+    }
+    if (cfg_pos_find(&ld->pos, path) == NULL && ld->cy_line) {
+        keep(ld, ld->cy_line, ld->cy_col, path, msg);
+        return;
+    }
+    fail(ld, path, "%s", msg);
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Conversion and defaults                                                        */
+/* ------------------------------------------------------------------------------ */
+
+const char *cfg_pace_name(cfg_pace_t p)
+{
+    return p == CFG_PACE_SPEED ? "speed" : p == CFG_PACE_RATE ? "rate" : "max";
+}
+
+const char *cfg_line_name(unsigned line)
+{
+    return line == CFG_LINE_A ? "A" : "B";
+}
+
+int cfg_parse_speed(const char *s, cfg_pace_t *pace, double *speed)
+{
+    if (strcmp(s, "max") == 0) {
+        *pace = CFG_PACE_MAX;
+        *speed = 0;
+        return 0;
+    }
+    /* digits with at most one '.' and 9 decimals: what the pacer reads exactly */
+    size_t n = strlen(s), dots = 0, decimals = 0;
+    if (n == 0 || n > 20)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '.')
+            dots++;
+        else if (!isdigit((unsigned char)s[i]))
+            return -1;
+        else if (dots)
+            decimals++;
+    }
+    double v = strtod(s, NULL);
+    if (dots > 1 || decimals > 9 || s[0] == '.' || s[n - 1] == '.' || !(v > 0) || v > 1e6)
+        return -1;
+    *pace = CFG_PACE_SPEED;
+    *speed = v;
+    return 0;
+}
+
+/* Parse "0-3,5,8-9" into @p set. Returns 0, or -1 with a reason in @p why. */
+static int parse_lcores(const char *s, bool *set, const char **why)
+{
+    const char *p = s;
+    bool any = false;
+    if (strpbrk(s, "@()") != NULL) {
+        *why = "only lcore lists and ranges (\"0-3,5\") are supported, not '@' or '()' maps";
+        return -1;
+    }
+    while (*p) {
+        char *end;
+        unsigned long lo = strtoul(p, &end, 10), hi = lo;
+        if (end == p || !isdigit((unsigned char)*p))
+            goto bad;
+        p = end;
+        if (*p == '-') {
+            const char *q = p + 1;
+            hi = strtoul(q, &end, 10);
+            if (end == q || !isdigit((unsigned char)*q))
+                goto bad;
+            p = end;
+        }
+        if (lo > hi || hi >= CFG_MAX_LCORES) {
+            *why = "lcore range out of order or beyond 127";
+            return -1;
+        }
+        for (unsigned long i = lo; i <= hi; i++)
+            set[i] = true;
+        any = true;
+        if (*p == ',')
+            p++;
+        else if (*p != '\0')
+            goto bad;
+    }
+    if (!any)
+        goto bad;
+    return 0;
+bad:
+    *why = "expected a list of lcores and ranges such as \"0-1\" or \"0,2-5\"";
+    return -1;
+}
+
+static char *dup_or_fail(loader_t *ld, const char *s)
+{
+    char *d = strdup(s);
+    if (d == NULL)
+        fail(ld, "", "out of memory");
+    return d;
+}
+
+/* Copy a name field, checking its length and characters. */
+static void copy_name(loader_t *ld, const char *path, const char *src, char *dst)
+{
+    size_t n = strlen(src);
+    if (n == 0 || n > CFG_NAME_MAX) {
+        fail(ld, path, "name must be 1 to %d characters", CFG_NAME_MAX);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        if (!isalnum(ch) && ch != '_' && ch != '-' && ch != '.') {
+            fail(ld, path, "'%s': names use letters, digits, '_', '-' and '.'", src);
+            return;
+        }
+    }
+    memcpy(dst, src, n + 1);
+}
+
+static void conv_eal(loader_t *ld, const struct raw_eal *r, cfg_t *c)
+{
+    static const char *const reserved[] = {"-l", "--lcores", "-c", "--main-lcore", "--coremask"};
+    const char *why;
+
+    c->eal.lcores = dup_or_fail(ld, r && r->lcores ? r->lcores : "0-1");
+    c->eal.memory_mb = r && r->memory_mb ? *r->memory_mb : 256;
+    c->eal.hugepages = r && r->hugepages ? *r->hugepages : false;
+    if (c->eal.lcores && parse_lcores(c->eal.lcores, c->lcore_set, &why) < 0)
+        fail(ld, "eal.lcores", "'%s': %s", c->eal.lcores, why);
+    if (c->eal.memory_mb < 64 || c->eal.memory_mb > (1u << 20))
+        fail(ld, "eal.memory_mb", "%u MiB: expected 64 to 1048576", c->eal.memory_mb);
+    if (r == NULL || r->args_count == 0)
+        return;
+    c->eal.args = calloc(r->args_count, sizeof(char *));
+    if (c->eal.args == NULL) {
+        fail(ld, "eal.args", "out of memory");
+        return;
+    }
+    for (unsigned i = 0; i < r->args_count; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "eal.args[%u]", i);
+        for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++) {
+            size_t n = strlen(reserved[k]);
+            if (strncmp(r->args[i], reserved[k], n) == 0 &&
+                (r->args[i][n] == '\0' || r->args[i][n] == '='))
+                fail(ld, path, "'%s': the lcore map comes from eal.lcores and cores.control",
+                     r->args[i]);
+        }
+        c->eal.args[c->eal.nargs++] = dup_or_fail(ld, r->args[i]);
+    }
+}
+
+/* The first lcore of the EAL set, or 0. */
+static unsigned first_lcore(const cfg_t *c)
+{
+    for (unsigned i = 0; i < CFG_MAX_LCORES; i++)
+        if (c->lcore_set[i])
+            return i;
+    return 0;
+}
+
+static void check_lcore(loader_t *ld, const cfg_t *c, const char *path, unsigned lcore)
+{
+    unsigned line = line_of(ld, "eal.lcores");
+    if (lcore >= CFG_MAX_LCORES || !c->lcore_set[lcore]) {
+        if (line)
+            fail(ld, path, "lcore %u is not in eal.lcores \"%s\" (line %u)", lcore,
+                 c->eal.lcores ? c->eal.lcores : "", line);
+        else
+            fail(ld, path, "lcore %u is not in the default eal.lcores \"%s\"", lcore,
+                 c->eal.lcores ? c->eal.lcores : "");
+    }
+}
+
+static void conv_cores(loader_t *ld, const struct raw_cores *r, cfg_t *c)
+{
+    c->control = r && r->control ? *r->control : first_lcore(c);
+    check_lcore(ld, c, "cores.control", c->control);
+    if (r == NULL || r->handlers_count == 0) {
+        c->handlers[0] = c->control;
+        c->nhandlers = 1;
+        return;
+    }
+    for (unsigned i = 0; i < r->handlers_count; i++) {
+        char path[32];
+        unsigned l = r->handlers[i];
+        snprintf(path, sizeof(path), "cores.handlers[%u]", i);
+        check_lcore(ld, c, path, l);
+        for (unsigned j = 0; j < i; j++)
+            if (r->handlers[j] == l)
+                fail(ld, path, "lcore %u is listed twice", l);
+        c->handlers[c->nhandlers++] = l;
+    }
+}
+
+static void conv_ports(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
+{
+    if (r->ports_count == 0)
+        return;
+    c->ports = calloc(r->ports_count, sizeof(*c->ports));
+    if (c->ports == NULL) {
+        fail(ld, "ports", "out of memory");
+        return;
+    }
+    for (unsigned i = 0; i < r->ports_count; i++) {
+        const struct raw_port *rp = &r->ports[i];
+        cfg_port_t *p = &c->ports[c->nports++];
+        char path[48];
+        snprintf(path, sizeof(path), "ports[%u].name", i);
+        copy_name(ld, path, rp->name, p->name);
+        if (strcmp(rp->name, CFG_REPLAY_PORT) == 0)
+            fail(ld, path, "'%s' is reserved for the port mdmux replay adds", CFG_REPLAY_PORT);
+        p->device = dup_or_fail(ld, rp->device);
+        p->rx_queues = rp->rx_queues ? *rp->rx_queues : 1;
+        p->rx_desc = rp->rx_desc ? *rp->rx_desc : 1024;
+        snprintf(path, sizeof(path), "ports[%u].rx_queues", i);
+        if (p->rx_queues < 1 || p->rx_queues > 64)
+            fail(ld, path, "%u: expected 1 to 64", p->rx_queues);
+        snprintf(path, sizeof(path), "ports[%u].rx_desc", i);
+        if (p->rx_desc < 64 || p->rx_desc > 32768)
+            fail(ld, path, "%u: expected 64 to 32768", p->rx_desc);
+        snprintf(path, sizeof(path), "ports[%u].device", i);
+        if (rp->device[0] == '\0')
+            fail(ld, path, "empty device");
+        for (unsigned j = 0; j < i; j++) {
+            char other[32], npath[32];
+            snprintf(other, sizeof(other), "ports[%u]", j);
+            snprintf(npath, sizeof(npath), "ports[%u].name", i);
+            if (strcmp(r->ports[j].name, rp->name) == 0)
+                fail(ld, npath, "port name '%s' is also %s (line %u)", rp->name, other,
+                     line_of(ld, other));
+            else if (strcmp(r->ports[j].device, rp->device) == 0)
+                fail(ld, path, "device '%s' is also %s (line %u)", rp->device, other,
+                     line_of(ld, other));
+        }
+    }
+}
+
+/* Queue count of port @p name, or 0 if there is no such port. Replay's port has one. */
+static unsigned port_queues(const cfg_t *c, const char *name)
+{
+    if (strcmp(name, CFG_REPLAY_PORT) == 0)
+        return 1;
+    for (unsigned i = 0; i < c->nports; i++)
+        if (strcmp(c->ports[i].name, name) == 0)
+            return c->ports[i].rx_queues;
+    return 0;
+}
+
+static void conv_rx(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
+{
+    if (r->rx_count == 0)
+        return;
+    c->rx = calloc(r->rx_count, sizeof(*c->rx));
+    if (c->rx == NULL) {
+        fail(ld, "rx", "out of memory");
+        return;
+    }
+    for (unsigned i = 0; i < r->rx_count; i++) {
+        const struct raw_rx *rr = &r->rx[i];
+        cfg_rx_t *x = &c->rx[c->nrx++];
+        char path[40];
+        x->lcore = rr->lcore;
+        x->queue = rr->queue ? *rr->queue : 0;
+        snprintf(path, sizeof(path), "rx[%u].lcore", i);
+        check_lcore(ld, c, path, x->lcore);
+        snprintf(path, sizeof(path), "rx[%u].port", i);
+        copy_name(ld, path, rr->port, x->port);
+        unsigned nq = port_queues(c, rr->port);
+        if (nq == 0)
+            fail(ld, path, "no port named '%s' in ports", rr->port);
+        snprintf(path, sizeof(path), "rx[%u].queue", i);
+        if (nq && x->queue >= nq)
+            fail(ld, path, "queue %u but port '%s' has %u rx_queues", x->queue, rr->port, nq);
+        for (unsigned j = 0; j < i; j++) {
+            char other[24];
+            snprintf(other, sizeof(other), "rx[%u]", j);
+            if (strcmp(c->rx[j].port, x->port) == 0 && c->rx[j].queue == x->queue)
+                fail(ld, path, "port '%s' queue %u is already polled by %s (lcore %u, line %u)",
+                     x->port, x->queue, other, c->rx[j].lcore, line_of(ld, other));
+        }
+    }
+}
+
+static void conv_replay(loader_t *ld, const struct raw_replay *r, cfg_t *c)
+{
+    c->replay.pace = CFG_PACE_MAX;
+    snprintf(c->replay.speed_text, sizeof(c->replay.speed_text), "max");
+    c->replay.loop = r && r->loop ? *r->loop : 1;
+    if (r && r->loop && *r->loop == 0)
+        fail(ld, "replay.loop", "0: expected 1 or more passes over the capture");
+    if (r && r->speed) {
+        if (cfg_parse_speed(r->speed, &c->replay.pace, &c->replay.speed) < 0)
+            fail(ld, "replay.speed",
+                 "'%s': expected \"max\" or a positive multiplier such as 1 or 2.5", r->speed);
+        else
+            snprintf(c->replay.speed_text, sizeof(c->replay.speed_text), "%s", r->speed);
+    }
+    if (r && r->rate) {
+        if (!isfinite(*r->rate) || *r->rate < 0 || *r->rate > 1e9)
+            fail(ld, "replay.rate", "%g: expected 0 (off) to 1e9 packets/s", *r->rate);
+        else if (*r->rate > 0) {
+            if (r->speed && c->replay.pace == CFG_PACE_SPEED)
+                fail(ld, "replay.rate", "set either speed (a multiplier) or rate, not both");
+            c->replay.pace = CFG_PACE_RATE;
+            c->replay.rate = *r->rate;
+        }
+    }
+}
+
+static void conv_line(loader_t *ld, const char *fpath, unsigned line, const struct raw_line *r,
+                      cfg_line_t *l)
+{
+    char path[64];
+    struct in_addr a;
+    snprintf(path, sizeof(path), "%s.%s.group", fpath, line == CFG_LINE_A ? "a" : "b");
+    if (inet_pton(AF_INET, r->group, &a) != 1)
+        fail(ld, path, "'%s' is not an IPv4 address", r->group);
+    l->group_be = a.s_addr;
+    snprintf(l->group, sizeof(l->group), "%s", inet_ntoa(a));
+    snprintf(path, sizeof(path), "%s.%s.port", fpath, line == CFG_LINE_A ? "a" : "b");
+    if (r->port < 1 || r->port > 65535)
+        fail(ld, path, "%u: expected a UDP port 1 to 65535", r->port);
+    l->port = (uint16_t)r->port;
+}
+
+static bool is_handler(const cfg_t *c, unsigned lcore)
+{
+    for (unsigned i = 0; i < c->nhandlers; i++)
+        if (c->handlers[i] == lcore)
+            return true;
+    return false;
+}
+
+/* Each flow (group, port) and each name belongs to one feed line. O(n^2): n <= 4096. */
+static void check_feed_dups(loader_t *ld, const cfg_t *c, unsigned i)
+{
+    const cfg_feed_t *f = &c->feeds[i];
+    char path[48], other[48];
+    for (unsigned j = 0; j < i; j++) {
+        if (strcmp(c->feeds[j].name, f->name) == 0) {
+            snprintf(path, sizeof(path), "feeds[%u].name", i);
+            snprintf(other, sizeof(other), "feeds[%u]", j);
+            fail(ld, path, "feed name '%s' is also %s (line %u)", f->name, other,
+                 line_of(ld, other));
+        }
+    }
+    for (unsigned l = 0; l < CFG_LINES; l++) {
+        const cfg_line_t *x = &f->line[l];
+        snprintf(path, sizeof(path), "feeds[%u].%s", i, l ? "b" : "a");
+        for (unsigned j = 0; j <= i; j++) {
+            for (unsigned m = 0; m < CFG_LINES; m++) {
+                const cfg_line_t *y = &c->feeds[j].line[m];
+                if ((j == i && m >= l) || y->group_be != x->group_be || y->port != x->port)
+                    continue;
+                snprintf(other, sizeof(other), "feeds[%u].%s", j, m ? "b" : "a");
+                fail(ld, path, "flow %s:%u is also %s (line %u)", x->group, x->port, other,
+                     line_of(ld, other));
+            }
+        }
+    }
+}
+
+static void conv_feeds(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
+{
+    c->feeds = calloc(r->feeds_count, sizeof(*c->feeds));
+    if (c->feeds == NULL) {
+        fail(ld, "feeds", "out of memory");
+        return;
+    }
+    for (unsigned i = 0; i < r->feeds_count; i++) {
+        const struct raw_feed *rf = &r->feeds[i];
+        cfg_feed_t *f = &c->feeds[c->nfeeds++];
+        char path[40];
+        snprintf(path, sizeof(path), "feeds[%u].name", i);
+        copy_name(ld, path, rf->name, f->name);
+        snprintf(path, sizeof(path), "feeds[%u]", i);
+        conv_line(ld, path, CFG_LINE_A, rf->a, &f->line[CFG_LINE_A]);
+        conv_line(ld, path, CFG_LINE_B, rf->b, &f->line[CFG_LINE_B]);
+        /* default: spread the feeds over the handler lcores in turn */
+        f->handler = rf->handler ? *rf->handler : c->handlers[i % c->nhandlers];
+        snprintf(path, sizeof(path), "feeds[%u].handler", i);
+        if (!is_handler(c, f->handler))
+            fail(ld, path, "lcore %u is not in cores.handlers (line %u)", f->handler,
+                 line_of(ld, "cores.handlers"));
+        check_feed_dups(ld, c, i);
+    }
+}
+
+static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
+{
+    if (r->version != 1)
+        fail(ld, "version", "version %u is not supported (this mdmux reads version 1)", r->version);
+    conv_eal(ld, r->eal, c);
+    conv_cores(ld, r->cores, c);
+    conv_ports(ld, r, c);
+    conv_rx(ld, r, c);
+    c->channel_slots = r->channels && r->channels->slots ? *r->channels->slots : 1024;
+    if (c->channel_slots < 2 || c->channel_slots > (1u << 24) ||
+        (c->channel_slots & (c->channel_slots - 1)))
+        fail(ld, "channels.slots", "%u: expected a power of two from 2 to 16777216",
+             c->channel_slots);
+    conv_replay(ld, r->replay, c);
+    conv_feeds(ld, r, c);
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Entry points                                                                   */
+/* ------------------------------------------------------------------------------ */
+
+cfg_t *cfg_parse(const char *data, size_t len, const char *name, char *err, size_t errlen)
+{
+    loader_t ld = {.name = name, .err = err, .errlen = errlen};
+    struct raw_cfg *raw = NULL;
+    cfg_t *c = NULL;
+    char perr[256];
+    cyaml_config_t cy = {
+        .log_fn = cy_log,
+        .log_ctx = &ld,
+        .mem_fn = cyaml_mem,
+        .log_level = CYAML_LOG_ERROR,
+        .flags = CYAML_CFG_NO_ALIAS,
+    };
+
+    if (errlen)
+        err[0] = '\0';
+    if (cfg_pos_build(&ld.pos, data, len, perr, sizeof(perr)) < 0) {
+        append(&ld, "%s:%s\n", name, perr);
+        goto out;
+    }
+    cyaml_err_t e =
+        cyaml_load_data((const uint8_t *)data, len, &cy, &top_value, (cyaml_data_t **)&raw, NULL);
+    if (e != CYAML_OK || raw == NULL) {
+        if (e == CYAML_OK)
+            snprintf(ld.cy_msg, sizeof(ld.cy_msg), "empty configuration");
+        cy_report(&ld, e);
+        goto out;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || (c->path = strdup(name)) == NULL) {
+        append(&ld, "%s: out of memory\n", name);
+        goto out;
+    }
+    convert(&ld, raw, c);
+out:
+    flush(&ld);
+    if (raw)
+        cyaml_free(&cy, &top_value, raw, 0);
+    cfg_pos_free(&ld.pos);
+    if ((ld.nerrors || ld.used) && c) {
+        cfg_free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+cfg_t *cfg_load(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(CFG_MAX_FILE + 1);
+    size_t n = buf ? fread(buf, 1, CFG_MAX_FILE + 1, f) : 0;
+    bool bad = buf == NULL || ferror(f);
+    fclose(f);
+    if (bad || n > CFG_MAX_FILE) {
+        snprintf(err, errlen, "%s: %s\n", path,
+                 buf == NULL        ? "out of memory"
+                 : n > CFG_MAX_FILE ? "larger than 4 MiB: not a configuration file"
+                                    : "read error");
+        free(buf);
+        return NULL;
+    }
+    cfg_t *c = cfg_parse(buf, n, path, err, errlen);
+    free(buf);
+    return c;
+}
+
+void cfg_free(cfg_t *c)
+{
+    if (c == NULL)
+        return;
+    free(c->path);
+    free(c->eal.lcores);
+    for (unsigned i = 0; i < c->eal.nargs; i++)
+        free(c->eal.args[i]);
+    free(c->eal.args);
+    for (unsigned i = 0; i < c->nports; i++)
+        free(c->ports[i].device);
+    free(c->ports);
+    free(c->rx);
+    free(c->feeds);
+    free(c);
+}
+
+int cfg_check_host(const cfg_t *c, char *err, size_t errlen)
+{
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0)
+        return 0; /* cannot tell: let the EAL decide */
+    for (unsigned i = 0; i < CFG_MAX_LCORES; i++) {
+        if (c->lcore_set[i] && !CPU_ISSET(i, &cpus)) {
+            snprintf(err, errlen,
+                     "%s: eal.lcores: lcore %u is not a CPU this process may use "
+                     "(it may use %d CPUs)",
+                     c->path, i, CPU_COUNT(&cpus));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The lcore that polls a port no rx entry names. */
+static unsigned default_rx_lcore(const cfg_t *c)
+{
+    for (unsigned i = 0; i < CFG_MAX_LCORES; i++)
+        if (c->lcore_set[i] && i != c->control)
+            return i;
+    return c->control;
+}
+
+static bool rx_has(const cfg_t *c, const char *port, unsigned queue)
+{
+    for (unsigned i = 0; i < c->nrx; i++)
+        if (strcmp(c->rx[i].port, port) == 0 && c->rx[i].queue == queue)
+            return true;
+    return false;
+}
+
+int cfg_default_rx(cfg_t *c, const cfg_port_t *ports, unsigned nports)
+{
+    for (unsigned p = 0; p < nports; p++) {
+        for (unsigned q = 0; q < ports[p].rx_queues; q++) {
+            if (rx_has(c, ports[p].name, q))
+                continue;
+            cfg_rx_t *v = realloc(c->rx, (c->nrx + 1) * sizeof(*v));
+            if (v == NULL) {
+                errno = ENOMEM;
+                return -1;
+            }
+            c->rx = v;
+            cfg_rx_t *x = &c->rx[c->nrx++];
+            memset(x, 0, sizeof(*x));
+            x->lcore = default_rx_lcore(c);
+            snprintf(x->port, sizeof(x->port), "%s", ports[p].name);
+            x->queue = q;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file config.h
+ * mdmux configuration: the YAML file of docs/configuration.md (schema v1), loaded
+ * with libcyaml, given its defaults and validated as a whole.
+ *
+ * Every error names the file, the line and the field, e.g.
+ *
+ *     configs/x.yaml:14:11: feeds[1].b: flow 239.100.0.1:30000 is also feeds[0].a (line 9)
+ *
+ * libcyaml reports schema errors (unknown keys, wrong types, missing fields) through
+ * its log callback with a backtrace; the loader turns that into the line above. The
+ * checks that span fields (duplicate flows, lcores) use a position index built by a
+ * second, plain libyaml pass over the same bytes.
+ *
+ * The loaded configuration is plain data owned by the caller; nothing here needs the
+ * EAL, so the loader can be tested and fuzzed on its own.
+ */
+#ifndef MDMUX_APP_CONFIG_H
+#define MDMUX_APP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Longest feed or port name, without the NUL. */
+#define CFG_NAME_MAX 31
+/** Highest lcore id + 1 the configuration accepts (DPDK's default RTE_MAX_LCORE). */
+#define CFG_MAX_LCORES 128
+/** Most feeds in one configuration (a feed id is 16 bits in lib/io). */
+#define CFG_MAX_FEEDS 4096
+/** Largest configuration file read. */
+#define CFG_MAX_FILE (4u << 20)
+/** Name of the port `mdmux replay` adds; rx entries may name it. */
+#define CFG_REPLAY_PORT "replay"
+
+/** Line indices: A = 0, B = 1. */
+enum { CFG_LINE_A = 0, CFG_LINE_B = 1, CFG_LINES = 2 };
+
+/** One multicast line of a feed. */
+typedef struct cfg_line {
+    uint32_t group_be; /**< destination IPv4 address, network order */
+    uint16_t port;     /**< destination UDP port, host order */
+    char group[16];    /**< dotted quad as written */
+} cfg_line_t;
+
+/** One feed: two lines and the lcore of its handler. */
+typedef struct cfg_feed {
+    char name[CFG_NAME_MAX + 1];
+    unsigned handler; /**< lcore */
+    cfg_line_t line[CFG_LINES];
+} cfg_feed_t;
+
+/** A DPDK port. */
+typedef struct cfg_port {
+    char name[CFG_NAME_MAX + 1];
+    char *device; /**< PCI address or vdev string */
+    unsigned rx_queues;
+    unsigned rx_desc;
+} cfg_port_t;
+
+/** Which lcore polls which (port, queue). */
+typedef struct cfg_rx {
+    unsigned lcore;
+    char port[CFG_NAME_MAX + 1]; /**< a cfg_port_t name, or CFG_REPLAY_PORT */
+    unsigned queue;
+} cfg_rx_t;
+
+/** Replay pacing mode. */
+typedef enum cfg_pace {
+    CFG_PACE_MAX = 0, /**< top speed */
+    CFG_PACE_SPEED,   /**< capture timestamps times a multiplier */
+    CFG_PACE_RATE,    /**< fixed packets/s */
+} cfg_pace_t;
+
+/** A loaded, defaulted and validated configuration. */
+typedef struct cfg {
+    char *path; /**< file it came from */
+    struct {
+        char *lcores;       /**< EAL -l */
+        unsigned memory_mb; /**< EAL -m */
+        bool hugepages;     /**< --in-memory instead of --no-huge */
+        char **args;        /**< extra EAL arguments */
+        unsigned nargs;
+    } eal;
+    bool lcore_set[CFG_MAX_LCORES]; /**< the lcores eal.lcores names */
+    unsigned control;               /**< main lcore */
+    unsigned handlers[CFG_MAX_LCORES];
+    unsigned nhandlers;
+    cfg_port_t *ports;
+    unsigned nports;
+    cfg_rx_t *rx; /**< as written; cfg_default_rx() fills it for the run's ports */
+    unsigned nrx;
+    unsigned channel_slots;
+    struct {
+        cfg_pace_t pace;
+        double speed;        /**< CFG_PACE_SPEED multiplier */
+        char speed_text[24]; /**< as written ("max", "2.5"): lib/io parses it exactly */
+        double rate;         /**< CFG_PACE_RATE packets/s */
+        unsigned loop;       /**< passes over the file, >= 1 */
+    } replay;
+    cfg_feed_t *feeds;
+    unsigned nfeeds;
+} cfg_t;
+
+/**
+ * Load @p path, apply defaults and validate it. On success returns the
+ * configuration (free it with cfg_free()); on failure returns NULL and writes one
+ * or more "FILE:LINE:COL: FIELD: message" lines to @p err.
+ */
+cfg_t *cfg_load(const char *path, char *err, size_t errlen);
+
+/**
+ * As cfg_load(), from @p len bytes at @p data; @p name is the file name used in
+ * messages. (The fuzz target and the tests use it.)
+ */
+cfg_t *cfg_parse(const char *data, size_t len, const char *name, char *err, size_t errlen);
+
+/** Free @p c (NULL is ignored). */
+void cfg_free(cfg_t *c);
+
+/**
+ * Check @p c against this machine: every lcore of eal.lcores must be a CPU this
+ * process may run on. Returns 0, or -1 with the reason in @p err (naming the file
+ * and the eal.lcores line). check-config calls it for a warning only, since a
+ * bare-metal configuration is often checked on another host.
+ */
+int cfg_check_host(const cfg_t *c, char *err, size_t errlen);
+
+/**
+ * Parse a replay speed: "max", or a positive decimal multiplier ("1", "2.5", "0.25";
+ * digits and at most one '.', up to 9 decimals, as lib/io's pacer reads it).
+ * Returns 0 and sets *@p pace / *@p speed, or -1.
+ */
+int cfg_parse_speed(const char *s, cfg_pace_t *pace, double *speed);
+
+/**
+ * Make sure every queue of every port in @p ports (an array of @p nports) is polled:
+ * for each (port, queue) without an rx entry in @p c, add one on the first lcore of
+ * eal.lcores that is not the control lcore (the control lcore when it is the only
+ * one). Returns 0, or -1 with errno ENOMEM.
+ */
+int cfg_default_rx(cfg_t *c, const cfg_port_t *ports, unsigned nports);
+
+/** "max", "speed" or "rate". */
+const char *cfg_pace_name(cfg_pace_t p);
+
+/** Line name: "A" or "B". */
+const char *cfg_line_name(unsigned line);
+
+#endif /* MDMUX_APP_CONFIG_H */

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mdmux: the command line. Parses the subcommand and its options, loads the
+ * configuration (or finds the generator's sibling .yaml for a capture), applies the
+ * command line's overrides and hands over to app_run().
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "config.h"
+
+#ifndef MDMUX_VERSION
+#define MDMUX_VERSION "unknown"
+#endif
+
+static const char usage_text[] =
+    "usage:\n"
+    "  mdmux replay FILE [-c CONFIG] [--speed N|max] [--rate PPS] [--loop N]\n"
+    "                    [--stats-json FILE] [--progress|--no-progress] [-- EAL ARGS]\n"
+    "  mdmux run -c CONFIG [--stats-json FILE] [-- EAL ARGS]\n"
+    "  mdmux check-config CONFIG\n"
+    "  mdmux --help | --version\n"
+    "\n"
+    "replay  plays a pcap capture (ns or us) through a net_pcap port into the feed\n"
+    "        handlers, then prints per-feed, per-line counts. Without -c it reads\n"
+    "        FILE's sibling configuration (x.pcap -> x.yaml), as tools/gen writes it.\n"
+    "run     opens the configured ports and runs until SIGINT or SIGTERM.\n"
+    "check-config  validates a configuration without starting anything.\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE    configuration (YAML, docs/configuration.md)\n"
+    "  --speed N|max        replay pace: capture timestamps times N, or top speed\n"
+    "  --rate PPS           replay at a fixed rate of PPS packets/s\n"
+    "  --loop N             play the capture N times (default 1)\n"
+    "  --stats-json FILE    write the final counters as JSON\n"
+    "  --progress           progress line even when stderr is not a terminal\n"
+    "  --no-progress        no progress output\n"
+    "  -- EAL ARGS          extra DPDK EAL arguments (after the configured ones)\n"
+    "\n"
+    "exit status: 0 ok, 1 run error (capture, port, EAL), 2 usage or configuration error\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "mdmux: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(mdmux --help for usage)\n");
+    return APP_EXIT_USAGE;
+}
+
+/* Parse a non-negative number option; -1 if @p s is not one. */
+static int parse_number(const char *s, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !(v >= 0) || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+enum { OPT_SPEED = 256, OPT_RATE, OPT_LOOP, OPT_STATS, OPT_PROGRESS, OPT_NO_PROGRESS };
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"speed", required_argument, NULL, OPT_SPEED},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"loop", required_argument, NULL, OPT_LOOP},
+    {"stats-json", required_argument, NULL, OPT_STATS},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One option of a subcommand; returns 0 or an exit status. */
+static int take_option(app_opts_t *o, int ch, const char *arg)
+{
+    double v;
+    cfg_pace_t pace;
+    switch (ch) {
+    case 'c':
+        o->config = arg;
+        return 0;
+    case OPT_SPEED:
+        if (cfg_parse_speed(arg, &pace, &v) < 0)
+            return usage_error("--speed '%s': expected max or a positive multiplier", arg);
+        o->speed = arg;
+        return 0;
+    case OPT_RATE:
+        if (parse_number(arg, 1e9, &v) < 0 || v <= 0)
+            return usage_error("--rate '%s': expected packets/s, > 0", arg);
+        o->rate = v;
+        o->has_rate = true;
+        return 0;
+    case OPT_LOOP:
+        if (parse_number(arg, 1e9, &v) < 0 || v != (unsigned)v || v < 1)
+            return usage_error("--loop '%s': expected a whole number >= 1", arg);
+        o->loop = (unsigned)v;
+        o->has_loop = true;
+        return 0;
+    case OPT_STATS:
+        o->stats_json = arg;
+        return 0;
+    case OPT_PROGRESS:
+        o->progress = 1;
+        return 0;
+    case OPT_NO_PROGRESS:
+        o->progress = 0;
+        return 0;
+    case 'h':
+        fputs(usage_text, stdout);
+        exit(APP_EXIT_OK);
+    default:
+        return usage_error("%s", "bad option");
+    }
+}
+
+/* Options of the subcommand in argv[0..argc); everything after `--` goes to the EAL. */
+static int parse_args(app_opts_t *o, int argc, char **argv)
+{
+    int ch, rc, end = 1;
+    while (end < argc && strcmp(argv[end], "--") != 0)
+        end++;
+    if (end < argc) {
+        o->eal_args = &argv[end + 1];
+        o->neal_args = argc - end - 1;
+    }
+    optind = 1;
+    /* GNU getopt permutes, so options may follow the capture file */
+    while ((ch = getopt_long(end, argv, "c:h", long_opts, NULL)) != -1)
+        if ((rc = take_option(o, ch, optarg)) != 0)
+            return rc;
+    for (int i = optind; i < end; i++) {
+        if (o->capture != NULL)
+            return usage_error("unexpected argument '%s'", argv[i]);
+        o->capture = argv[i];
+    }
+    return 0;
+}
+
+/* The generator's sibling configuration of @p capture: "x.pcap" -> "x.yaml". */
+static char *sibling_config(const char *capture)
+{
+    size_t n = strlen(capture);
+    char *p = malloc(n + 6);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, capture, n + 1);
+    char *dot = strrchr(p, '.');
+    if (dot != NULL && strchr(dot, '/') == NULL && strcmp(dot, ".pcap") == 0)
+        *dot = '\0';
+    strcat(p, ".yaml");
+    return p;
+}
+
+/* Apply the command line's replay overrides to @p c. */
+static void override(const app_opts_t *o, cfg_t *c)
+{
+    if (o->speed) {
+        cfg_parse_speed(o->speed, &c->replay.pace, &c->replay.speed);
+        snprintf(c->replay.speed_text, sizeof(c->replay.speed_text), "%s", o->speed);
+    }
+    if (o->has_rate) {
+        c->replay.pace = CFG_PACE_RATE;
+        c->replay.rate = o->rate;
+    }
+    if (o->has_loop)
+        c->replay.loop = o->loop;
+}
+
+static int check_config(const app_opts_t *o)
+{
+    char err[8192];
+    cfg_t *c = cfg_load(o->config, err, sizeof(err));
+    if (c == NULL) {
+        fputs(err, stderr);
+        return APP_EXIT_USAGE;
+    }
+    if (cfg_check_host(c, err, sizeof(err)) < 0)
+        fprintf(stderr, "mdmux: warning: %s (fine if the file is for another host)\n", err);
+    printf("%s: ok: %u feeds, %u ports, %u rx entries, lcores %s (control %u, %u handler "
+           "lcores), %u channel slots\n",
+           c->path, c->nfeeds, c->nports, c->nrx, c->eal.lcores, c->control, c->nhandlers,
+           c->channel_slots);
+    cfg_free(c);
+    return APP_EXIT_OK;
+}
+
+/* Find the configuration, load it and run. */
+static int load_and_run(app_opts_t *o)
+{
+    char *sibling = NULL;
+    char err[8192];
+    int rc;
+
+    if (o->cmd == APP_REPLAY && o->config == NULL) {
+        sibling = sibling_config(o->capture);
+        if (sibling == NULL || access(sibling, R_OK) != 0) {
+            fprintf(stderr,
+                    "mdmux: replay %s: no configuration: give -c CONFIG, or put the "
+                    "generator's %s next to the capture\n",
+                    o->capture, sibling ? sibling : "sibling .yaml");
+            free(sibling);
+            return APP_EXIT_USAGE;
+        }
+        o->config = sibling;
+    }
+    cfg_t *c = cfg_load(o->config, err, sizeof(err));
+    if (c == NULL) {
+        fputs(err, stderr);
+        free(sibling);
+        return APP_EXIT_USAGE;
+    }
+    if (cfg_check_host(c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mdmux: %s\n", err);
+        rc = APP_EXIT_USAGE;
+    } else {
+        override(o, c);
+        rc = app_run(o, c);
+    }
+    cfg_free(c);
+    free(sibling);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    app_opts_t o = {.progress = -1};
+    int rc;
+
+    if (argc < 2)
+        return usage_error("%s", "missing command");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return APP_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("mdmux %s\n", MDMUX_VERSION);
+        return APP_EXIT_OK;
+    }
+    if (strcmp(cmd, "replay") == 0)
+        o.cmd = APP_REPLAY;
+    else if (strcmp(cmd, "run") == 0)
+        o.cmd = APP_RUN;
+    else if (strcmp(cmd, "check-config") == 0)
+        o.cmd = APP_CHECK;
+    else
+        return usage_error("unknown command '%s'", cmd);
+
+    if ((rc = parse_args(&o, argc - 1, argv + 1)) != 0)
+        return rc;
+    if (o.speed && o.has_rate)
+        return usage_error("%s", "--speed and --rate exclude each other");
+    if (o.cmd != APP_REPLAY && (o.speed || o.has_rate || o.has_loop))
+        return usage_error("%s", "--speed, --rate and --loop are replay options");
+    switch (o.cmd) {
+    case APP_CHECK:
+        if (o.config == NULL)
+            o.config = o.capture; /* check-config takes the file as its argument */
+        else if (o.capture != NULL)
+            return usage_error("unexpected argument '%s'", o.capture);
+        if (o.config == NULL)
+            return usage_error("%s", "check-config needs a CONFIG file");
+        return check_config(&o);
+    case APP_RUN:
+        if (o.config == NULL)
+            return usage_error("%s", "run needs -c CONFIG");
+        if (o.capture != NULL)
+            return usage_error("unexpected argument '%s' (run takes no capture)", o.capture);
+        break;
+    case APP_REPLAY:
+        if (o.capture == NULL)
+            return usage_error("%s", "replay needs a capture FILE");
+        break;
+    }
+    return load_and_run(&o);
+}

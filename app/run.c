@@ -1,0 +1,673 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The wiring and lifecycle of `mdmux replay` and `mdmux run` (app.h):
+ *
+ *   EAL from the configuration -> ports (or the replay's net_pcap port) -> flow table
+ *   -> one RX context per RX lcore -> one SPSC channel per (RX lcore, feed line), on
+ *   the handler lcore's NUMA node -> one coroutine scheduler per used lcore.
+ *
+ * Each lcore runs, as coroutines on its own scheduler, whatever roles it has: an RX
+ * poller, the sinks of the feeds it handles, and (main lcore) the control coroutine
+ * that watches signals and prints progress. Any mix on one lcore works, since each
+ * role yields or parks.
+ *
+ * Stopping is by closing, as in Go: an RX poller that is done (capture fully
+ * released, or a stop was requested) closes its channels; a sink ends when all of
+ * its channels are closed and drained; the control coroutine ends when every RX
+ * poller and every sink has. Nothing is dropped on the way out.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+
+#include "app.h"
+#include "co.h"
+#include "io.h"
+#include "report.h"
+#include "sink.h"
+
+/* Stack of the RX and control coroutines: PMDs and stdio want more than 64 KiB. */
+#define BIG_STACK (256u * 1024u)
+/* Control loop period, and how often progress is printed. */
+#define CONTROL_TICK_NS  (20ull * 1000 * 1000)
+#define PROGRESS_TTY_NS  (250ull * 1000 * 1000)
+#define PROGRESS_LINE_NS (5ull * 1000 * 1000 * 1000)
+/* A replay whose RX has released nothing for this long is stuck: stop it. */
+#define REPLAY_STALL_NS (10ull * 1000 * 1000 * 1000)
+
+typedef struct app app_t;
+
+/* What one lcore does. */
+typedef struct lcore {
+    app_t *app;
+    unsigned id;
+    bool used;      /* has a role: launched */
+    io_rx_t *rx;    /* RX poller, or NULL */
+    bool replay_rx; /* its context has the replay attached */
+    unsigned nout;  /* channels it produces: [nout] */
+    chs_t **out;
+    int rc; /* scheduler result */
+} lcore_t;
+
+struct app {
+    const app_opts_t *o;
+    cfg_t *cfg;
+    io_replay_t *replay;
+    int *port_ids; /* [cfg->nports] (run) */
+    unsigned nports_open;
+    io_flow_table_t *flows;
+    lcore_t lc[CFG_MAX_LCORES];
+    unsigned nrx;  /* RX lcores */
+    sink_t *sinks; /* [cfg->nfeeds] */
+    atomic_uint sinks_done;
+    atomic_uint rx_done;
+    atomic_bool stop;
+    uint64_t t_start_ns, t_end_ns;
+    bool interrupted;
+};
+
+/* Set by the signal handler, polled by the control coroutine. */
+static volatile sig_atomic_t g_signals;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (++g_signals >= 3) {
+        static const char msg[] = "mdmux: third signal: exiting at once\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)w;
+        _exit(130);
+    }
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Coroutines                                                                     */
+/* ------------------------------------------------------------------------------ */
+
+/* RX poller: poll until the replay is done or a stop is asked, then close. */
+static void rx_main(void *arg)
+{
+    lcore_t *lc = arg;
+    app_t *a = lc->app;
+    while (!atomic_load_explicit(&a->stop, memory_order_relaxed)) {
+        if (lc->replay_rx && io_rx_done(lc->rx))
+            break;
+        io_rx_poll(lc->rx);
+        co_yield(); /* let sinks (or control) on this lcore run */
+    }
+    for (unsigned i = 0; i < lc->nout; i++)
+        chs_close(lc->out[i]);
+    atomic_fetch_add_explicit(&a->rx_done, 1, memory_order_release);
+}
+
+/* One progress line: percent, packets/s, ETA (replay) or frames/s (run). */
+static void progress_line(app_t *a, bool tty)
+{
+    char line[160];
+    if (a->replay) {
+        io_replay_progress_t p;
+        io_replay_progress(a->replay, &p);
+        snprintf(line, sizeof(line),
+                 "replay: %5.1f%%  %" PRIu64 "/%" PRIu64 " packets  %.0f pkt/s  ETA %.1f s",
+                 p.percent, p.packets, p.total, p.pps, p.eta_s);
+    } else {
+        uint64_t frames = 0;
+        io_rx_stats_t s;
+        for (unsigned i = 0; i < CFG_MAX_LCORES; i++) {
+            if (a->lc[i].rx) {
+                io_rx_stats(a->lc[i].rx, &s);
+                frames += s.frames;
+            }
+        }
+        double t = (double)(co_now_ns() - a->t_start_ns) / 1e9;
+        snprintf(line, sizeof(line), "run: %" PRIu64 " frames  %.0f frames/s  %.0f s", frames,
+                 t > 0 ? (double)frames / t : 0, t);
+    }
+    if (tty)
+        fprintf(stderr, "\r%-78s", line);
+    else
+        fprintf(stderr, "%s\n", line);
+}
+
+/* Watch for a stalled replay; true when it should be stopped. */
+static bool replay_stalled(app_t *a, uint64_t now, uint64_t *last_pkts, uint64_t *last_move)
+{
+    io_replay_progress_t p;
+    io_replay_progress(a->replay, &p);
+    if (p.packets != *last_pkts || p.done) {
+        *last_pkts = p.packets;
+        *last_move = now;
+        return false;
+    }
+    return now - *last_move > REPLAY_STALL_NS;
+}
+
+/* Control: signals, progress, and the end of the run. */
+static void control_main(void *arg)
+{
+    app_t *a = arg;
+    unsigned nfeeds = a->cfg->nfeeds;
+    bool tty = isatty(STDERR_FILENO);
+    int progress = a->o->progress < 0 ? 1 : a->o->progress;
+    uint64_t period = tty ? PROGRESS_TTY_NS : PROGRESS_LINE_NS;
+    uint64_t next = co_now_ns() + period, last_pkts = 0, last_move = co_now_ns();
+    bool printed = false;
+
+    while (atomic_load_explicit(&a->rx_done, memory_order_acquire) < a->nrx ||
+           atomic_load_explicit(&a->sinks_done, memory_order_acquire) < nfeeds) {
+        uint64_t now = co_now_ns();
+        if (g_signals && !atomic_load(&a->stop)) {
+            fprintf(stderr, "%smdmux: signal: stopping RX, draining channels\n",
+                    printed && tty ? "\n" : "");
+            a->interrupted = true;
+            atomic_store(&a->stop, true);
+        }
+        if (a->replay && !atomic_load(&a->stop) && replay_stalled(a, now, &last_pkts, &last_move)) {
+            fprintf(stderr, "mdmux: replay: no packet released for %llu s: stopping\n",
+                    REPLAY_STALL_NS / 1000000000ull);
+            atomic_store(&a->stop, true);
+        }
+        if (progress && now >= next) {
+            progress_line(a, tty);
+            printed = true;
+            next = now + period;
+        }
+        co_sleep(CONTROL_TICK_NS, CO_BACKGROUND);
+    }
+    a->t_end_ns = co_now_ns();
+    if (printed && tty) {
+        progress_line(a, tty);
+        fputc('\n', stderr);
+    }
+}
+
+/* An lcore that cannot run its roles: stop everything, and account for its roles as
+ * finished (its channels closed) so that the others can still drain and end. */
+static void fail_lcore(lcore_t *lc)
+{
+    app_t *a = lc->app;
+    fprintf(stderr, "mdmux: lcore %u: cannot create its scheduler\n", lc->id);
+    atomic_store(&a->stop, true);
+    if (lc->rx) {
+        for (unsigned i = 0; i < lc->nout; i++)
+            chs_close(lc->out[i]);
+        atomic_fetch_add(&a->rx_done, 1);
+    }
+    for (unsigned i = 0; i < a->cfg->nfeeds; i++)
+        if (a->cfg->feeds[i].handler == lc->id)
+            atomic_fetch_add(&a->sinks_done, 1);
+}
+
+/* Body of every used lcore, main included: a scheduler running its roles. */
+static int lcore_main(void *arg)
+{
+    lcore_t *lc = arg;
+    app_t *a = lc->app;
+    bool is_main = lc->id == rte_get_main_lcore();
+    char name[24];
+    snprintf(name, sizeof(name), "lcore%u", lc->id);
+    co_sched_opts_t so = {.name = name, .idle = CO_IDLE_BUSY};
+    co_sched_t *s = co_sched_new(&so);
+    if (s == NULL) {
+        fail_lcore(lc);
+        return lc->rc = -1;
+    }
+    co_opts_t big = {.stack_size = BIG_STACK};
+    if (lc->rx) {
+        big.name = big.kind = "rx";
+        co_spawn(rx_main, lc, &big);
+    }
+    for (unsigned i = 0; i < a->cfg->nfeeds; i++) {
+        if (a->cfg->feeds[i].handler == lc->id) {
+            co_opts_t so2 = {.name = a->cfg->feeds[i].name, .kind = "sink"};
+            co_spawn(sink_main, &a->sinks[i], &so2);
+        }
+    }
+    if (is_main) {
+        big.name = big.kind = "control";
+        co_spawn(control_main, a, &big);
+    }
+    lc->rc = co_sched_run(s);
+    co_sched_free(s, stderr);
+    return lc->rc;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Set-up                                                                         */
+/* ------------------------------------------------------------------------------ */
+
+/* A device string names a vdev when it starts with a PMD prefix, else a PCI address. */
+static bool is_vdev(const char *dev)
+{
+    return strncmp(dev, "net_", 4) == 0 || strncmp(dev, "eth_", 4) == 0;
+}
+
+static int eal_init(app_t *a)
+{
+    const cfg_t *c = a->cfg;
+    const char *allow[64], *extra[IO_EAL_ARGS_MAX];
+    unsigned nallow = 0, nextra = 0;
+    char main_lcore[32], err[1024];
+
+    for (unsigned i = 0; i < c->nports && a->o->cmd == APP_RUN; i++)
+        if (!is_vdev(c->ports[i].device) && nallow < 64)
+            allow[nallow++] = c->ports[i].device;
+    snprintf(main_lcore, sizeof(main_lcore), "--main-lcore=%u", c->control);
+    extra[nextra++] = main_lcore;
+    for (unsigned i = 0; i < c->eal.nargs && nextra < IO_EAL_ARGS_MAX - 32; i++)
+        extra[nextra++] = c->eal.args[i];
+    for (int i = 0; i < a->o->neal_args && nextra < IO_EAL_ARGS_MAX - 32; i++)
+        extra[nextra++] = a->o->eal_args[i];
+    io_eal_opts_t eo = {
+        .prog = "mdmux",
+        .lcores = c->eal.lcores,
+        .memory_mb = c->eal.memory_mb,
+        .hugepages = c->eal.hugepages,
+        .pci = nallow > 0,
+        .allow = allow,
+        .n_allow = nallow,
+        .extra = extra,
+        .n_extra = nextra,
+        .log_level = "lib.eal:notice", /* not the INFO banner; `-- --log-level=..` wins */
+    };
+    if (io_eal_init(&eo, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mdmux: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned socket_of(unsigned lcore)
+{
+    int s = (int)rte_lcore_to_socket_id(lcore);
+    return s < 0 ? 0 : (unsigned)s;
+}
+
+/* The lcore that polls queue 0 of port @p name (for the port's memory). */
+static int rx_socket_of(const cfg_t *c, const char *name)
+{
+    for (unsigned i = 0; i < c->nrx; i++)
+        if (strcmp(c->rx[i].port, name) == 0 && c->rx[i].queue == 0)
+            return (int)socket_of(c->rx[i].lcore);
+    return -1;
+}
+
+static int open_replay(app_t *a)
+{
+    const cfg_t *c = a->cfg;
+    char err[512];
+    io_replay_conf_t rc = {.path = a->o->capture, .rx_socket = rx_socket_of(c, CFG_REPLAY_PORT)};
+    if (c->replay.pace == CFG_PACE_RATE) {
+        rc.pace.mode = IO_PACE_RATE;
+        rc.pace.rate_pps = c->replay.rate < 1 ? 1 : (uint64_t)c->replay.rate;
+    } else if (io_pacer_parse_speed(c->replay.speed_text, &rc.pace) < 0) {
+        fprintf(stderr, "mdmux: replay speed '%s' is not valid\n", c->replay.speed_text);
+        return -1;
+    }
+    rc.pace.loops = c->replay.loop;
+    a->replay = io_replay_open(&rc, err, sizeof(err));
+    if (a->replay == NULL) {
+        fprintf(stderr, "mdmux: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int open_ports(app_t *a)
+{
+    const cfg_t *c = a->cfg;
+    char err[512];
+    a->port_ids = calloc(c->nports ? c->nports : 1, sizeof(int));
+    if (a->port_ids == NULL)
+        return -1;
+    for (unsigned i = 0; i < c->nports; i++) {
+        const cfg_port_t *p = &c->ports[i];
+        io_port_conf_t pc = {
+            .name = p->name,
+            .device = p->device,
+            .rx_queues = p->rx_queues,
+            .rx_desc = p->rx_desc,
+            .rx_socket = rx_socket_of(c, p->name),
+        };
+        int id = io_port_open(&pc, err, sizeof(err));
+        if (id < 0) {
+            fprintf(stderr, "mdmux: port %s (%s): %s\n", p->name, p->device, err);
+            return -1;
+        }
+        a->port_ids[a->nports_open++] = id;
+    }
+    return 0;
+}
+
+static int build_flows(app_t *a)
+{
+    const cfg_t *c = a->cfg;
+    a->flows = io_flow_table_new(c->nfeeds * CFG_LINES, (int)socket_of(c->control));
+    if (a->flows == NULL) {
+        fprintf(stderr, "mdmux: cannot create the flow table: %s\n", strerror(errno));
+        return -1;
+    }
+    for (unsigned i = 0; i < c->nfeeds; i++) {
+        for (unsigned l = 0; l < CFG_LINES; l++) {
+            const cfg_line_t *x = &c->feeds[i].line[l];
+            int rc =
+                io_flow_table_add(a->flows, x->group_be, htons(x->port), (uint16_t)i, (uint8_t)l);
+            if (rc < 0) {
+                /* config validation rejects duplicates; this is a safety net */
+                fprintf(stderr, "mdmux: flow %s:%u of %s: %s\n", x->group, x->port,
+                        c->feeds[i].name, strerror(-rc));
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The DPDK port id of rx entry port @p name; -1 if it is not open in this mode. */
+static int port_id_of(const app_t *a, const char *name)
+{
+    if (strcmp(name, CFG_REPLAY_PORT) == 0)
+        return a->replay ? (int)io_replay_port(a->replay) : -1;
+    for (unsigned i = 0; i < a->nports_open; i++)
+        if (strcmp(a->cfg->ports[i].name, name) == 0)
+            return a->port_ids[i];
+    return -1;
+}
+
+/* RX context of lcore @p id, created on first use. */
+static lcore_t *rx_lcore(app_t *a, unsigned id)
+{
+    lcore_t *lc = &a->lc[id];
+    if (lc->rx)
+        return lc;
+    io_rx_conf_t rc = {.flows = a->flows, .n_feeds = a->cfg->nfeeds, .socket = (int)socket_of(id)};
+    lc->rx = io_rx_new(&rc);
+    if (lc->rx == NULL) {
+        fprintf(stderr, "mdmux: lcore %u: cannot create its RX context: %s\n", id, strerror(errno));
+        return NULL;
+    }
+    lc->used = true;
+    a->nrx++;
+    return lc;
+}
+
+static int build_rx(app_t *a)
+{
+    const cfg_t *c = a->cfg;
+    for (unsigned i = 0; i < c->nrx; i++) {
+        const cfg_rx_t *x = &c->rx[i];
+        int port = port_id_of(a, x->port);
+        if (port < 0) {
+            if (a->replay)
+                continue; /* replay polls its own port only */
+            fprintf(stderr, "mdmux: %s: rx[%u]: port '%s' exists only in mdmux replay\n", c->path,
+                    i, x->port);
+            return -1;
+        }
+        lcore_t *lc = rx_lcore(a, x->lcore);
+        if (lc == NULL)
+            return -1;
+        if (a->replay && strcmp(x->port, CFG_REPLAY_PORT) == 0) {
+            io_rx_attach_replay(lc->rx, a->replay);
+            lc->replay_rx = true;
+        } else if (io_rx_add_queue(lc->rx, (uint16_t)port, (uint16_t)x->queue) < 0) {
+            fprintf(stderr, "mdmux: lcore %u polls more than %d queues\n", x->lcore,
+                    IO_RX_QUEUES_MAX);
+            return -1;
+        }
+    }
+    if (a->nrx == 0) {
+        fprintf(stderr, "mdmux: %s: no port to poll (run needs ports:)\n", c->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* One SPSC channel per (RX lcore, feed line), on the handler's node. */
+static int build_channels(app_t *a)
+{
+    const cfg_t *c = a->cfg;
+    a->sinks = calloc(c->nfeeds, sizeof(*a->sinks));
+    if (a->sinks == NULL)
+        return -1;
+    for (unsigned f = 0; f < c->nfeeds; f++) {
+        a->sinks[f].name = c->feeds[f].name;
+        a->sinks[f].feed = (uint16_t)f;
+        a->sinks[f].done = &a->sinks_done;
+        a->lc[c->feeds[f].handler].used = true;
+    }
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
+        lcore_t *lc = &a->lc[id];
+        if (lc->rx == NULL)
+            continue;
+        lc->out = calloc((size_t)c->nfeeds * CFG_LINES, sizeof(chs_t *));
+        if (lc->out == NULL)
+            return -1;
+        for (unsigned f = 0; f < c->nfeeds; f++) {
+            sink_t *s = &a->sinks[f];
+            if (s->nch == SINK_RX_MAX) {
+                fprintf(stderr, "mdmux: more than %d RX lcores\n", SINK_RX_MAX);
+                return -1;
+            }
+            for (unsigned l = 0; l < CFG_LINES; l++) {
+                chs_t *ch = chs_new(sizeof(struct rte_mbuf *), c->channel_slots,
+                                    (int)socket_of(c->feeds[f].handler));
+                if (ch == NULL) {
+                    fprintf(stderr, "mdmux: cannot create a channel of %u slots: %s\n",
+                            c->channel_slots, strerror(errno));
+                    return -1;
+                }
+                lc->out[lc->nout++] = ch;
+                s->ch[s->nch][l] = ch;
+                io_rx_set_channel(lc->rx, (uint16_t)f, (uint8_t)l, ch);
+            }
+            s->nch++;
+        }
+    }
+    return 0;
+}
+
+/* The main lcore always runs (control); check the EAL made it the configured one. */
+static int check_main(app_t *a)
+{
+    if (rte_get_main_lcore() != a->cfg->control) {
+        fprintf(stderr, "mdmux: EAL main lcore is %u, cores.control is %u\n", rte_get_main_lcore(),
+                a->cfg->control);
+        return -1;
+    }
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
+        if (a->lc[id].used && id != a->cfg->control && !rte_lcore_is_enabled(id)) {
+            fprintf(stderr, "mdmux: lcore %u has a role but is not enabled in the EAL\n", id);
+            return -1;
+        }
+    }
+    a->lc[a->cfg->control].used = true;
+    return 0;
+}
+
+static int launch_and_wait(app_t *a)
+{
+    unsigned main_id = rte_get_main_lcore();
+    int rc = 0;
+    a->t_start_ns = co_now_ns();
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
+        if (!a->lc[id].used || id == main_id)
+            continue;
+        if (rte_eal_remote_launch(lcore_main, &a->lc[id], id) != 0) {
+            fprintf(stderr, "mdmux: cannot launch lcore %u\n", id);
+            atomic_store(&a->stop, true);
+            rc = -1;
+        }
+    }
+    if (lcore_main(&a->lc[main_id]) != 0)
+        rc = -1;
+    rte_eal_mp_wait_lcore();
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++)
+        if (a->lc[id].used && a->lc[id].rc != 0)
+            rc = -1;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Report and tear-down                                                           */
+/* ------------------------------------------------------------------------------ */
+
+/* The ports' own counters: what was lost before RX saw it. */
+static int port_stats(const app_t *a, rep_t *r)
+{
+    unsigned n = a->replay ? 1 : a->nports_open;
+    r->ports = calloc(n ? n : 1, sizeof(*r->ports));
+    if (r->ports == NULL)
+        return -1;
+    for (unsigned i = 0; i < n; i++) {
+        struct rte_eth_stats st;
+        uint16_t id = a->replay ? io_replay_port(a->replay) : (uint16_t)a->port_ids[i];
+        rep_port_t *p = &r->ports[r->nports++];
+        p->name = a->replay ? CFG_REPLAY_PORT : a->cfg->ports[i].name;
+        if (rte_eth_stats_get(id, &st) != 0)
+            continue;
+        p->ipackets = st.ipackets;
+        p->imissed = st.imissed;
+        p->ierrors = st.ierrors;
+        p->rx_nombuf = st.rx_nombuf;
+    }
+    return 0;
+}
+
+static int report(app_t *a)
+{
+    const cfg_t *c = a->cfg;
+    rep_t r = {.cfg = c,
+               .mode = a->replay ? "replay" : "run",
+               .capture = a->o->capture,
+               .interrupted = a->interrupted};
+    r.lines = calloc(c->nfeeds, sizeof(*r.lines));
+    if (r.lines == NULL || port_stats(a, &r) < 0) {
+        free(r.lines);
+        return -1;
+    }
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
+        io_rx_t *rx = a->lc[id].rx;
+        if (rx == NULL)
+            continue;
+        io_rx_stats_t s;
+        io_rx_stats(rx, &s);
+        rep_add_rx(&r.rx, &s);
+        for (unsigned f = 0; f < c->nfeeds; f++) {
+            for (unsigned l = 0; l < CFG_LINES; l++) {
+                io_line_stats_t ls;
+                io_rx_line_stats(rx, (uint16_t)f, (uint8_t)l, &ls);
+                r.lines[f][l].packets += ls.packets;
+                r.lines[f][l].bytes += ls.bytes;
+                r.lines[f][l].channel_full += ls.channel_full;
+            }
+        }
+    }
+    for (unsigned f = 0; f < c->nfeeds; f++)
+        for (unsigned l = 0; l < CFG_LINES; l++)
+            r.lines[f][l].handled = atomic_load(&a->sinks[f].handled[l]);
+    r.elapsed_s = (double)(a->t_end_ns - a->t_start_ns) / 1e9;
+    if (a->replay) {
+        const io_pacer_t *p = io_replay_pacer(a->replay);
+        const io_capture_info_t *ci = io_replay_info(a->replay);
+        r.pacing = true;
+        r.pace_mode = cfg_pace_name(c->replay.pace);
+        r.err_p50 = io_hist_quantile(&p->err, 0.5);
+        r.err_p99 = io_hist_quantile(&p->err, 0.99);
+        r.err_max = io_hist_quantile(&p->err, 1.0);
+        r.early = p->early;
+        r.capture_error = ci->error ? ci->errmsg : NULL;
+    }
+    rep_print(stdout, &r);
+    fflush(stdout);
+    int rc = rep_check(stderr, &r) ? -1 : 0;
+    if (a->o->stats_json && rep_write_json(a->o->stats_json, &r) < 0)
+        rc = -1;
+    if (r.capture_error) {
+        fprintf(stderr, "mdmux: %s (the valid prefix was replayed)\n", r.capture_error);
+        rc = -1;
+    }
+    free(r.lines);
+    free(r.ports);
+    return rc;
+}
+
+static void teardown(app_t *a)
+{
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
+        lcore_t *lc = &a->lc[id];
+        io_rx_free(lc->rx);
+        for (unsigned i = 0; i < lc->nout; i++)
+            chs_free(lc->out[i]);
+        free(lc->out);
+    }
+    free(a->sinks);
+    if (a->replay)
+        io_replay_close(a->replay);
+    for (unsigned i = 0; i < a->nports_open; i++)
+        io_port_close((uint16_t)a->port_ids[i]);
+    free(a->port_ids);
+    io_flow_table_free(a->flows);
+    io_eal_cleanup();
+}
+
+/* The rx entries of this run: the replay port, or the configured ports. */
+static int default_rx(app_t *a)
+{
+    cfg_port_t replay = {.name = CFG_REPLAY_PORT, .rx_queues = 1};
+    if (a->o->cmd == APP_REPLAY)
+        return cfg_default_rx(a->cfg, &replay, 1);
+    return cfg_default_rx(a->cfg, a->cfg->ports, a->cfg->nports);
+}
+
+int app_run(const app_opts_t *o, cfg_t *cfg)
+{
+    app_t *a = calloc(1, sizeof(*a));
+    int rc = APP_EXIT_FAIL;
+    if (a == NULL)
+        return APP_EXIT_FAIL;
+    a->o = o;
+    a->cfg = cfg;
+    for (unsigned i = 0; i < CFG_MAX_LCORES; i++) {
+        a->lc[i].app = a;
+        a->lc[i].id = i;
+    }
+    if (default_rx(a) < 0 || eal_init(a) < 0) {
+        free(a);
+        return APP_EXIT_FAIL;
+    }
+    install_signals();
+    bool ok = (o->cmd == APP_REPLAY ? open_replay(a) : open_ports(a)) == 0 && build_flows(a) == 0 &&
+              build_rx(a) == 0 && build_channels(a) == 0 && check_main(a) == 0;
+    if (ok) {
+        if (o->cmd == APP_RUN)
+            printf("mdmux: running: %u ports, %u RX lcores, %u feeds\n", a->nports_open, a->nrx,
+                   cfg->nfeeds);
+        fflush(stdout);
+        ok = launch_and_wait(a) == 0;
+        rc = report(a) == 0 && ok ? APP_EXIT_OK : APP_EXIT_FAIL;
+    }
+    teardown(a);
+    free(a);
+    return rc;
+}

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Replay: a net_pcap port on the capture, read in lockstep with lib/io's own reader.
+ *
+ * Why both: net_pcap reads the file through libpcap, which gives microseconds only
+ * (pcap_open_offline), and on a truncated or corrupt record it counts an error and
+ * quietly stops delivering. So the capture is scanned first (io_capture_scan: count,
+ * first error with its offset), and while replaying each mbuf is matched with the
+ * next record of our own reader, which supplies the exact nanosecond timestamp for
+ * the pacer; a length that differs is counted as a mismatch. Exactly `packets` mbufs
+ * are taken per loop, so a file with a bad record replays its valid prefix.
+ *
+ * Looping: in DPDK 22.11 net_pcap's dev_stop closes the rx pcap and dev_start opens
+ * it again when it is closed (drivers/net/pcap/pcap_ethdev.c, eth_dev_stop /
+ * eth_dev_start), so stop + start rewinds the file; the RX lcore does that between
+ * loops (once per loop: a few system calls, not per packet).
+ *
+ * Pacing: a burst is taken only when the previous one has been released; its mbufs
+ * are stamped with their intended TSC and released, in order, as the TSC reaches each
+ * one. io_rx_poll never waits: it returns and looks again on its next pass.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include "io_internal.h"
+
+struct io_replay {
+    io_capture_t *cap;
+    io_capture_info_t info;
+    io_pacer_t pacer;
+    uint16_t port;
+    uint64_t loops;
+    uint64_t start_tsc;   /* TSC of the replay's time 0 (first burst) */
+    uint64_t loop_taken;  /* mbufs taken from the port in this loop */
+    uint64_t released;    /* all loops (progress; relaxed atomics) */
+    uint64_t loop_no;     /* progress copy of the loop number */
+    uint64_t mismatches;  /* length differed from our record, or we had no record */
+    uint64_t short_loops; /* the port ran dry before `packets` mbufs */
+    uint64_t done;        /* 1 once everything is released */
+    unsigned idle_polls;  /* consecutive empty bursts while packets remain */
+    unsigned avail_lb;    /* lower bound on the free mbufs of the port's pool */
+    uint64_t pool_waits;  /* bursts put off because the pool was short */
+    unsigned n_held, pos; /* the burst being released */
+    struct rte_mbuf *held[IO_RX_BURST];
+    uint64_t due[IO_RX_BURST]; /* intended TSC of each held mbuf */
+};
+
+static unsigned replay_seq;
+
+io_replay_t *io_replay_open(const io_replay_conf_t *c, char *err, size_t errlen)
+{
+    if (c == NULL || c->path == NULL) {
+        io_err(err, errlen, EINVAL, "replay: no capture file");
+        return NULL;
+    }
+    if (strpbrk(c->path, ",=") != NULL) { /* devargs syntax cannot quote them */
+        io_err(err, errlen, EINVAL, "%s: a replayed file's path may not contain ',' or '='",
+               c->path);
+        return NULL;
+    }
+    io_replay_t *r = io_alloc(sizeof(*r), c->rx_socket);
+    if (r == NULL) {
+        io_err(err, errlen, ENOMEM, "replay: out of memory");
+        return NULL;
+    }
+    r->cap = io_capture_open(c->path, err, errlen);
+    if (r->cap == NULL)
+        goto fail;
+    io_capture_scan(r->cap, &r->info);
+    if (r->info.linktype != 1) {
+        io_err(err, errlen, EINVAL, "%s: link type %u is not Ethernet", c->path, r->info.linktype);
+        goto fail;
+    }
+    if (r->info.packets == 0) {
+        io_err(err, errlen, EINVAL, "%s",
+               r->info.error ? r->info.errmsg : "capture has no packets");
+        goto fail;
+    }
+    io_pacer_init(&r->pacer, &c->pace);
+    r->loops = r->pacer.o.loops;
+    char dev[512];
+    snprintf(dev, sizeof(dev), "net_pcap_mdmux%u,rx_pcap=%s", replay_seq++, c->path);
+    io_port_conf_t pc = {.name = "replay",
+                         .device = dev,
+                         .rx_queues = 1,
+                         .rx_socket = c->rx_socket,
+                         .pool_mbufs = c->pool_mbufs};
+    int port = io_port_open(&pc, err, errlen);
+    if (port < 0)
+        goto fail;
+    r->port = (uint16_t)port;
+    return r;
+fail:
+    io_capture_close(r->cap);
+    io_free(r);
+    return NULL;
+}
+
+void io_replay_close(io_replay_t *r)
+{
+    if (r == NULL)
+        return;
+    if (r->pos < r->n_held)
+        rte_pktmbuf_free_bulk(&r->held[r->pos], r->n_held - r->pos);
+    io_port_close(r->port);
+    io_capture_close(r->cap);
+    io_free(r);
+}
+
+const io_capture_info_t *io_replay_info(const io_replay_t *r)
+{
+    return &r->info;
+}
+
+uint16_t io_replay_port(const io_replay_t *r)
+{
+    return r->port;
+}
+
+const io_pacer_t *io_replay_pacer(const io_replay_t *r)
+{
+    return &r->pacer;
+}
+
+void io_replay_progress(const io_replay_t *r, io_replay_progress_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->packets = io_load(&r->released);
+    out->total = r->info.packets * r->loops;
+    out->loop = io_load(&r->loop_no);
+    out->mismatches = io_load(&r->mismatches);
+    out->done = io_load(&r->done) != 0;
+    out->percent = out->total ? 100.0 * (double)out->packets / (double)out->total : 100.0;
+    uint64_t start = io_load(&r->start_tsc);
+    if (start != 0 && out->packets > 0) {
+        double secs = (double)(rte_rdtsc() - start) / (double)rte_get_tsc_hz();
+        out->pps = secs > 0 ? (double)out->packets / secs : 0;
+        out->eta_s = out->pps > 0 ? (double)(out->total - out->packets) / out->pps : 0;
+    }
+}
+
+bool io_replay_finished(const io_replay_t *r)
+{
+    return r->done != 0;
+}
+
+/* The port gave everything of this loop: rewind (stop + start reopens the file). */
+static void replay_next_loop(io_replay_t *r)
+{
+    if (r->pacer.loop + 1 >= r->loops) {
+        __atomic_store_n(&r->done, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    rte_eth_dev_stop(r->port);
+    rte_eth_dev_start(r->port);
+    io_capture_rewind(r->cap);
+    io_pacer_next_loop(&r->pacer);
+    r->loop_taken = 0;
+    io_bump(&r->loop_no, 1);
+}
+
+/* Match each new mbuf with its capture record and compute its intended time. */
+static void replay_stamp(io_replay_t *r, unsigned n, uint64_t now)
+{
+    if (r->start_tsc == 0)
+        __atomic_store_n(&r->start_tsc, now, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t ts = 0;
+        uint32_t caplen = 0;
+        if (io_capture_next(r->cap, &ts, NULL, &caplen, NULL, NULL, 0) != 1 ||
+            caplen != r->held[i]->pkt_len)
+            io_bump(&r->mismatches, 1);
+        if (r->pacer.o.mode == IO_PACE_MAX) {
+            io_pacer_next(&r->pacer, ts);
+            r->due[i] = now;
+            continue;
+        }
+        r->due[i] = r->start_tsc + co_ns_to_tsc(io_pacer_next(&r->pacer, ts));
+    }
+}
+
+/*
+ * net_pcap reads a record before it allocates the record's mbuf, and when the pool is
+ * empty it drops the record, counting only rx_nombuf. A file can wait, so the replay
+ * never asks for more mbufs than the pool is known to hold. The bound only shrinks by
+ * what we take (other lcores only give mbufs back), and rte_mempool_avail_count(),
+ * which walks every lcore cache, runs only when the bound runs low.
+ */
+static bool replay_pool_has(io_replay_t *r, unsigned want)
+{
+    if (r->avail_lb < want) {
+        r->avail_lb = rte_mempool_avail_count(io_ports[r->port].pool);
+        if (r->avail_lb < want) {
+            io_bump(&r->pool_waits, 1);
+            return false;
+        }
+    }
+    r->avail_lb -= want;
+    return true;
+}
+
+/* Take the next burst from the port. */
+static void replay_fill(io_replay_t *r, uint64_t now)
+{
+    uint64_t left = r->info.packets - r->loop_taken;
+    if (left == 0) {
+        replay_next_loop(r);
+        if (r->done)
+            return;
+        left = r->info.packets;
+    }
+    uint16_t want = (uint16_t)(left < IO_RX_BURST ? left : IO_RX_BURST);
+    if (!replay_pool_has(r, want))
+        return;
+    uint16_t n = rte_eth_rx_burst(r->port, 0, r->held, want);
+    r->pos = 0;
+    r->n_held = n;
+    if (n == 0) {
+        /* Empty with mbufs to spare: libpcap stopped early (it rejects something our
+           reader accepted). Give up on this loop rather than spin. */
+        if (++r->idle_polls > 1000 && rte_mempool_avail_count(io_ports[r->port].pool) > 2 * want) {
+            r->short_loops++;
+            io_bump(&r->mismatches, left);
+            r->loop_taken = r->info.packets;
+            r->idle_polls = 0;
+        }
+        return;
+    }
+    r->idle_polls = 0;
+    r->loop_taken += n;
+    replay_stamp(r, n, now);
+}
+
+unsigned io_replay_poll(io_replay_t *r, struct rte_mbuf **out, unsigned max)
+{
+    if (r->done)
+        return 0;
+    uint64_t now = rte_rdtsc();
+    if (r->pos == r->n_held)
+        replay_fill(r, now);
+    unsigned k = 0;
+    while (r->pos < r->n_held && k < max && r->due[r->pos] <= now) {
+        struct rte_mbuf *m = r->held[r->pos];
+        io_mbuf_meta_t *meta = io_mbuf_meta(m);
+        meta->rx_tsc = now;
+        meta->intended_tsc = r->due[r->pos];
+        meta->flags = 0;
+        if (r->pacer.o.mode != IO_PACE_MAX) /* due <= now: the error is never negative */
+            io_pacer_record(&r->pacer, 0, co_tsc_to_ns(now - r->due[r->pos]));
+        out[k++] = m;
+        r->pos++;
+    }
+    if (k)
+        io_bump(&r->released, k);
+    if (r->pos == r->n_held && r->loop_taken == r->info.packets && r->pacer.loop + 1 >= r->loops)
+        __atomic_store_n(&r->done, 1, __ATOMIC_RELAXED);
+    return k;
+}

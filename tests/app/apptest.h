@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file apptest.h
+ * Helpers of the mdmux integration tests (tests/app): run the real binaries with a
+ * timeout, read their output and JSON files, make scratch directories.
+ *
+ * Paths come from the build (MDMUX_BIN, MDMUX_GEN_BIN, MDMUX_SRC_DIR); the DPDK EAL
+ * flags of DESIGN.md are mdmux's defaults, and every run gets its own --file-prefix.
+ */
+#ifndef MDMUX_APPTEST_H
+#define MDMUX_APPTEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+/** Seconds a command may run before it is killed (SIGKILL) and the test fails. */
+#define AT_TIMEOUT_S 120u
+
+/** How a command ended. */
+typedef struct at_result {
+    int status; /**< exit status, or 128 + signal, or -1 when it could not start */
+    char *out;  /**< its stdout (malloc'd, NUL-terminated) */
+    char *err;  /**< its stderr */
+} at_result_t;
+
+/**
+ * Run @p argv (NULL-terminated; argv[0] a path) with stdout and stderr captured,
+ * killing it after @p timeout_s seconds. Returns the status (as in at_result_t).
+ * Free @p r with at_result_free().
+ */
+int at_run(char *const argv[], unsigned timeout_s, at_result_t *r);
+
+/**
+ * Start @p argv in the background with stdout and stderr going to files in @p dir
+ * (DIR/NAME.out, DIR/NAME.err). Returns the pid or -1.
+ */
+pid_t at_start(char *const argv[], const char *dir, const char *name);
+
+/**
+ * Wait for @p pid up to @p timeout_s seconds (then SIGKILL). Returns the status as
+ * in at_result_t.
+ */
+int at_wait(pid_t pid, unsigned timeout_s);
+
+/** Free what at_run() allocated. */
+void at_result_free(at_result_t *r);
+
+/** Make a fresh scratch directory in $TMPDIR (or /tmp) into @p buf (>= 64 bytes). */
+void at_tmpdir(char *buf, size_t n, const char *tag);
+
+/** Remove @p dir and everything in it (best effort). */
+void at_rmdir(const char *dir);
+
+/** Read a whole file (malloc'd, NUL-terminated) or NULL. */
+char *at_slurp(const char *path);
+
+/** Write @p text to @p path; fails the test on error. */
+void at_write(const char *path, const char *text);
+
+/** Load a JSON file; fails the test (with the reason) when it cannot. */
+json_t *at_json(const char *path);
+
+/** Integer at dotted path @p path ("rx.malformed.ip_len") of @p root; fails if absent. */
+json_int_t at_jint(json_t *root, const char *path);
+
+/** A unique EAL file prefix for one run ("--file-prefix=mdmuxtNNNN_K"). */
+const char *at_file_prefix(void);
+
+/** True when mdmux-gen was built (tools/gen). */
+bool at_have_gen(void);
+
+/**
+ * Generate DIR/NAME.pcap (+ .yaml, .truth.json) with mdmux-gen and extra options
+ * @p opts (NULL-terminated, may be NULL). Fails the test on error.
+ */
+void at_gen(const char *dir, const char *name, const char *const *opts);
+
+/**
+ * Compare an mdmux --stats-json file with a generator truth file: rx frames, other,
+ * unknown flows, malformed by reason, per feed and line packets and bytes must be
+ * equal, and handled + channel_full == packets on every line. @p lossless: also
+ * require channel_full == 0. Fails the test with the first difference.
+ */
+void at_check_truth(const char *stats_path, const char *truth_path, bool lossless);
+
+/**
+ * at_check_truth() without the frames and other totals: unknown flows, malformed by
+ * reason and every line (for a path that may add frames of its own, such as a
+ * kernel interface).
+ */
+void at_check_lines(const char *stats_path, const char *truth_path, bool lossless);
+
+/** Fail the test if @p hay does not contain @p needle (printing @p hay). */
+void at_contains(const char *hay, const char *needle);
+
+#endif /* MDMUX_APPTEST_H */

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Configuration loader (app/config.c): defaults, every validation rule with the
+ * exact file:line:col: field of its message, and `mdmux check-config` on the shipped
+ * examples and on a bad file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "apptest.h"
+#include "config.h"
+
+static char err[8192];
+
+/* Parse @p yaml as "t.yaml"; the configuration or NULL (err holds the messages). */
+static cfg_t *parse(const char *yaml)
+{
+    return cfg_parse(yaml, strlen(yaml), "t.yaml", err, sizeof(err));
+}
+
+/* @p yaml must be rejected with @p msg (a substring) among the messages. */
+static void rejects(const char *yaml, const char *msg)
+{
+    cfg_t *c = parse(yaml);
+    if (c != NULL) {
+        cfg_free(c);
+        fail_msg("accepted:\n%s", yaml);
+    }
+    at_contains(err, msg);
+}
+
+#define FEED0                                                                                      \
+    "feeds:\n"                                                                                     \
+    "  - name: f0\n"                                                                               \
+    "    a: {group: 239.1.0.1, port: 100}\n"                                                       \
+    "    b: {group: 239.2.0.1, port: 100}\n"
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    cfg_t *c = parse("version: 1\n" FEED0);
+    assert_non_null(c);
+    assert_string_equal(c->eal.lcores, "0-1");
+    assert_int_equal(c->eal.memory_mb, 256);
+    assert_false(c->eal.hugepages);
+    assert_int_equal(c->control, 0);
+    assert_int_equal(c->nhandlers, 1);
+    assert_int_equal(c->handlers[0], 0);
+    assert_int_equal(c->channel_slots, 1024);
+    assert_int_equal(c->replay.pace, CFG_PACE_MAX);
+    assert_int_equal(c->replay.loop, 1);
+    assert_int_equal(c->nfeeds, 1);
+    assert_int_equal(c->feeds[0].handler, 0);
+    assert_int_equal(c->feeds[0].line[CFG_LINE_B].port, 100);
+    assert_string_equal(c->feeds[0].line[CFG_LINE_B].group, "239.2.0.1");
+    assert_int_equal(c->nports, 0);
+    /* replay's port is polled by lcore 1, the first that is not control */
+    cfg_port_t replay = {.name = CFG_REPLAY_PORT, .rx_queues = 1};
+    assert_int_equal(cfg_default_rx(c, &replay, 1), 0);
+    assert_int_equal(c->nrx, 1);
+    assert_int_equal(c->rx[0].lcore, 1);
+    cfg_free(c);
+}
+
+static void test_single_lcore_and_spread(void **state)
+{
+    (void)state;
+    cfg_t *c = parse("version: 1\neal: {lcores: \"0\"}\n" FEED0);
+    assert_non_null(c);
+    cfg_port_t replay = {.name = CFG_REPLAY_PORT, .rx_queues = 1};
+    assert_int_equal(cfg_default_rx(c, &replay, 1), 0);
+    assert_int_equal(c->rx[0].lcore, 0); /* the only lcore does everything */
+    cfg_free(c);
+
+    c = parse("version: 1\neal: {lcores: \"0-3\"}\ncores: {control: 0, handlers: [2, 3]}\n"
+              "replay: {speed: 2.5, loop: 3}\n" FEED0 "  - name: f1\n"
+              "    a: {group: 239.1.0.2, port: 100}\n    b: {group: 239.2.0.2, port: 100}\n");
+    assert_non_null(c);
+    assert_int_equal(c->feeds[0].handler, 2);
+    assert_int_equal(c->feeds[1].handler, 3);
+    assert_int_equal(c->replay.pace, CFG_PACE_SPEED);
+    assert_true(c->replay.speed == 2.5);
+    assert_string_equal(c->replay.speed_text, "2.5");
+    assert_int_equal(c->replay.loop, 3);
+    cfg_free(c);
+}
+
+static void test_schema_errors(void **state)
+{
+    (void)state;
+    rejects("version: 1\neal:\n  lcores: \"0-1\"\n  bogus: 3\n" FEED0,
+            "t.yaml:4:3: eal.bogus: unknown key 'bogus'");
+    rejects("version: 1\nfeeds:\n  - name: f0\n    a: {group: 1.2.3.4, port: 1}\n",
+            "t.yaml:3:5: feeds[0]: missing required field 'b'");
+    rejects("version: 1\n" FEED0 "    colour: red\n", "t.yaml:6:5: feeds[0].colour: unknown key");
+    rejects("version: x\n" FEED0, "t.yaml:1:1: version: ");
+    rejects("version: 1\nfeeds: [\n", "t.yaml:3:1: YAML syntax error");
+    rejects("", "t.yaml:1:1: empty configuration");
+    rejects("version: 2\n" FEED0, "t.yaml:1:1: version: version 2 is not supported");
+    rejects("feeds: []\n", "t.yaml:");
+}
+
+static void test_flow_and_name_errors(void **state)
+{
+    (void)state;
+    rejects("version: 1\n" FEED0 "  - name: f1\n"
+            "    a: {group: 239.1.0.2, port: 100}\n"
+            "    b:\n      group: 239.1.0.1\n      port: 100\n",
+            "t.yaml:8:5: feeds[1].b: flow 239.1.0.1:100 is also feeds[0].a (line 4)");
+    rejects("version: 1\nfeeds:\n  - name: f0\n    a: {group: 239.1.0.1, port: 100}\n"
+            "    b: {group: 239.1.0.1, port: 100}\n",
+            "t.yaml:5:5: feeds[0].b: flow 239.1.0.1:100 is also feeds[0].a (line 4)");
+    rejects("version: 1\n" FEED0 "  - name: f0\n"
+            "    a: {group: 239.1.0.2, port: 100}\n    b: {group: 239.2.0.2, port: 100}\n",
+            "t.yaml:6:5: feeds[1].name: feed name 'f0' is also feeds[0] (line 3)");
+    rejects("version: 1\nfeeds:\n  - name: f0\n    a: {group: 239.1.0, port: 100}\n"
+            "    b: {group: 239.2.0.1, port: 0}\n",
+            "t.yaml:4:9: feeds[0].a.group: '239.1.0' is not an IPv4 address");
+    rejects("version: 1\nfeeds:\n  - name: f0\n    a: {group: 239.1.0.1, port: 100}\n"
+            "    b: {group: 239.2.0.1, port: 0}\n",
+            "t.yaml:5:27: feeds[0].b.port: 0: expected a UDP port");
+    rejects("version: 1\nfeeds:\n  - name: \"f 0\"\n    a: {group: 239.1.0.1, port: 100}\n"
+            "    b: {group: 239.2.0.1, port: 1}\n",
+            "t.yaml:3:5: feeds[0].name: 'f 0': names use");
+}
+
+static void test_lcore_errors(void **state)
+{
+    (void)state;
+    rejects("version: 1\ncores:\n  handlers: [0, 1, 1]\n" FEED0,
+            "t.yaml:3:20: cores.handlers[2]: lcore 1 is listed twice");
+    rejects("version: 1\neal: {lcores: \"0-1\"}\ncores:\n  handlers: [0, 5]\n" FEED0,
+            "t.yaml:4:17: cores.handlers[1]: lcore 5 is not in eal.lcores \"0-1\" (line 2)");
+    rejects("version: 1\ncores: {control: 7}\n" FEED0,
+            "t.yaml:2:9: cores.control: lcore 7 is not in the default eal.lcores");
+    rejects("version: 1\ncores: {handlers: [1]}\nfeeds:\n  - name: f0\n    handler: 0\n"
+            "    a: {group: 239.1.0.1, port: 100}\n    b: {group: 239.2.0.1, port: 100}\n",
+            "t.yaml:5:5: feeds[0].handler: lcore 0 is not in cores.handlers (line 2)");
+    rejects("version: 1\neal: {lcores: \"0-1x\"}\n" FEED0, "t.yaml:2:7: eal.lcores: '0-1x'");
+    rejects("version: 1\neal: {args: [\"--main-lcore=1\"]}\n" FEED0,
+            "t.yaml:2:14: eal.args[0]: '--main-lcore=1': the lcore map comes from");
+    rejects("version: 1\nrx:\n  - {lcore: 2, port: replay}\n" FEED0,
+            "t.yaml:3:6: rx[0].lcore: lcore 2 is not in the default eal.lcores");
+}
+
+static void test_port_and_rx_errors(void **state)
+{
+    (void)state;
+    const char *ports = "version: 1\n"
+                        "ports:\n"
+                        "  - {name: p0, device: net_null0, rx_queues: 2}\n"
+                        "  - {name: p0, device: net_null1}\n"
+                        "  - {name: p2, device: net_null0}\n"
+                        "rx:\n"
+                        "  - {lcore: 1, port: p0, queue: 0}\n"
+                        "  - {lcore: 0, port: p0, queue: 0}\n"
+                        "  - {lcore: 1, port: p0, queue: 2}\n"
+                        "  - {lcore: 1, port: nic9}\n" FEED0;
+    rejects(ports, "t.yaml:4:6: ports[1].name: port name 'p0' is also ports[0] (line 3)");
+    rejects(ports, "t.yaml:5:16: ports[2].device: device 'net_null0' is also ports[0]");
+    rejects(ports, "t.yaml:8:26: rx[1].queue: port 'p0' queue 0 is already polled by rx[0] "
+                   "(lcore 1, line 7)");
+    rejects(ports, "t.yaml:9:26: rx[2].queue: queue 2 but port 'p0' has 2 rx_queues");
+    rejects(ports, "t.yaml:10:16: rx[3].port: no port named 'nic9' in ports");
+    rejects("version: 1\nports:\n  - {name: replay, device: net_null0}\n" FEED0,
+            "ports[0].name: 'replay' is reserved");
+    rejects("version: 1\nchannels: {slots: 1000}\n" FEED0,
+            "t.yaml:2:12: channels.slots: 1000: expected a power of two");
+    rejects("version: 1\nreplay: {speed: fast}\n" FEED0, "t.yaml:2:10: replay.speed: 'fast'");
+    rejects("version: 1\nreplay: {speed: 2, rate: 100}\n" FEED0,
+            "replay.rate: set either speed (a multiplier) or rate, not both");
+}
+
+static void test_errors_sorted_and_all_reported(void **state)
+{
+    (void)state;
+    rejects("version: 1\nchannels: {slots: 3}\nreplay: {loop: 0}\n" FEED0, "channels.slots");
+    const char *a = strstr(err, "channels.slots"), *b = strstr(err, "replay.loop");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(a < b);
+}
+
+/* Run `mdmux check-config FILE`. */
+static int check_config(const char *path, at_result_t *r)
+{
+    char *argv[] = {(char *)MDMUX_BIN, (char *)"check-config", (char *)path, NULL};
+    return at_run(argv, AT_TIMEOUT_S, r);
+}
+
+static void test_shipped_configs(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"demo.yaml", "replay.yaml", "bare-metal.yaml"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[512];
+        at_result_t r;
+        snprintf(path, sizeof(path), "%s/configs/%s", MDMUX_SRC_DIR, files[i]);
+        if (check_config(path, &r) != 0)
+            fail_msg("check-config %s: status %d\n%s", path, r.status, r.err);
+        at_contains(r.out, ": ok: ");
+        at_result_free(&r);
+    }
+}
+
+static void test_check_config_binary(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    at_result_t r;
+    at_tmpdir(dir, sizeof(dir), "cfg");
+    snprintf(path, sizeof(path), "%s/bad.yaml", dir);
+    at_write(path, "version: 1\neal:\n  lcores: \"0-1\"\n  bogus: 3\n" FEED0);
+    assert_int_equal(check_config(path, &r), 2);
+    char want[400];
+    snprintf(want, sizeof(want), "%s:4:3: eal.bogus: unknown key 'bogus'", path);
+    at_contains(r.err, want);
+    at_result_free(&r);
+
+    assert_int_equal(check_config("/nonexistent/x.yaml", &r), 2);
+    at_contains(r.err, "/nonexistent/x.yaml: cannot open");
+    at_result_free(&r);
+
+    char *usage[] = {(char *)MDMUX_BIN, (char *)"frobnicate", NULL};
+    assert_int_equal(at_run(usage, AT_TIMEOUT_S, &r), 2);
+    at_contains(r.err, "unknown command 'frobnicate'");
+    at_result_free(&r);
+    char *help[] = {(char *)MDMUX_BIN, (char *)"--help", NULL};
+    assert_int_equal(at_run(help, AT_TIMEOUT_S, &r), 0);
+    at_contains(r.out, "mdmux replay FILE");
+    at_result_free(&r);
+    char *ver[] = {(char *)MDMUX_BIN, (char *)"--version", NULL};
+    assert_int_equal(at_run(ver, AT_TIMEOUT_S, &r), 0);
+    at_contains(r.out, "mdmux ");
+    at_result_free(&r);
+    at_rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_single_lcore_and_spread),
+        cmocka_unit_test(test_schema_errors),
+        cmocka_unit_test(test_flow_and_name_errors),
+        cmocka_unit_test(test_lcore_errors),
+        cmocka_unit_test(test_port_and_rx_errors),
+        cmocka_unit_test(test_errors_sorted_and_all_reported),
+        cmocka_unit_test(test_shipped_configs),
+        cmocka_unit_test(test_check_config_binary),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
