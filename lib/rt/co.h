@@ -337,7 +337,8 @@ int co_park(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void
 
 /**
  * Make a coroutine parked by co_park() runnable; co_park() then returns 0.
- * Returns false (and does nothing) if @p co is not parked. Same scheduler only.
+ * Returns false (and does nothing) if @p co is not parked, or is parked by
+ * co_park_hooked() (only co_wake() ends that). Same scheduler only.
  */
 bool co_ready(co_t *co);
 
