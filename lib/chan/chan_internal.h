@@ -11,25 +11,40 @@
 #define CH_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define CH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CH_CACHE_LINE  64
+/* Thread-locals the compiler knows are one %fs-relative access, not a call
+ * (the libraries are position-independent; see RT_TLS in lib/rt). */
+#define CH_TLS _Thread_local __attribute__((tls_model("initial-exec")))
 
 /*
- * A blocked operation: one coroutine, one case. A plain ch_send/ch_recv is a select
- * of one case. Waiters live on the parked coroutine's stack and are linked into the
- * local channel's send or receive queue.
+ * A blocked operation: one coroutine, one case, linked into a local channel's send
+ * or receive queue. Two kinds share the queues (so FIFO order holds across them):
  *
- * A waiter is live only while its coroutine is parked: a peer that finds one whose
- * coroutine is runnable (another case fired, or its context woke it) unlinks it and
- * moves on. So a cancelled operation can never be completed behind its back.
+ * - A select's waiters (sel != NULL) live on the parked select's stack. One is live
+ *   only while its coroutine is parked: a peer that finds one whose coroutine is
+ *   runnable (another case fired, or its context woke it) unlinks it and moves on.
+ *   So a cancelled operation can never be completed behind its back.
+ *
+ * - A plain send or receive (sel == NULL) keeps its waiter in the coroutine's wait
+ *   area (co_wait_area()) and parks with co_park_hooked() as its last act, so it
+ *   resumes straight in its caller. Such a waiter is always live while linked: the
+ *   peer that completes it unlinks it and hands over the result with co_wake(), and
+ *   a context or deadline unlinks it through the park's abort hook before the
+ *   coroutine resumes.
  */
 typedef struct ch_sel ch_sel_t;
 
 typedef struct ch_waiter {
     struct ch_waiter *prev, *next;
-    ch_sel_t *sel;
-    void *elem; /* source of a send, destination of a receive */
-    int idx;    /* case index within the select */
+    ch_sel_t *sel;      /* NULL: a plain send or receive */
+    void *elem;         /* source of a send, destination of a receive */
+    co_t *co;           /* plain: the parked coroutine */
+    struct ch_queue *q; /* plain: the queue it is on */
+    void *val;          /* plain pointer send: the element itself (elem points here) */
+    int idx;            /* case index within the select */
     bool linked;
 } ch_waiter_t;
+
+_Static_assert(sizeof(ch_waiter_t) <= CO_WAIT_AREA, "a plain waiter must fit the wait area");
 
 struct ch_sel {
     co_t *co;
@@ -63,8 +78,20 @@ static inline void ch_copy(void *dst, const void *src, uint32_t esz)
         memcpy(dst, src, esz);
 }
 
+/* Append @p w to @p q (FIFO). */
+static inline void ch_queue_push(ch_queue_t *q, ch_waiter_t *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    w->linked = true;
+}
+
 /* local.c */
-void ch_queue_push(ch_queue_t *q, ch_waiter_t *w);
 void ch_queue_unlink(ch_queue_t *q, ch_waiter_t *w);
 int ch_try_op(ch_t *c, ch_op_t op, void *elem);
 

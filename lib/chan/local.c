@@ -41,18 +41,6 @@ void ch_free(ch_t *c)
 
 /* ---- waiter queues --------------------------------------------------------------- */
 
-void ch_queue_push(ch_queue_t *q, ch_waiter_t *w)
-{
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-    w->linked = true;
-}
-
 void ch_queue_unlink(ch_queue_t *q, ch_waiter_t *w)
 {
     if (!w->linked)
@@ -70,23 +58,39 @@ void ch_queue_unlink(ch_queue_t *q, ch_waiter_t *w)
 
 /*
  * The first waiter of @p q whose coroutine is still parked on it, unlinked; NULL
- * if none. Waiters of coroutines woken otherwise (another select case, a context)
- * are dropped on the way.
+ * if none. Select waiters of coroutines woken otherwise (another case, a context)
+ * are dropped on the way; a plain waiter is live whenever it is linked.
  */
 static ch_waiter_t *queue_take(ch_queue_t *q)
 {
     ch_waiter_t *w;
     while ((w = q->head) != NULL) {
         ch_queue_unlink(q, w);
-        if (w->sel->fired < 0 && co_is_parked(w->sel->co))
+        if (!w->sel || (w->sel->fired < 0 && co_is_parked(w->sel->co)))
             return w;
     }
     return NULL;
 }
 
+/* Unlink @p w, the head of @p q: the fast paths' queue_take() of a plain waiter. */
+static inline void queue_pop_head(ch_queue_t *q, ch_waiter_t *w)
+{
+    ch_waiter_t *next = w->next;
+    q->head = next;
+    if (next)
+        next->prev = NULL;
+    else
+        q->tail = NULL;
+    w->linked = false;
+}
+
 /* Complete @p w's case with @p result and wake its coroutine. */
 static void fire(ch_waiter_t *w, int result)
 {
+    if (!w->sel) {
+        co_wake(w->co, result); /* its park returns the operation's result */
+        return;
+    }
     w->sel->fired = w->idx;
     w->sel->result = result;
     co_ready(w->sel->co);
@@ -176,70 +180,146 @@ int ch_tryrecv(ch_t *c, void *elem)
     return try_recv(c, elem);
 }
 
-/*
- * Park the calling coroutine on one local channel until a peer completes its
- * operation (the result: 0 or EPIPE), or the context ends the wait. A plain send or
- * receive needs none of select's machinery: one waiter on the stack.
- */
-static int block_one(ch_t *c, ch_op_t op, void *elem, co_ctx_t *ctx)
+/* Abort hook of a plain wait: its context or deadline ended it, so leave the queue. */
+static void plain_abort(co_t *co)
 {
-    co_t *self = co_self();
-    if (!self)
-        return EPERM; /* a thread cannot park */
-    ch_queue_t *q = op == CH_SEND ? &c->sendq : &c->recvq;
-    for (;;) {
-        ch_sel_t sel = {.co = self, .fired = -1};
-        ch_waiter_t w = {.sel = &sel, .elem = elem};
-        ch_queue_push(q, &w);
-        int r = co_park(ctx, UINT64_MAX, op == CH_SEND ? "chan send" : "chan recv", c);
-        ch_queue_unlink(q, &w);
-        if (sel.fired >= 0)
-            return sel.result;
-        if (r)
-            return r;
-        r = ch_try_op(c, op, elem); /* a stray wake-up: try again */
-        if (r != EAGAIN)
-            return r;
-    }
+    ch_waiter_t *w = co_wait_area(co);
+    ch_queue_unlink(w->q, w);
 }
 
-int ch_send(ch_t *c, const void *elem, co_ctx_t *ctx)
+/*
+ * Park the calling coroutine on one local channel until a peer completes its
+ * operation, or the context ends the wait; returns the operation's result (0 or
+ * EPIPE, handed over by the peer's co_wake()), ECANCELED or ETIMEDOUT. The waiter
+ * lives in the coroutine's wait area and the park is the last act, so the
+ * compiler makes it a tail call and the coroutine resumes straight in the caller of
+ * ch_send()/ch_recv(): no frame is returned out of after the switch, so no return
+ * is mispredicted (the return-stack predictor holds the other coroutine's frames).
+ * @p w's elem (and val, for a pointer send) are set by the caller.
+ */
+static int park_plain(ch_t *c, ch_op_t op, ch_waiter_t *w, co_t *self, co_ctx_t *ctx)
+{
+    ch_queue_t *q = op == CH_SEND ? &c->sendq : &c->recvq;
+    w->sel = NULL;
+    w->co = self;
+    w->q = q;
+    ch_queue_push(q, w);
+    return co_park_hooked(ctx, UINT64_MAX, op == CH_SEND ? "chan send" : "chan recv", c,
+                          plain_abort);
+}
+
+/* The general send: try, else park. */
+static __attribute__((noinline)) int send_slow(ch_t *c, const void *elem, co_ctx_t *ctx)
 {
     int r = try_send(c, elem);
     if (CH_LIKELY(r != EAGAIN))
         return r;
-    return block_one(c, CH_SEND, (void *)elem, ctx);
+    co_t *self = co_self();
+    if (!self)
+        return EPERM; /* a thread cannot park */
+    ch_waiter_t *w = co_wait_area(self);
+    w->elem = (void *)elem;
+    return park_plain(c, CH_SEND, w, self, ctx);
 }
 
-int ch_recv(ch_t *c, void *elem, co_ctx_t *ctx)
+/* The general receive: try, else park. */
+static __attribute__((noinline)) int recv_slow(ch_t *c, void *elem, co_ctx_t *ctx)
 {
     int r = try_recv(c, elem);
     if (CH_LIKELY(r != EAGAIN))
         return r;
-    return block_one(c, CH_RECV, elem, ctx);
+    co_t *self = co_self();
+    if (!self)
+        return EPERM;
+    ch_waiter_t *w = co_wait_area(self);
+    w->elem = elem;
+    return park_plain(c, CH_RECV, w, self, ctx);
 }
 
-/* Pointer-sized elements: when the buffer alone settles it, an 8-byte move. */
+int ch_send(ch_t *c, const void *elem, co_ctx_t *ctx)
+{
+    return send_slow(c, elem, ctx);
+}
+
+int ch_recv(ch_t *c, void *elem, co_ctx_t *ctx)
+{
+    return recv_slow(c, elem, ctx);
+}
+
+/*
+ * A pointer send the fast path could not settle. The pointer is kept in the wait
+ * area from the start: a parked sender's element must outlive this frame, which
+ * the tail-called park leaves.
+ */
+static __attribute__((noinline)) int send_ptr_slow(ch_t *c, void *p, co_ctx_t *ctx)
+{
+    co_t *self = co_self();
+    if (!self) { /* a plain thread: never parks, so &p is enough */
+        int r = try_send(c, &p);
+        return r == EAGAIN ? EPERM : r;
+    }
+    ch_waiter_t *w = co_wait_area(self);
+    w->val = p;
+    w->elem = &w->val;
+    int r = try_send(c, &w->val);
+    if (CH_LIKELY(r != EAGAIN))
+        return r;
+    return park_plain(c, CH_SEND, w, self, ctx);
+}
+
+/* A pointer receive with nothing to take from an open channel: park at once. */
+static __attribute__((noinline)) int recv_ptr_park(ch_t *c, void **p, co_ctx_t *ctx)
+{
+    co_t *self = co_self_inline();
+    if (CH_UNLIKELY(!self))
+        return EPERM; /* a thread cannot park */
+    ch_waiter_t *w = co_wait_area(self);
+    w->elem = p;
+    return park_plain(c, CH_RECV, w, self, ctx);
+}
+
+/*
+ * Pointer-sized elements. A parked plain peer is the head of its queue and is
+ * completed here: move the pointer, unlink it, wake it with the result (a tail
+ * call). A channel with a parked receiver is never closed (closing wakes every
+ * waiter and nobody parks on a closed channel), and one with a parked sender has
+ * an empty buffer unless it is full. When the buffer alone settles it, an 8-byte
+ * move. Everything else is a tail call, so these functions need no frame.
+ */
 int ch_send_ptr(ch_t *c, void *p, co_ctx_t *ctx)
 {
-    if (CH_LIKELY(c->count < c->cap && !c->recvq.head && !c->closed)) {
+    ch_waiter_t *w = c->recvq.head;
+    if (CH_LIKELY(w && !w->sel)) {
+        queue_pop_head(&c->recvq, w);
+        *(void **)w->elem = p;
+        return co_wake(w->co, 0); /* 0: it is parked */
+    }
+    if (CH_LIKELY(!w && c->count < c->cap && !c->closed)) {
         *(void **)slot(c, c->count) = p;
         c->count++;
         return 0;
     }
-    return ch_send(c, &p, ctx);
+    return send_ptr_slow(c, p, ctx);
 }
 
 int ch_recv_ptr(ch_t *c, void **p, co_ctx_t *ctx)
 {
-    if (CH_LIKELY(c->count && !c->sendq.head)) {
+    ch_waiter_t *w = c->sendq.head;
+    if (CH_LIKELY(c->count && !w)) {
         *p = *(void **)slot(c, 0);
         if (++c->head == c->cap)
             c->head = 0;
         c->count--;
         return 0;
     }
-    return ch_recv(c, p, ctx);
+    if (CH_LIKELY(w && !w->sel && !c->count)) { /* unbuffered: take from the sender */
+        queue_pop_head(&c->sendq, w);
+        *p = *(void **)w->elem;
+        return co_wake(w->co, 0);
+    }
+    if (CH_LIKELY(!w && !c->closed))
+        return recv_ptr_park(c, p, ctx);
+    return recv_slow(c, p, ctx);
 }
 
 int ch_close(ch_t *c)

@@ -17,7 +17,7 @@
 #include <errno.h>
 
 /* Per-thread xorshift64*: the random start of each scan. */
-static _Thread_local uint64_t rng_state;
+static CH_TLS uint64_t rng_state;
 
 static inline uint32_t rng_below(uint32_t n)
 {
@@ -52,25 +52,44 @@ static inline int try_case(ch_case_t *k)
 }
 
 /*
+ * Scan cases [from, to): the index of the case done, -1 if none could proceed, or
+ * -EINVAL at the first bad case met. The common case, a receive on a local channel
+ * that has nothing for it, is tested inline with one combined test (count, closed
+ * and a parked sender share one cache line of the channel); a case of that shape is
+ * valid by construction. Everything else takes try_case(), which validates it.
+ */
+static inline int scan_range(ch_case_t *cases, int from, int to)
+{
+    for (int k = from; k < to; k++) {
+        ch_case_t *cs = &cases[k];
+        ch_t *lc = cs->local;
+        if (CH_LIKELY(lc && !cs->spsc && cs->op == CH_RECV) &&
+            !((lc->count | lc->closed) || lc->sendq.head))
+            continue;
+        int r = try_case(cs);
+        if (r != EAGAIN) {
+            if (CH_UNLIKELY(r < 0))
+                return r;
+            cs->result = r;
+            return k;
+        }
+    }
+    return -1;
+}
+
+/*
  * One pass over the cases from a random start: the index of the case done, -1 if
  * none could proceed, or -EINVAL at the first bad case met. Cases are validated as
- * they are visited, so a ready case found early costs nothing for the rest.
+ * they are visited, so a ready case found early costs nothing for the rest. Two
+ * ranges, [start, n) then [0, start), so the loop needs no wrap-around test.
  */
 static int scan(ch_case_t *cases, int n)
 {
     int start = n > 1 ? (int)rng_below((uint32_t)n) : 0;
-    for (int i = 0, k = start; i < n; i++) {
-        int r = try_case(&cases[k]);
-        if (r != EAGAIN) {
-            if (CH_UNLIKELY(r < 0))
-                return r;
-            cases[k].result = r;
-            return k;
-        }
-        if (++k == n)
-            k = 0;
-    }
-    return -1;
+    int r = scan_range(cases, start, n);
+    if (r != -1)
+        return r;
+    return scan_range(cases, 0, start);
 }
 
 /*
@@ -86,7 +105,7 @@ struct wblock {
     ch_waiter_t w[];
 };
 
-static _Thread_local struct wblock *wfree[8]; /* by size class: 8 << class waiters */
+static CH_TLS struct wblock *wfree[8]; /* by size class: 8 << class waiters */
 
 static int wclass(int n)
 {

@@ -52,7 +52,7 @@ struct chs {
 _Static_assert(offsetof(struct chs, cons) % CH_CACHE_LINE == 0, "sides share a cache line");
 
 #ifndef NDEBUG
-static _Thread_local char thread_token;
+static CH_TLS char thread_token;
 
 /* Debug builds: a second producer (or consumer) thread is a bug; stop it loudly. */
 static void check_owner(struct chs_side *side, const chs_t *c, const char *role)

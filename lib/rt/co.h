@@ -263,6 +263,20 @@ _Noreturn void co_exit(void);
 /** The running coroutine, or NULL on a scheduler's own stack. */
 co_t *co_self(void);
 
+/** The calling thread's scheduler (internal: for co_self_inline()). */
+extern __thread co_sched_t *rt_tls_sched __attribute__((tls_model("initial-exec")));
+
+/**
+ * co_self() without a call, for blocking primitives on hot paths (a call there
+ * makes the caller save registers around it). Reads the scheduler's current
+ * coroutine, which lib/rt keeps first in its scheduler (checked there).
+ */
+static inline co_t *co_self_inline(void)
+{
+    co_sched_t *s = rt_tls_sched;
+    return s ? *(co_t **)s : NULL;
+}
+
 /** Name of @p co (co_self() when NULL). */
 const char *co_name(const co_t *co);
 
@@ -323,12 +337,61 @@ int co_park(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void
 
 /**
  * Make a coroutine parked by co_park() runnable; co_park() then returns 0.
- * Returns false (and does nothing) if @p co is not parked. Same scheduler only.
+ * Returns false (and does nothing) if @p co is not parked, or is parked by
+ * co_park_hooked() (only co_wake() ends that). Same scheduler only.
  */
 bool co_ready(co_t *co);
 
 /** True if @p co is parked in co_park() (or a call built on it). */
 bool co_is_parked(const co_t *co);
+
+/**
+ * Undo a co_park_hooked() wait (for example, unlink the coroutine from a channel's
+ * queue) just before the coroutine is woken by its context or deadline.
+ */
+typedef void (*co_abort_fn_t)(co_t *co);
+
+/**
+ * co_park() for a blocking primitive that completes the wait on the parked
+ * coroutine's behalf (a channel peer copies the element and calls co_wake()), so
+ * that the park can be the primitive's last act: the caller may tail-call it, and
+ * the coroutine then resumes straight in its own caller with no frame to return
+ * out of. Only co_wake(), @p ctx and @p deadline_tsc end the wait: co_ready() on
+ * such a coroutine does nothing and returns false. Before the context or deadline
+ * wakes it, @p on_abort(co) runs on the waking side (the scheduler), so nothing
+ * still refers to the wait when the coroutine resumes; the hook finds its state in
+ * co_wait_area(co).
+ * If @p ctx is already done (or the timer cannot be armed) it does not park: it
+ * calls @p on_abort(self) and returns the error, so a caller may link its wait
+ * first and tail-call this unconditionally.
+ * Returns the co_wake() result, or ECANCELED / ETIMEDOUT / ENOMEM; EPERM outside a
+ * coroutine (on_abort is not called then).
+ */
+int co_park_hooked(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void *obj,
+                   co_abort_fn_t on_abort);
+
+/**
+ * Make @p co, parked by co_park_hooked() or co_park(), runnable with @p result
+ * (0 or an errno value) as the result of its park; its on_abort hook does not run.
+ * Returns 0, or ESRCH (doing nothing) if @p co is not parked. Same scheduler only.
+ * (An int, not a bool, so a primitive whose own result is 0 can tail-call it.)
+ */
+int co_wake(co_t *co, int result);
+
+/** Bytes of a coroutine's wait area (co_wait_area()). */
+#define CO_WAIT_AREA 64
+/** Where the wait area sits in the coroutine (internal; checked by lib/rt). */
+#define CO_WAIT_AREA_OFFSET 192
+
+/**
+ * CO_WAIT_AREA bytes in @p co's header, 8-byte aligned, owned by whatever @p co is
+ * parked in: a blocking primitive keeps its per-wait record there instead of in a
+ * stack frame that a tail-called co_park_hooked() would already have left.
+ */
+static inline void *co_wait_area(co_t *co)
+{
+    return (char *)co + CO_WAIT_AREA_OFFSET;
+}
 
 /**
  * A readiness check run by the scheduler on every pass: it looks at a ring index or

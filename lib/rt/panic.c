@@ -193,7 +193,7 @@ void co_panic(const char *fmt, ...)
     else
         panic_record(&req);
     va_end(ap);
-    rt_finish(self, true);
+    rt_finish_panicked(self);
 }
 
 /* ---- supervisors ------------------------------------------------------------------- */

@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Registry: every live coroutine on a list (oldest first), per-kind counters and a
- * ring of recent panics, per scheduler. Counters have a single writer (the owner
- * thread) and are read by other threads with relaxed atomics, so the owner's
- * updates are plain loads and stores.
+ * Registry: per-kind counters, a ring of recent panics and the list of live
+ * coroutines, per scheduler. Counters have a single writer (the owner thread) and
+ * are read by other threads with relaxed atomics, so the owner's updates are plain
+ * loads and stores.
+ *
+ * The live coroutines are not kept on a list: every block a coroutine can live in
+ * is already known to the stack allocator (a table of guarded blocks, the carved
+ * part of each small-stack chunk), and a block is live exactly when its header's
+ * state is not CO_ST_FREE. Enumerating (leak reports, co_registry_foreach) walks
+ * those and sorts by id, which is birth order on one scheduler. That makes the
+ * rare operation pay, instead of every spawn and finish linking and unlinking.
  */
 #include "rt_internal.h"
 
@@ -39,8 +46,6 @@ uint8_t rt_kind_lookup(co_sched_t *s, const char *kind)
             __atomic_store_n(&s->nkinds, s->nkinds + 1, __ATOMIC_RELEASE);
         }
     }
-    s->last_kind_name = kind;
-    s->last_kind = (uint8_t)i;
     return (uint8_t)i;
 }
 
@@ -150,24 +155,97 @@ static const char *state_name(const co_sched_t *s, const co_t *co)
 
 static void info_of(const co_sched_t *s, const co_t *co, co_info_t *info)
 {
+    bool parked = co->state == CO_ST_PARKED; /* wait fields are stale otherwise */
     info->id = co->id;
     info->name = co->name;
     info->kind = s->kinds[co->kind].name;
     info->state = state_name(s, co);
-    info->wait = co->wait;
-    info->wait_obj = co->wait_obj;
+    info->wait = parked ? co->wait : NULL;
+    info->wait_obj = parked ? co->wait_obj : NULL;
     uint64_t born = s->birth_tsc + ((uint64_t)co->born << RT_AGE_SHIFT);
     info->age_ns = s->now_tsc > born ? co_tsc_to_ns(s->now_tsc - born) : 0;
     info->stack_size = co->cx.stack_len;
 }
 
+struct live_list {
+    co_t **items;
+    size_t n, cap;
+};
+
+static void collect(co_t *co, void *arg)
+{
+    struct live_list *l = arg;
+    if (co->state != CO_ST_FREE && l->n < l->cap)
+        l->items[l->n++] = co;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    uint64_t x = (*(co_t *const *)a)->id, y = (*(co_t *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The live coroutines of @p s, oldest first, in an array the caller frees; *n is
+ * their number. NULL (with *n = s->live) only if the array cannot be allocated.
+ */
+co_t **rt_registry_live(co_sched_t *s, size_t *n)
+{
+    struct live_list l = {.cap = s->live};
+    *n = s->live;
+    if (!s->live)
+        return NULL;
+    l.items = rt_malloc(s->live * sizeof(co_t *));
+    if (!l.items)
+        return NULL;
+    rt_blocks_foreach(s, collect, &l);
+    qsort(l.items, l.n, sizeof(co_t *), by_id);
+    *n = l.n;
+    return l.items;
+}
+
+struct foreach_arg {
+    const co_sched_t *s;
+    void (*fn)(const co_info_t *, void *);
+    void *arg;
+};
+
+static void foreach_one(co_t *co, void *arg)
+{
+    struct foreach_arg *f = arg;
+    if (co->state == CO_ST_FREE)
+        return;
+    co_info_t info;
+    info_of(f->s, co, &info);
+    f->fn(&info, f->arg);
+}
+
 void co_registry_foreach(const co_sched_t *s, void (*fn)(const co_info_t *, void *), void *arg)
 {
-    for (const co_t *co = s->reg_head; co; co = co->reg_next) {
+    co_sched_t *ms = (co_sched_t *)s; /* the walk only reads */
+    size_t n;
+    co_t **live = rt_registry_live(ms, &n);
+    if (!live && n) { /* no memory for the sorted list: in block order instead */
+        struct foreach_arg f = {.s = s, .fn = fn, .arg = arg};
+        rt_blocks_foreach(ms, foreach_one, &f);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
         co_info_t info;
-        info_of(s, co, &info);
+        info_of(s, live[i], &info);
         fn(&info, arg);
     }
+    rt_free(live);
+}
+
+static void report_one(const co_info_t *info, void *arg)
+{
+    FILE *out = arg;
+    fprintf(out, "  #%llu '%s' kind=%s age=%.3f ms state=%s", (unsigned long long)info->id,
+            info->name, info->kind, (double)info->age_ns / 1e6, info->state);
+    if (info->wait)
+        fprintf(out, " on '%s' (%p)", info->wait, info->wait_obj);
+    fputc('\n', out);
 }
 
 size_t rt_registry_report(co_sched_t *s, FILE *out)
@@ -175,14 +253,6 @@ size_t rt_registry_report(co_sched_t *s, FILE *out)
     if (!out || !s->live)
         return s->live;
     fprintf(out, "mdmux: scheduler '%s': %zu coroutine(s) leaked:\n", s->name, s->live);
-    for (const co_t *co = s->reg_head; co; co = co->reg_next) {
-        co_info_t info;
-        info_of(s, co, &info);
-        fprintf(out, "  #%llu '%s' kind=%s age=%.3f ms state=%s", (unsigned long long)info.id,
-                info.name, info.kind, (double)info.age_ns / 1e6, info.state);
-        if (info.wait)
-            fprintf(out, " on '%s' (%p)", info.wait, info.wait_obj);
-        fputc('\n', out);
-    }
+    co_registry_foreach(s, report_one, out);
     return s->live;
 }

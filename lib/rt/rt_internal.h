@@ -56,15 +56,22 @@ typedef struct rt_cx {
 /* Suspend into *save_sp, resume load_sp; the resumed side sees @p value returned. */
 int rt_switch(void **save_sp, void *load_sp, int value);
 void rt_trampoline(void);
-void rt_co_main(co_t *co) __attribute__((noreturn));
 
-/* Running is not a state of its own: it is "runnable and sched->cur". */
-enum co_state { CO_ST_RUNNABLE = 0, CO_ST_PARKED, CO_ST_DEAD };
+/*
+ * Running is not a state of its own: it is "runnable and sched->cur". FREE is zero
+ * because a fresh mapping is zero: the registry finds the live coroutines by
+ * walking every block and skipping the free ones, so a block is free from the
+ * moment it is mapped until a spawn takes it.
+ */
+enum co_state { CO_ST_FREE = 0, CO_ST_RUNNABLE, CO_ST_PARKED };
 enum co_stack_class { CO_STK_GUARDED = 0, CO_STK_SMALL };
 enum co_flags {
     CO_F_PANICKED = 1u << 0,
     CO_F_CTXWAIT = 1u << 1, /* on the scheduler's list of cancellable waiters */
 };
+
+/* co->cache_slot of a guarded block whose size has no stack cache: never recycled. */
+#define RT_NO_CACHE 0xffu
 
 struct rt_defer {
     void (*fn)(void *);
@@ -74,10 +81,13 @@ struct rt_defer {
 
 /*
  * A coroutine. It lives at the top of its own stack block, so one allocation (a
- * cache pop, usually) gives both. Three cache lines (checked below), hot fields
- * first: every spawn writes all of them, so each byte saved is a line less to
- * fetch in a burst. Its scheduler is the thread's (rt_tls_sched), and its block's
- * extent is derived (rt_block_base/len), so neither is stored.
+ * cache pop, usually) gives both. Four cache lines (checked below), and a spawn
+ * writes only the first two (plus the first stack frame, the line below): what a
+ * spawn and a finish touch comes first, parking state last. Its scheduler is the
+ * thread's (rt_tls_sched), its block's extent is derived (rt_block_base/len), and
+ * its entry and argument live only in its first frame (rt_trampoline's r13/r14),
+ * so none of these is stored. There is no registry list: the registry walks the
+ * blocks (see registry.c), so a spawn and a finish link nothing.
  */
 struct co {
     rt_cx_t cx;
@@ -87,31 +97,39 @@ struct co {
     uint8_t kind;
     uint8_t flags;
     int16_t wake;       /* co_park() result: 0 or an errno value */
-    uint8_t cache_slot; /* guarded: its size class in sched->stacks[] */
+    uint8_t cache_slot; /* guarded: its size class in sched->stacks[], or RT_NO_CACHE */
     uint8_t spare_;
     uint32_t heap_idx; /* 1-based slot in the timer heap; 0 = none */
     uint32_t born;     /* birth, in RT_AGE_SHIFT TSC units since the scheduler's */
-    co_fn_t fn;
-    void *arg;
-    co_ctx_t *ctx;
+    uint64_t id;
     co_wg_t *wg;
+    /* second line: the rest of what a spawn sets, and what a finish reads */
+    co_ctx_t *ctx;
+    char name[CO_NAME_MAX + 1];
     struct rt_defer *defers;
-    /* parking */
+    /* parking: meaningful only while state == CO_ST_PARKED, so a wake-up clears none
+     * of it (the registry reports wait/wait_obj only for parked coroutines) */
     const char *wait;
     const void *wait_obj;
-    co_ctx_t *wait_ctx;
+    co_abort_fn_t on_abort; /* co_park_hooked(): undoes the park before a wake-up not
+                               made by co_wake(); NULL for co_park() */
+    /* third line: rarely used */
+    co_ctx_t *wait_ctx;      /* set only when in the timer heap or on cw_head */
     co_t *wnext;             /* wait-group waiter list */
     co_t *cw_prev, *cw_next; /* cancellable waiters */
     uint64_t deadline;       /* TSC */
-    /* registry */
-    co_t *reg_prev, *reg_next;
-    uint64_t id;
-    char name[CO_NAME_MAX + 1];
+    uint32_t block_idx;      /* guarded: slot in sched->blocks[] */
+    /* fourth line: owned by whatever the coroutine is parked in (co_wait_area()) */
+    unsigned char wait_area[CO_WAIT_AREA] __attribute__((aligned(RT_CACHE_LINE)));
 } __attribute__((aligned(RT_CACHE_LINE)));
 
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-_Static_assert(sizeof(struct co) == 3 * RT_CACHE_LINE, "struct co grew past 3 cache lines");
+_Static_assert(sizeof(struct co) == 4 * RT_CACHE_LINE, "struct co grew past 4 cache lines");
+_Static_assert(offsetof(struct co, ctx) == RT_CACHE_LINE, "spawn-time fields span two lines");
+_Static_assert(offsetof(struct co, wait_ctx) == 2 * RT_CACHE_LINE,
+               "spawn-time fields span two lines");
 #endif
+_Static_assert(offsetof(struct co, wait_area) == CO_WAIT_AREA_OFFSET, "co_wait_area() is wrong");
 
 /* Ages are kept in units of 2^16 TSC ticks (~25 us at 2.6 GHz; 32 bits: ~30 h). */
 #define RT_AGE_SHIFT 16
@@ -139,8 +157,8 @@ struct rt_chunk {
 };
 
 struct co_sched {
+    co_t *cur;  /* first: co_self_inline() reads it (co.h) */
     rt_cx_t cx; /* the thread's own stack */
-    co_t *cur;
     co_t *rq_head, *rq_tail;
     unsigned budget, batch;
     bool stop;
@@ -167,13 +185,12 @@ struct co_sched {
     /* idle */
     co_idle_t idle;
     unsigned idle_spins;
-    /* registry */
-    co_t *reg_head, *reg_tail;
+    /* registry: the live coroutines are the blocks not free (registry.c) */
     size_t live;
     struct rt_kind kinds[CO_KINDS_MAX];
     unsigned nkinds;
-    const char *last_kind_name;
-    uint8_t last_kind;
+    const char *last_kind_name; /* co_opts_t.kind as passed (NULL: the default) ... */
+    uint8_t last_kind;          /* ... and its index */
     co_panic_rec_t panics[CO_PANIC_LOG];
     unsigned npanics;
     /* memory */
@@ -181,10 +198,12 @@ struct co_sched {
     size_t page;
     unsigned colour; /* next guarded stack's cache colour */
     size_t cache_bytes, cache_max;
-    size_t hint_size; /* stack_size of the last guarded spawn ... */
-    uint8_t hint_slot;
-    /* ... and its class in stacks[] */ /* virtual bytes of cached guarded stacks */
+    size_t hint_size;  /* co_opts_t.stack_size of the last guarded spawn, as passed
+                         (SIZE_MAX: none) ... */
+    uint8_t hint_slot; /* ... and its class in stacks[] */
     struct rt_stack_cache stacks[RT_STACK_CLASSES];
+    co_t **blocks; /* every mapped guarded block, live or cached (co->block_idx) */
+    uint32_t nblocks, blocks_cap;
     co_t **small_items; /* free small blocks, LIFO */
     uint32_t small_n, small_cap;
     size_t small_blocks; /* carved so far: small_items can always hold them all */
@@ -199,7 +218,16 @@ struct co_sched {
     char name[CO_NAME_MAX + 1];
 };
 
-extern __thread co_sched_t *rt_tls_sched;
+/*
+ * initial-exec: the libraries are built position-independent, and the default
+ * (general-dynamic) model makes every access a __tls_get_addr() call as far as the
+ * compiler knows. The linker relaxes the call away, but the registers were already
+ * allocated around it: every hot function saved callee-saved registers for it.
+ */
+#define RT_TLS __thread __attribute__((tls_model("initial-exec")))
+
+extern RT_TLS co_sched_t *rt_tls_sched;
+_Static_assert(offsetof(struct co_sched, cur) == 0, "co_self_inline() reads cur at offset 0");
 extern _Atomic uint64_t rt_cancel_epoch;
 extern uint64_t rt_canary_seed;
 
@@ -213,6 +241,7 @@ void rt_stack_put(co_sched_t *s, co_t *co);
 bool rt_stack_recycle_slow(co_sched_t *s, co_t *co);
 void rt_stack_release_all(co_sched_t *s);
 size_t rt_small_block_size(void);
+void rt_blocks_foreach(co_sched_t *s, void (*fn)(co_t *, void *), void *arg);
 
 /* Start of @p co's block: its guard page, or its canary for the small class. */
 static inline char *rt_block_base(const co_sched_t *s, const co_t *co)
@@ -252,13 +281,19 @@ static inline uint64_t rt_canary_value(const co_t *co)
  */
 #define RT_WARM_AHEAD 4u
 
+/* A prefetch gcc cannot drop: it silently discarded __builtin_prefetch() here. */
+static inline __attribute__((always_inline)) void rt_prefetch(const void *p)
+{
+    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+}
+
 static inline void rt_warm_next(co_t **items, uint32_t n)
 {
     if (n >= RT_WARM_AHEAD) {
         char *next = (char *)items[n - RT_WARM_AHEAD];
-        __builtin_prefetch(next - RT_CACHE_LINE, 1);
-        __builtin_prefetch(next, 1);
-        __builtin_prefetch(next + 2 * RT_CACHE_LINE, 1);
+        rt_prefetch(next - RT_CACHE_LINE); /* the first frame */
+        rt_prefetch(next);                 /* the two header lines a spawn writes */
+        rt_prefetch(next + RT_CACHE_LINE);
     }
 }
 
@@ -286,18 +321,20 @@ static inline co_t *rt_stack_get(co_sched_t *s, size_t stack_size)
 
 /*
  * Return @p co's block to its cache. Returns false, doing nothing, if the block
- * would have to be unmapped: the caller may be running on it.
+ * would have to be unmapped: the caller may be running on it. A guarded block's
+ * cache_slot is always its size's slot (a slot that changes size first points its
+ * live blocks elsewhere, see stack.c), so no size check is needed here.
  */
-static inline bool rt_stack_recycle(co_sched_t *s, co_t *co)
+static inline __attribute__((always_inline)) bool rt_stack_recycle(co_sched_t *s, co_t *co)
 {
     if (co->stack_class == CO_STK_SMALL) {
         s->small_items[s->small_n++] = co; /* reserved when its chunk was mapped */
         return true;
     }
+    if (RT_UNLIKELY(co->cache_slot == RT_NO_CACHE))
+        return rt_stack_recycle_slow(s, co); /* a cache for its size may exist now */
     struct rt_stack_cache *c = &s->stacks[co->cache_slot];
     size_t len = c->map_len;
-    if (RT_UNLIKELY(len != rt_block_len(s, co)))
-        return rt_stack_recycle_slow(s, co); /* its slot was reassigned */
     if (c->n == c->cap || s->cache_bytes + len > s->cache_max)
         return false;
     c->items[c->n++] = co;
@@ -315,46 +352,17 @@ static inline __attribute__((always_inline)) void rt_bump(_Atomic uint64_t *coun
                           memory_order_relaxed);
 }
 
-static inline uint8_t rt_kind_index(co_sched_t *s, const char *kind)
-{
-    return kind == s->last_kind_name ? s->last_kind : rt_kind_lookup(s, kind);
-}
-
-static inline void rt_registry_add(co_sched_t *s, co_t *co)
-{
-    co->reg_next = NULL;
-    co->reg_prev = s->reg_tail;
-    if (s->reg_tail)
-        s->reg_tail->reg_next = co;
-    else
-        s->reg_head = co;
-    s->reg_tail = co;
-    s->live++;
-    rt_bump(&s->kinds[co->kind].created);
-}
-
-static inline void rt_registry_remove(co_sched_t *s, co_t *co, bool panicked)
-{
-    if (co->reg_prev)
-        co->reg_prev->reg_next = co->reg_next;
-    else
-        s->reg_head = co->reg_next;
-    if (co->reg_next)
-        co->reg_next->reg_prev = co->reg_prev;
-    else
-        s->reg_tail = co->reg_prev;
-    s->live--;
-    rt_bump(&s->kinds[co->kind].finished);
-    if (panicked)
-        rt_bump(&s->kinds[co->kind].panicked);
-}
 void rt_registry_panic(co_sched_t *s, co_t *co, const char *msg);
 void rt_registry_attach(co_sched_t *s);
 void rt_registry_detach(co_sched_t *s);
 size_t rt_registry_report(co_sched_t *s, FILE *out);
+co_t **rt_registry_live(co_sched_t *s, size_t *n);
 
 /* sched.c */
-void rt_finish(co_t *self, bool panicked) __attribute__((noreturn));
+void rt_finish(co_t *self) __attribute__((noreturn));
+void rt_finish_panicked(co_t *self) __attribute__((noreturn));
+/* Resume @p load_sp with @p value, saving nothing: the caller's stack is dead. */
+void rt_resume(void *load_sp, int value) __attribute__((noreturn));
 void rt_call_on_sched_stack(void (*fn)(void *), void *arg);
 
 /* panic.c */

@@ -29,7 +29,7 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-__thread co_sched_t *rt_tls_sched;
+RT_TLS co_sched_t *rt_tls_sched;
 
 static void wg_reached_zero(co_wg_t *wg);
 
@@ -94,14 +94,14 @@ static __attribute__((noinline, noreturn, cold)) void canary_broken(const co_t *
            rt_stack_kib(rt_tls_sched, co));
 }
 
-static inline void check_canary(const co_t *co)
+static inline __attribute__((always_inline)) void check_canary(const co_t *co)
 {
     if (co->stack_class == CO_STK_SMALL && *rt_canary_slot(co) != rt_canary_value(co))
         canary_broken(co);
 }
 
 /* FIFO run queue. The tail's ->next is stale: rq_pop() stops at rq_tail instead. */
-static inline void rq_push(co_sched_t *s, co_t *co)
+static inline __attribute__((always_inline)) void rq_push(co_sched_t *s, co_t *co)
 {
     if (s->rq_head)
         s->rq_tail->next = co;
@@ -130,7 +130,7 @@ static inline bool pass_due(const co_sched_t *s)
     return s->heap_len || s->polls || s->ncw || s->stop;
 }
 
-static inline rt_cx_t *next_cx(co_sched_t *s, co_t *self, int *value)
+static inline __attribute__((always_inline)) rt_cx_t *next_cx(co_sched_t *s, co_t *self, int *value)
 {
     check_canary(self);
     if (RT_UNLIKELY(!s->budget) && !pass_due(s))
@@ -289,26 +289,39 @@ static __attribute__((noinline)) void cw_remove(co_sched_t *s, co_t *co)
     co->flags &= (uint8_t)~CO_F_CTXWAIT;
 }
 
-static void unpark(co_sched_t *s, co_t *co, int result)
+/* Timer and context-list membership of a parked coroutine, kept out of the way. */
+static __attribute__((noinline)) void unpark_slow(co_sched_t *s, co_t *co)
 {
     if (co->heap_idx)
         heap_remove(s, co);
     if (co->flags & CO_F_CTXWAIT)
         cw_remove(s, co);
-    co->wake = result;
-    co->wait = NULL;
-    co->wait_obj = NULL;
-    co->wait_ctx = NULL;
+}
+
+/* The wait fields are left as they are: they mean something only while parked. */
+static inline void unpark(co_sched_t *s, co_t *co, int result)
+{
+    if (RT_UNLIKELY(co->heap_idx | (co->flags & CO_F_CTXWAIT)))
+        unpark_slow(s, co);
+    co->wake = (int16_t)result;
     co->state = CO_ST_RUNNABLE;
     rq_push(s, co);
 }
 
-int co_park(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void *obj)
+/* A context or a deadline ends a wait: let a hooked park withdraw it first. */
+static void unpark_abort(co_sched_t *s, co_t *co, int result)
 {
-    co_sched_t *s = rt_tls_sched;
-    co_t *self = s ? s->cur : NULL;
-    if (!self)
-        return EPERM;
+    co_abort_fn_t fn = co->on_abort;
+    if (fn)
+        fn(co);
+    unpark(s, co, result);
+}
+
+/* Deadline, context and list membership of a park: none of it on the common path. */
+static __attribute__((noinline)) int park_setup(co_sched_t *s, co_t *self, co_ctx_t *ctx,
+                                                uint64_t deadline_tsc)
+{
+    self->wait_ctx = ctx;
     if (ctx) {
         int err = co_ctx_err(ctx);
         if (err)
@@ -322,23 +335,101 @@ int co_park(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void
         if (heap_push(s, self) != 0)
             return ENOMEM;
     }
-    self->wait = reason;
-    self->wait_obj = obj;
-    self->wait_ctx = ctx;
     if (rt_ctx_cancellable(ctx))
         cw_add(s, self);
+    return 0;
+}
+
+/*
+ * The general park: a context, a deadline or no coroutine. The common park (none
+ * of these) is a leaf that jumps straight to the switch; this keeps the callee-saved
+ * registers and the calls out of it.
+ */
+static __attribute__((noinline, cold)) int park_slow(co_ctx_t *ctx, uint64_t deadline_tsc,
+                                                     const char *reason, const void *obj,
+                                                     co_abort_fn_t on_abort)
+{
+    co_sched_t *s = rt_tls_sched;
+    co_t *self = s ? s->cur : NULL;
+    if (!self)
+        return EPERM;
+    int err = park_setup(s, self, ctx, deadline_tsc);
+    if (err) {
+        if (on_abort)
+            on_abort(self); /* never parked: withdraw the wait all the same */
+        return err;
+    }
+    self->wait = reason;
+    self->wait_obj = obj;
+    self->on_abort = on_abort;
     self->state = CO_ST_PARKED;
     int value;
     rt_cx_t *to = next_cx(s, self, &value);
     return switch_from_co(self, to, value); /* never NULL: self is not queued */
 }
 
+static inline __attribute__((always_inline)) int park(co_ctx_t *ctx, uint64_t deadline_tsc,
+                                                      const char *reason, const void *obj,
+                                                      co_abort_fn_t on_abort)
+{
+    if (RT_UNLIKELY(ctx || deadline_tsc != UINT64_MAX))
+        return park_slow(ctx, deadline_tsc, reason, obj, on_abort);
+    co_sched_t *s = rt_tls_sched;
+    co_t *self = s ? s->cur : NULL;
+    if (RT_UNLIKELY(!self))
+        return EPERM;
+    self->wait = reason;
+    self->wait_obj = obj;
+    self->on_abort = on_abort;
+    self->state = CO_ST_PARKED;
+    int value;
+    rt_cx_t *to = next_cx(s, self, &value);
+    return switch_from_co(self, to, value); /* never NULL: self is not queued */
+}
+
+int co_park_hooked(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void *obj,
+                   co_abort_fn_t on_abort)
+{
+    return park(ctx, deadline_tsc, reason, obj, on_abort);
+}
+
+int co_park(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void *obj)
+{
+    return park(ctx, deadline_tsc, reason, obj, NULL);
+}
+
+/* A wake-up of a coroutine with a timer or on the cancellable list. */
+static __attribute__((noinline, cold)) int wake_slow(co_t *co, int result)
+{
+    unpark(rt_tls_sched, co, result);
+    return 0;
+}
+
+/* The common wake-up is a leaf: no timer, no cancellable context. */
+static inline __attribute__((always_inline)) int wake(co_t *co, int result)
+{
+    if (RT_UNLIKELY(co->heap_idx | (co->flags & CO_F_CTXWAIT)))
+        return wake_slow(co, result);
+    co->wake = (int16_t)result;
+    co->state = CO_ST_RUNNABLE;
+    rq_push(rt_tls_sched, co);
+    return 0;
+}
+
 bool co_ready(co_t *co)
 {
-    if (!co || co->state != CO_ST_PARKED)
+    /* A hooked park is completed only by co_wake(), its context or its deadline. */
+    if (!co || co->state != CO_ST_PARKED || co->on_abort)
         return false;
-    unpark(rt_tls_sched, co, 0);
+    wake(co, 0);
     return true;
+}
+
+int co_wake(co_t *co, int result)
+{
+    if (RT_UNLIKELY(!co || co->state != CO_ST_PARKED))
+        return ESRCH;
+    return wake(co, result);
 }
 
 bool co_is_parked(const co_t *co)
@@ -354,7 +445,7 @@ static unsigned timers_fire(co_sched_t *s)
     while (s->heap_len && s->heap[0]->deadline <= s->now_tsc) {
         co_t *co = s->heap[0];
         int err = co_ctx_err(co->wait_ctx);
-        unpark(s, co, err ? err : ETIMEDOUT);
+        unpark_abort(s, co, err ? err : ETIMEDOUT);
         n++;
     }
     return n;
@@ -383,7 +474,7 @@ static unsigned cancels_scan(co_sched_t *s)
         next = co->cw_next;
         int err = co_ctx_err(co->wait_ctx);
         if (err) {
-            unpark(s, co, err);
+            unpark_abort(s, co, err);
             n++;
         }
     }
@@ -497,82 +588,187 @@ void co_poll_del(co_poll_t *p)
 
 /* ---- coroutine life cycle ----------------------------------------------------------- */
 
-static void copy_name(char *dst, const char *src)
+static void copy_name_exact(char *dst, const char *src)
 {
     size_t n = strnlen(src, CO_NAME_MAX); /* vectorised in libc: a byte loop cost 8 ns */
     memcpy(dst, src, n);
     dst[n] = '\0';
 }
 
-static uint64_t next_id(co_sched_t *s)
+/*
+ * Whether copy_name_blind() may copy @p src: its 24 bytes stay inside the name's
+ * (at least 4 KiB) page, so reading past a short name's end cannot fault. Sanitizer
+ * builds always copy exactly, which is what they can check.
+ */
+static inline bool name_blind_ok(const char *src)
 {
-    if (RT_UNLIKELY(s->id_next == s->id_end)) {
-        uint64_t block = atomic_fetch_add_explicit(&id_blocks, 1, memory_order_relaxed);
-        s->id_next = block * ID_BLOCK + 1;
-        s->id_end = s->id_next + ID_BLOCK;
-    }
-    return s->id_next++;
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    return ((uintptr_t)src & 4095) <= 4096 - (CO_NAME_MAX + 1);
+#else
+    (void)src;
+    return false;
+#endif
 }
 
-/* Lay out the frame rt_switch pops, so the first switch "returns" into rt_trampoline. */
-static void init_frame(co_sched_t *s, co_t *co)
+/*
+ * Copy a coroutine name (CO_NAME_MAX + 1 bytes of co->name): move 24 bytes blindly
+ * and clear the last. A shorter name's terminator is among the bytes moved, a longer
+ * one is cut at CO_NAME_MAX, and no length is ever computed: two vector moves
+ * instead of a strnlen() call and a variable-length copy. The bytes after the
+ * terminator are never read back. Only when name_blind_ok(@p src).
+ */
+static inline void copy_name_blind(char *dst, const char *src)
 {
-    /* r15, r14, r13, rbx and rbp start as whatever the slot holds: nothing reads
-     * them before the coroutine's own code sets them (rt_trampoline clears rbp). */
+    __asm__("" : "+r"(src)); /* the compiler must not size the read by the string */
+    memcpy(dst, src, CO_NAME_MAX + 1);
+    dst[CO_NAME_MAX] = '\0';
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/*
+ * Sanitizer builds enter a coroutine through here (rt_trampoline calls it as the
+ * entry, with the coroutine as the argument): ASan must be told the switch onto the
+ * new stack has finished. The real entry and argument wait in the wait area.
+ */
+static void rt_co_start(void *arg)
+{
+    co_t *co = arg;
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    void **entry = (void **)co_wait_area(co);
+    co_fn_t fn = (co_fn_t)entry[0];
+    fn(entry[1]);
+}
+#endif
+
+/*
+ * Lay out the frame rt_switch pops, so the first switch "returns" into rt_trampoline
+ * with the coroutine in r12, its entry in r13 and the argument in r14. r15, rbx and
+ * rbp start as whatever the slots hold: nothing reads them before the coroutine's own
+ * code sets them (rt_trampoline clears rbp). Keeping the entry in the frame, not the
+ * header, saves a header store and a load per spawn.
+ */
+static inline void init_frame(co_sched_t *s, co_t *co, co_fn_t fn, void *arg)
+{
     uint64_t *sp = (uint64_t *)co - 8;
-    sp[0] = s->mxcsr_fpucw[0] | ((uint64_t)s->mxcsr_fpucw[1] << 32);
-    sp[4] = (uint64_t)(uintptr_t)co; /* r12: rt_trampoline's argument */
-    sp[7] = (uint64_t)(uintptr_t)rt_trampoline;
+    uint64_t fp;
+    memcpy(&fp, s->mxcsr_fpucw, sizeof(fp));
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    void **entry = (void **)co_wait_area(co);
+    entry[0] = (void *)fn;
+    entry[1] = arg;
+    fn = rt_co_start;
+    arg = co;
+#endif
+    sp[0] = fp;
+    sp[2] = (uint64_t)(uintptr_t)arg;           /* r14 */
+    sp[3] = (uint64_t)(uintptr_t)fn;            /* r13 */
+    sp[4] = (uint64_t)(uintptr_t)co;            /* r12 */
+    sp[7] = (uint64_t)(uintptr_t)rt_trampoline; /* return address */
     co->cx.sp = sp;
 }
 
-co_t *co_spawn(co_fn_t fn, void *arg, const co_opts_t *opts)
+/* Everything a spawn sets once it has a block, a kind and an id. */
+static inline __attribute__((always_inline)) co_t *spawn_init(co_sched_t *s, co_t *co, co_fn_t fn,
+                                                              void *arg, const co_opts_t *opts,
+                                                              const char *name, bool blind)
 {
-    static const co_opts_t defaults;
-    co_sched_t *s = rt_tls_sched;
-    if (!s || !fn) {
-        errno = EINVAL;
-        return NULL;
-    }
-    if (!opts)
-        opts = &defaults;
-    co_t *co = rt_stack_get(s, opts->stack_size ? opts->stack_size : CO_STACK_DEFAULT);
-    if (!co)
-        return NULL;
-    const char *kind = opts->kind ? opts->kind : "co";
     /* A block is zero when mapped, and a finished coroutine leaves flags, defers,
-     * wait state and timer slot clear: only what differs per coroutine is set. */
-    assert(!co->flags && !co->defers && !co->wait && !co->wait_ctx && !co->wnext && !co->heap_idx);
+     * wait-group link and timer slot clear: only what differs per coroutine is set. */
+    assert(!co->flags && !co->defers && !co->wnext && !co->heap_idx);
+    co_wg_t *wg = opts->wg;
     co->state = CO_ST_RUNNABLE;
-    co->fn = fn;
-    co->arg = arg;
-    co->ctx = opts->ctx;
-    co->wg = opts->wg;
-    co->kind = rt_kind_index(s, kind);
-    co->id = next_id(s);
+    co->kind = s->last_kind;
+    co->id = s->id_next++;
     co->born = (uint32_t)((s->now_tsc - s->birth_tsc) >> RT_AGE_SHIFT);
-    copy_name(co->name, opts->name ? opts->name : kind);
-    init_frame(s, co);
+    co->wg = wg;
+    co->ctx = opts->ctx;
+    if (blind)
+        copy_name_blind(co->name, name);
+    else
+        copy_name_exact(co->name, name);
+    init_frame(s, co, fn, arg);
 #ifdef __SANITIZE_ADDRESS__
     co->cx.asan_fake = NULL;
 #endif
 #ifdef __SANITIZE_THREAD__
     co->cx.tsan_fiber = __tsan_create_fiber(0);
 #endif
-    rt_registry_add(s, co);
-    if (co->wg)
-        co->wg->count++;
+    s->live++;
+    rt_bump(&s->kinds[co->kind].created);
+    if (wg)
+        wg->count++;
     rq_push(s, co);
     return co;
 }
 
-void rt_co_main(co_t *co)
+static inline const char *spawn_name(const co_opts_t *opts)
 {
-#ifdef __SANITIZE_ADDRESS__
-    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
-#endif
-    co->fn(co->arg);
-    rt_finish(co, false);
+    return opts->name ? opts->name : opts->kind ? opts->kind : "co";
+}
+
+/* A spawn the fast path cannot take: a new kind, a new id block, an empty cache. */
+static __attribute__((noinline)) co_t *spawn_slow(co_fn_t fn, void *arg, const co_opts_t *opts)
+{
+    co_sched_t *s = rt_tls_sched;
+    if (!s || !fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (opts->kind != s->last_kind_name) {
+        s->last_kind = rt_kind_lookup(s, opts->kind ? opts->kind : "co");
+        s->last_kind_name = opts->kind;
+    }
+    if (s->id_next == s->id_end) {
+        uint64_t block = atomic_fetch_add_explicit(&id_blocks, 1, memory_order_relaxed);
+        s->id_next = block * ID_BLOCK + 1;
+        s->id_end = s->id_next + ID_BLOCK;
+    }
+    size_t size = opts->stack_size;
+    co_t *co = rt_stack_get(s, size ? size : CO_STACK_DEFAULT);
+    if (!co)
+        return NULL;
+    if (co->stack_class == CO_STK_GUARDED && co->cache_slot != RT_NO_CACHE) {
+        /* The next spawn of this size pops its cache directly. */
+        s->hint_size = size;
+        s->hint_slot = co->cache_slot;
+    }
+    return spawn_init(s, co, fn, arg, opts, spawn_name(opts), false);
+}
+
+/*
+ * The common spawn is a leaf with no call: same kind as the last spawn, an id left
+ * in the block, a cached stack of the last size (or a small one), a name that may
+ * be copied blindly.
+ */
+co_t *co_spawn(co_fn_t fn, void *arg, const co_opts_t *opts)
+{
+    static const co_opts_t defaults;
+    co_sched_t *s = rt_tls_sched;
+    if (!opts)
+        opts = &defaults;
+    const char *name = spawn_name(opts);
+    if (RT_UNLIKELY(!s || !fn || opts->kind != s->last_kind_name || s->id_next == s->id_end ||
+                    !name_blind_ok(name)))
+        return spawn_slow(fn, arg, opts);
+    size_t size = opts->stack_size;
+    co_t *co;
+    if (RT_LIKELY(size == s->hint_size)) { /* SIZE_MAX when there is no hint */
+        struct rt_stack_cache *c = &s->stacks[s->hint_slot];
+        if (RT_UNLIKELY(!c->n))
+            return spawn_slow(fn, arg, opts);
+        co = c->items[--c->n];
+        rt_warm_next(c->items, c->n);
+        s->cache_bytes -= c->map_len;
+    } else if (size == CO_STACK_SMALL && s->small_n) {
+        co = s->small_items[--s->small_n];
+        rt_warm_next(s->small_items, s->small_n);
+        *rt_canary_slot(co) = rt_canary_value(co);
+    } else {
+        return spawn_slow(fn, arg, opts);
+    }
+    return spawn_init(s, co, fn, arg, opts, name, true);
 }
 
 static void run_defers(co_sched_t *s, co_t *self)
@@ -588,40 +784,92 @@ static void run_defers(co_sched_t *s, co_t *self)
     }
 }
 
-void rt_finish(co_t *self, bool panicked)
+/* Sanitizer builds, or a block that must be unmapped: die on the scheduler stack. */
+static __attribute__((noinline, noreturn)) void finish_zombie(co_sched_t *s, co_t *self)
 {
-    co_sched_t *s = rt_tls_sched;
+    check_canary(self);
+    s->zombie = self; /* reaped by dispatch(), off this stack */
+    s->cur = NULL;
+    cx_switch(&self->cx, &s->cx, true, 0);
+    __builtin_unreachable();
+}
+
+/* Leave a finished coroutine (accounted for, state free) for whatever runs next. */
+static inline __attribute__((always_inline, noreturn)) void finish_switch(co_sched_t *s, co_t *self)
+{
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    /*
+     * Recycle our own block and go straight to the next coroutine. Safe because
+     * nothing can reuse the block before the switch completes (this thread is
+     * busy with it) and the switch saves nothing on it.
+     */
+    if (RT_LIKELY(rt_stack_recycle(s, self))) {
+        check_canary(self);
+        co_t *next = s->rq_head;
+        if (RT_LIKELY(s->budget && next)) {
+            /* next_cx() without its out-parameter, which costs this leaf a frame */
+            s->rq_head = next == s->rq_tail ? NULL : next->next;
+            s->budget--;
+            s->cur = next;
+            co_t *after = s->rq_head;
+            if (after) {
+                rt_prefetch((char *)after - RT_CACHE_LINE);
+                rt_prefetch(after);
+            }
+            rt_resume(next->cx.sp, next->wake);
+        }
+        int value;
+        rt_cx_t *to = next_cx(s, self, &value); /* never NULL: self is not queued */
+        rt_resume(to->sp, value);
+    }
+#endif
+    finish_zombie(s, self);
+}
+
+/* Defers, a panic, or the last member of a wait group: the general finish. */
+static __attribute__((noinline, noreturn)) void finish_slow(co_sched_t *s, co_t *self,
+                                                            bool panicked)
+{
     if (panicked)
         self->flags |= CO_F_PANICKED;
     run_defers(s, self);
     panicked = (self->flags & CO_F_PANICKED) != 0;
     self->flags = 0;
-    rt_registry_remove(s, self, panicked);
+    s->live--;
+    rt_bump(&s->kinds[self->kind].finished);
+    if (panicked)
+        rt_bump(&s->kinds[self->kind].panicked);
     co_wg_t *wg = self->wg;
     if (wg) {
         wg->panicked += panicked;
         if (--wg->count <= 0)
             wg_reached_zero(wg);
     }
-    self->state = CO_ST_DEAD;
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-    /*
-     * Recycle our own block and go straight to the next coroutine. Safe because
-     * nothing can reuse the block before the switch completes (this thread is
-     * busy with it) and the switch only writes its save area, which is dead.
-     */
-    if (rt_stack_recycle(s, self)) {
-        int value;
-        rt_cx_t *to = next_cx(s, self, &value);
-        rt_switch(&s->dead_sp, to->sp, value);
-        __builtin_unreachable();
-    }
-#endif
-    check_canary(self);
-    s->zombie = self; /* reaped by dispatch(), off this stack */
-    s->cur = NULL;
-    cx_switch(&self->cx, &s->cx, true, 0);
-    __builtin_unreachable();
+    self->state = CO_ST_FREE;
+    finish_switch(s, self);
+}
+
+void rt_finish_panicked(co_t *self)
+{
+    finish_slow(rt_tls_sched, self, true);
+}
+
+/*
+ * The common finish has no call before its final jump: no defers, and a wait group
+ * (if any) that others still hold, so nobody is woken.
+ */
+void rt_finish(co_t *self)
+{
+    co_sched_t *s = rt_tls_sched;
+    co_wg_t *wg = self->wg;
+    if (RT_UNLIKELY(self->defers || (wg && wg->count <= 1)))
+        finish_slow(s, self, false);
+    s->live--;
+    rt_bump(&s->kinds[self->kind].finished);
+    if (wg)
+        wg->count--;
+    self->state = CO_ST_FREE;
+    finish_switch(s, self);
 }
 
 void co_yield(void)
@@ -660,7 +908,7 @@ void co_exit(void)
     co_sched_t *s = rt_tls_sched;
     if (!s || !s->cur)
         rt_die("co_exit called outside a coroutine");
-    rt_finish(s->cur, false);
+    rt_finish(s->cur);
 }
 
 co_t *co_self(void)
@@ -854,7 +1102,9 @@ co_sched_t *co_sched_new(const co_sched_opts_t *opts)
     }
     pthread_once(&canary_once, canary_seed);
     co_tsc_hz(); /* calibrate now rather than in the middle of a run */
-    copy_name(s->name, opts->name ? opts->name : "sched");
+    copy_name_exact(s->name, opts->name ? opts->name : "sched");
+    s->last_kind_name = (const char *)&s->last_kind; /* matches no co_opts_t.kind */
+    s->hint_size = SIZE_MAX;                         /* matches no stack size */
     s->idle = opts->idle;
     s->batch = opts->batch ? opts->batch : 64;
     s->cache_max = opts->stack_cache_bytes ? opts->stack_cache_bytes : (256u << 20);
@@ -883,17 +1133,14 @@ size_t co_sched_free(co_sched_t *s, FILE *report)
         rt_die("co_sched_free: scheduler '%s' freed from a coroutine or a foreign thread", s->name);
     s->now_tsc = co_tsc();
     size_t leaked = rt_registry_report(s, report);
-    co_t *co = s->reg_head;
-    while (co) {
-        co_t *next = co->reg_next;
 #ifdef __SANITIZE_THREAD__
-        __tsan_destroy_fiber(co->cx.tsan_fiber);
+    size_t n;
+    co_t **live = rt_registry_live(s, &n);
+    for (size_t i = 0; live && i < n; i++)
+        __tsan_destroy_fiber(live[i]->cx.tsan_fiber);
+    rt_free(live);
 #endif
-        if (co->stack_class == CO_STK_GUARDED)
-            rt_stack_put(s, co);
-        co = next;
-    }
-    s->reg_head = s->reg_tail = NULL;
+    /* Leaked guarded blocks are in the block table with the cached ones. */
     rt_stack_release_all(s);
     rt_defer_release_all(s);
     rt_free(s->heap);

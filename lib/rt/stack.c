@@ -108,10 +108,16 @@ static struct rt_stack_cache *cache_create(co_sched_t *s, size_t map_len)
         struct rt_stack_cache *c = &s->stacks[i];
         if (c->n != 0)
             continue;
+        /* Live blocks of the slot's old size must not come back to it as the new
+         * size: they go uncached (recycle then looks their size up again). This
+         * keeps the recycle fast path free of a size check. */
+        for (uint32_t j = 0; c->map_len && j < s->nblocks; j++)
+            if (s->blocks[j]->cache_slot == i)
+                s->blocks[j]->cache_slot = RT_NO_CACHE;
         items_free(c->items, c->cap);
         *c = (struct rt_stack_cache){.map_len = map_len};
         if (s->hint_slot == i)
-            s->hint_size = 0; /* the hint named this slot's old size */
+            s->hint_size = SIZE_MAX; /* the hint named this slot's old size */
         uint32_t want = (uint32_t)(s->cache_max / map_len) + 1;
         if (!items_reserve(&c->items, &c->cap, want)) {
             *c = (struct rt_stack_cache){0};
@@ -122,6 +128,25 @@ static struct rt_stack_cache *cache_create(co_sched_t *s, size_t map_len)
     return NULL;
 }
 
+/* Record a new guarded block in the table the registry walks. */
+static bool blocks_add(co_sched_t *s, co_t *co)
+{
+    if (s->nblocks == s->blocks_cap && !items_reserve(&s->blocks, &s->blocks_cap, s->nblocks + 1))
+        return false;
+    co->block_idx = s->nblocks;
+    s->blocks[s->nblocks++] = co;
+    return true;
+}
+
+/* Unmap a guarded block and drop it from the table. */
+static void guarded_unmap(co_sched_t *s, co_t *co)
+{
+    co_t *last = s->blocks[--s->nblocks];
+    s->blocks[co->block_idx] = last;
+    last->block_idx = co->block_idx;
+    munmap(rt_block_base(s, co), rt_block_len(s, co));
+}
+
 static co_t *guarded_get(co_sched_t *s, size_t stack_size)
 {
     size_t block = round_up(stack_size, s->page);
@@ -130,8 +155,6 @@ static co_t *guarded_get(co_sched_t *s, size_t stack_size)
     if (!c)
         c = cache_create(s, len); /* so this block can be recycled when it finishes */
     if (c) {
-        s->hint_size = stack_size;
-        s->hint_slot = (uint8_t)(c - s->stacks);
         if (c->n) {
             co_t *co = c->items[--c->n];
             rt_warm_next(c->items, c->n);
@@ -145,9 +168,13 @@ static co_t *guarded_get(co_sched_t *s, size_t stack_size)
     size_t colour = (s->colour++ % STACK_COLOURS) * RT_CACHE_LINE;
     co_t *co = (co_t *)(base + len - sizeof(struct co) - colour);
     co->stack_class = CO_STK_GUARDED;
-    co->cache_slot = c ? (uint8_t)(c - s->stacks) : 0;
+    co->cache_slot = c ? (uint8_t)(c - s->stacks) : RT_NO_CACHE;
     co->cx.stack_lo = base + s->page;
     co->cx.stack_len = (size_t)((char *)co - (char *)co->cx.stack_lo);
+    if (!blocks_add(s, co)) {
+        munmap(base, len);
+        return NULL;
+    }
     return co;
 }
 
@@ -204,8 +231,7 @@ co_t *rt_stack_get_slow(co_sched_t *s, size_t stack_size)
  */
 bool rt_stack_recycle_slow(co_sched_t *s, co_t *co)
 {
-    size_t len = rt_block_len(s, co);
-    struct rt_stack_cache *c = cache_find(s, len);
+    struct rt_stack_cache *c = cache_find(s, rt_block_len(s, co));
     if (!c)
         return false;
     co->cache_slot = (uint8_t)(c - s->stacks);
@@ -219,20 +245,42 @@ void rt_stack_put(co_sched_t *s, co_t *co)
     ASAN_UNPOISON_MEMORY_REGION(co->cx.stack_lo, co->cx.stack_len);
 #endif
     if (!rt_stack_recycle(s, co))
-        munmap(rt_block_base(s, co), rt_block_len(s, co));
+        guarded_unmap(s, co); /* small blocks always recycle */
+}
+
+/*
+ * Call @p fn for every block ever handed out and not unmapped, live or free: the
+ * guarded table, then every small block carved from the chunks. The registry finds
+ * the live coroutines this way, so spawning and finishing maintain no list.
+ */
+void rt_blocks_foreach(co_sched_t *s, void (*fn)(co_t *, void *), void *arg)
+{
+    for (uint32_t i = 0; i < s->nblocks; i++)
+        fn(s->blocks[i], arg);
+    size_t block = rt_small_block_size();
+    for (struct rt_chunk *chunk = s->chunks; chunk; chunk = chunk->next) {
+        char *at = (char *)chunk + RT_CACHE_LINE;
+        char *end = chunk == s->chunks ? s->small_cur : (char *)chunk - s->page + chunk->len;
+        for (; (size_t)(end - at) >= block; at += block)
+            fn((co_t *)(at + CO_STACK_SMALL_SIZE), arg);
+    }
 }
 
 void rt_stack_release_all(co_sched_t *s)
 {
+    /* The table holds every guarded block, cached or leaked. */
+    for (uint32_t i = 0; i < s->nblocks; i++)
+        munmap(rt_block_base(s, s->blocks[i]), rt_block_len(s, s->blocks[i]));
+    items_free(s->blocks, s->blocks_cap);
+    s->blocks = NULL;
+    s->nblocks = s->blocks_cap = 0;
     for (int i = 0; i < RT_STACK_CLASSES; i++) {
         struct rt_stack_cache *c = &s->stacks[i];
-        for (uint32_t j = 0; j < c->n; j++)
-            munmap(rt_block_base(s, c->items[j]), c->map_len);
         items_free(c->items, c->cap);
         *c = (struct rt_stack_cache){0};
     }
     s->cache_bytes = 0;
-    s->hint_size = 0;
+    s->hint_size = SIZE_MAX;
     struct rt_chunk *chunk = s->chunks;
     while (chunk) {
         struct rt_chunk *next = chunk->next;

@@ -54,7 +54,7 @@ rt_switch:
     movq    %rsp, %r9
     movq    %rsp, (%rdi)            /* suspend the caller */
     movq    %rsi, %rsp              /* resume the target: same frame layout */
-
+.Lrt_load:                          /* rt_resume joins here: r9 = FP control words */
     movq    0x38(%rsp), %r8         /* where the target resumes */
     /*
      * Restore the FP control words only when they differ: LDMXCSR and FLDCW cost
@@ -89,8 +89,31 @@ rt_switch:
     .size   rt_switch, .-rt_switch
 
 /*
+ * void rt_resume(void *load_sp, int value)  -- never returns
+ *
+ * rt_switch for a caller whose stack is dead (a finished coroutine): nothing is
+ * saved, only the caller's FP control words are stored (in its red zone) for the
+ * comparison that decides whether the target's must be reloaded.
+ */
+    .globl  rt_resume
+    .hidden rt_resume
+    .type   rt_resume, @function
+    .p2align 4
+rt_resume:
+    .cfi_startproc
+    stmxcsr -8(%rsp)
+    fnstcw  -4(%rsp)
+    leaq    -8(%rsp), %r9
+    movl    %esi, %edx
+    movq    %rdi, %rsp
+    jmp     .Lrt_load
+    .cfi_endproc
+    .size   rt_resume, .-rt_resume
+
+/*
  * First code a coroutine runs: rt_switch "returns" here on a fresh stack with the
- * co_t * in r12 and rsp 16-byte aligned. rt_co_main never returns.
+ * co_t * in r12, its entry in r13, the entry's argument in r14 (all callee-saved,
+ * so they survive the entry) and rsp 16-byte aligned. rt_finish never returns.
  */
     .globl  rt_trampoline
     .hidden rt_trampoline
@@ -100,8 +123,10 @@ rt_trampoline:
     .cfi_startproc
     .cfi_undefined %rip             /* outermost frame: unwinders stop here */
     xorl    %ebp, %ebp
+    movq    %r14, %rdi
+    call    *%r13
     movq    %r12, %rdi
-    call    rt_co_main
+    call    rt_finish
     ud2
     .cfi_endproc
     .size   rt_trampoline, .-rt_trampoline

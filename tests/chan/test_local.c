@@ -339,8 +339,9 @@ static void test_recv_times_out(void **state)
 {
     (void)state;
     co_sched_t *s = co_sched_new(NULL);
+    uint64_t t0 = co_now_ns(); /* before the timeout starts: a preemption between the two
+                                  made the check below fail under load */
     struct cancel_case k = {.c = ch_new(sizeof(int), 1), .ctx = co_ctx_with_timeout(NULL, 2000000)};
-    uint64_t t0 = co_now_ns();
     co_spawn(timed_recv, &k, NULL);
     assert_int_equal(co_sched_run(s), 0);
     assert_int_equal(k.recv_rc, ETIMEDOUT);
