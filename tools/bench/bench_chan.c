@@ -19,7 +19,9 @@
  *                  producer thread on CPU -P in a plain poll loop (chs_send_burst), a
  *                  consumer thread on CPU -C (chs_recv_burst); and the same harness on
  *                  an rte_ring SP/SC: chan.spsc.burst32.rte_ring, chan.spsc.burst1.rte_ring.
- *                  The repetitions of the two alternate, so both see the same machine.
+ *                  The repetitions of the two alternate, so both see the same machine;
+ *                  the figures are the best repetition, and the min, median and max
+ *                  of both rings go to stderr (burst 1 is bimodal: see bench_spsc()).
  *   spsc.burst32, spsc.burst1   one burst size only
  *
  *   -r N  repetitions, best taken (5)        -t N  ping-pong round trips (1M)
