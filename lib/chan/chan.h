@@ -127,18 +127,17 @@ chs_t *chs_new(size_t elem_size, size_t cap, int numa_node);
 /** Free @p c once neither side uses it any more. */
 void chs_free(chs_t *c);
 
-/**
- * Producer: enqueue up to @p n elements from the array @p elems. Never blocks and
- * needs no scheduler. Returns how many were enqueued (fewer when the ring fills;
- * 0 when closed).
+/*
+ * chs_send_burst() and chs_recv_burst() are inline (chan_spsc.h, which also holds the
+ * ring's layout): a producer sending one packet pointer per call must not pay a call.
+ *
+ *   unsigned chs_send_burst(chs_t *c, const void *elems, unsigned n);
+ *       Producer: enqueue up to n elements; never blocks, needs no scheduler. Returns
+ *       how many were enqueued (fewer when the ring fills; 0 when closed).
+ *   unsigned chs_recv_burst(chs_t *c, void *elems, unsigned n);
+ *       Consumer: dequeue up to n elements; never blocks. Returns how many.
  */
-unsigned chs_send_burst(chs_t *c, const void *elems, unsigned n);
-
-/**
- * Consumer: dequeue up to @p n elements into the array @p elems. Never blocks.
- * Returns how many were dequeued.
- */
-unsigned chs_recv_burst(chs_t *c, void *elems, unsigned n);
+#include "chan_spsc.h"
 
 /**
  * Producer, blocking: send one element, parking while the ring is full. Returns 0,

@@ -3,19 +3,9 @@
  * SPSC channels: a lock-free ring between one producer thread and one consumer
  * thread, in the style of DPDK's rte_ring SP/SC mode.
  *
- * Each side owns one cache line: the producer's holds the tail it publishes and its
- * cached copy of the consumer's head; the consumer's holds the head it publishes and
- * its cached copy of the tail. A side reads the other's line only when its cached
- * copy says the ring is full (producer) or empty (consumer), so in steady state each
- * burst costs one release store and, now and then, one acquire load of the other
- * line.
- *
- * Memory ordering: the producer writes the slots, then publishes the tail with a
- * release store; the consumer loads the tail with acquire before reading the slots.
- * Symmetrically the consumer publishes its head with release after reading the
- * slots, and the producer acquires it before overwriting them. Closing is a release
- * store after the last tail store, so a consumer that acquires "closed" and then
- * finds the ring empty has seen everything.
+ * The ring's layout, the memory-ordering argument and the inline fast paths
+ * (chs_send_burst, chs_recv_burst) are in chan_spsc.h; this file holds what is out of
+ * line: creation, multi-element copies, close, readiness, blocking.
  *
  * Blocking is the scheduler's business: a coroutine that finds the ring empty (or
  * full) registers its side's poll hook and parks; the hook runs on every scheduler
@@ -28,51 +18,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-struct chs_side {
-    _Atomic uint32_t pos;        /* producer: tail (next slot to fill); consumer: head */
-    uint32_t other;              /* cached copy of the other side's pos */
-    struct side_waiter *waiters; /* coroutines of this side parked on the ring */
-    co_poll_t poll;              /* registered while any is parked */
-#ifndef NDEBUG
-    _Atomic(const void *) owner; /* debug builds: the one thread allowed on this side */
-#endif
-} __attribute__((aligned(CH_CACHE_LINE)));
+_Static_assert(offsetof(struct chs, cons) % CHS_SIDE_ALIGN == 0, "sides share a line pair");
+_Static_assert(offsetof(struct chs, closed) % CHS_SIDE_ALIGN == 0, "closed shares a side's pair");
 
-struct chs {
-    struct chs_side prod;
-    struct chs_side cons;
-    _Atomic bool closed __attribute__((aligned(CH_CACHE_LINE)));
-    uint32_t mask;
-    uint32_t esz;
-    bool on_numa; /* memory from numa_alloc_onnode */
-    size_t bytes;
-    unsigned char slots[] __attribute__((aligned(CH_CACHE_LINE)));
-};
-
-_Static_assert(offsetof(struct chs, cons) % CH_CACHE_LINE == 0, "sides share a cache line");
-
-#ifndef NDEBUG
 static CH_TLS char thread_token;
 
-/* Debug builds: a second producer (or consumer) thread is a bug; stop it loudly. */
-static void check_owner(struct chs_side *side, const chs_t *c, const char *role)
+/* Debug builds: a second producer (or consumer) thread is a bug; stop it loudly. The
+ * first thread to use a side claims it. (Compiled in every build, called only from
+ * debug builds' fast paths, so a debug caller links against a release library.) */
+void chs__check_owner(chs_t *c, int role)
 {
+    struct chs_side *side = role ? &c->cons : &c->prod;
     const void *me = &thread_token, *expected = NULL;
     if (CH_LIKELY(atomic_load_explicit(&side->owner, memory_order_relaxed) == me))
         return;
     if (atomic_compare_exchange_strong(&side->owner, &expected, me))
         return;
-    fprintf(stderr, "mdmux: fatal: SPSC channel %p used by a second %s thread\n", (void *)c, role);
+    fprintf(stderr, "mdmux: fatal: SPSC channel %p used by a second %s thread\n", (void *)c,
+            role ? "consumer" : "producer");
     abort();
 }
-#define CHECK_PRODUCER(c) check_owner(&(c)->prod, (c), "producer")
-#define CHECK_CONSUMER(c) check_owner(&(c)->cons, (c), "consumer")
-#else
-#define CHECK_PRODUCER(c) ((void)0)
-#define CHECK_CONSUMER(c) ((void)0)
-#endif
 
-struct side_waiter;
 static unsigned prod_ready(co_poll_t *p);
 static unsigned cons_ready(co_poll_t *p);
 
@@ -95,7 +61,7 @@ chs_t *chs_new(size_t elem_size, size_t cap, int numa_node)
             return NULL;
         }
     } else {
-        c = co_mem_alloc(bytes, CH_CACHE_LINE);
+        c = co_mem_alloc(bytes, CHS_SIDE_ALIGN);
         if (!c)
             return NULL;
     }
@@ -118,17 +84,11 @@ void chs_free(chs_t *c)
         co_mem_free(c);
 }
 
-/* Copy @p n elements between @p elems and the ring starting at index @p at. */
-static inline void ring_copy(chs_t *c, uint32_t at, void *elems, unsigned n, bool in)
+/* Copy @p n elements between @p elems and the ring starting at index @p at (the
+ * inline fast paths do one pointer-sized element themselves). A burst that does not
+ * wrap is one memcpy. */
+void chs__copy(chs_t *c, uint32_t at, void *elems, unsigned n, bool in)
 {
-    if (n == 1 && c->esz == sizeof(uint64_t)) { /* one pointer-sized element: one move */
-        uint64_t *slot = (uint64_t *)c->slots + (at & c->mask);
-        if (in)
-            memcpy(slot, elems, sizeof(uint64_t));
-        else
-            memcpy(elems, slot, sizeof(uint64_t));
-        return;
-    }
     uint32_t idx = at & c->mask;
     uint32_t first = c->mask + 1 - idx;
     if (first > n)
@@ -144,43 +104,6 @@ static inline void ring_copy(chs_t *c, uint32_t at, void *elems, unsigned n, boo
         if (n > first)
             memcpy(user + first * esz, c->slots, (n - first) * esz);
     }
-}
-
-unsigned chs_send_burst(chs_t *c, const void *elems, unsigned n)
-{
-    CHECK_PRODUCER(c);
-    uint32_t tail = atomic_load_explicit(&c->prod.pos, memory_order_relaxed);
-    uint32_t size = c->mask + 1;
-    uint32_t free = size - (tail - c->prod.other);
-    if (free < n) {
-        c->prod.other = atomic_load_explicit(&c->cons.pos, memory_order_acquire);
-        free = size - (tail - c->prod.other);
-        if (free < n)
-            n = free;
-    }
-    if (CH_UNLIKELY(n == 0 || atomic_load_explicit(&c->closed, memory_order_relaxed)))
-        return 0;
-    ring_copy(c, tail, (void *)elems, n, true);
-    atomic_store_explicit(&c->prod.pos, tail + n, memory_order_release);
-    return n;
-}
-
-unsigned chs_recv_burst(chs_t *c, void *elems, unsigned n)
-{
-    CHECK_CONSUMER(c);
-    uint32_t head = atomic_load_explicit(&c->cons.pos, memory_order_relaxed);
-    uint32_t avail = c->cons.other - head;
-    if (avail < n) {
-        c->cons.other = atomic_load_explicit(&c->prod.pos, memory_order_acquire);
-        avail = c->cons.other - head;
-        if (avail < n)
-            n = avail;
-    }
-    if (n == 0)
-        return 0;
-    ring_copy(c, head, elems, n, false);
-    atomic_store_explicit(&c->cons.pos, head + n, memory_order_release);
-    return n;
 }
 
 void chs_close(chs_t *c)
@@ -257,9 +180,9 @@ int chs_try_op(chs_t *c, ch_op_t op, void *elem)
  * single-consumer role); the side's poll hook, registered while any is parked, wakes
  * them all when the other side moves, and each retries.
  */
-struct side_waiter {
+struct chs_waiter_ {
     co_t *co;
-    struct side_waiter *next, *prev;
+    struct chs_waiter_ *next, *prev;
 };
 
 static unsigned side_ready(struct chs_side *side, bool can_proceed)
@@ -267,7 +190,7 @@ static unsigned side_ready(struct chs_side *side, bool can_proceed)
     if (!can_proceed)
         return 0;
     unsigned n = 0;
-    for (struct side_waiter *w = side->waiters; w; w = w->next)
+    for (struct chs_waiter_ *w = side->waiters; w; w = w->next)
         n += co_ready(w->co);
     return n; /* each removes its own node when it runs */
 }
@@ -287,7 +210,7 @@ static unsigned prod_ready(co_poll_t *p)
 /* Park the calling coroutine on @p side until its poll hook sees progress. */
 static int side_park(chs_t *c, struct chs_side *side, co_ctx_t *ctx, const char *what)
 {
-    struct side_waiter w = {.co = co_self(), .next = side->waiters};
+    struct chs_waiter_ w = {.co = co_self(), .next = side->waiters};
     if (side->waiters)
         side->waiters->prev = &w;
     else
