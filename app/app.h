@@ -2,13 +2,15 @@
 /**
  * @file app.h
  * Internal interface between the parts of the mdmux binary: the command line
- * (main.c), the wiring and lifecycle of a run (run.c), the interim feed handler
- * (sink.c) and the final report (report.c).
+ * (main.c), the automatic feeds of a bare capture (autofeed.c), the wiring and
+ * lifecycle of a run (run.c), the feed handlers, mux and outputs (pipeline.c), the
+ * latency tap (latency.c) and the final report (report.c).
  */
 #ifndef MDMUX_APP_H
 #define MDMUX_APP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -31,6 +33,10 @@ typedef struct app_opts {
     unsigned loop; /**< --loop, when has_loop */
     bool has_loop;
     const char *stats_json; /**< --stats-json FILE, or NULL */
+    const char *dump;       /**< --dump FILE (JSON Lines of the merged stream), or NULL */
+    const char *report_dir; /**< --report DIR: stats.json and summary.txt, or NULL */
+    const char *shm;        /**< --shm PATH: publish the ring there (replay too), or NULL */
+    bool auto_feeds;        /**< the feeds came from the capture (no configuration) */
     int progress;           /**< 1 --progress, 0 --no-progress, -1 auto (a TTY) */
     char **eal_args;        /**< after `--` */
     int neal_args;
@@ -48,5 +54,13 @@ enum {
  * exit status.
  */
 int app_run(const app_opts_t *o, cfg_t *cfg);
+
+/**
+ * Scan @p capture and write a configuration (YAML text, malloc'd) with one
+ * single-line feed per UDP destination, named "address:port", in order of first
+ * appearance; *@p nfeeds gets their number. Returns NULL with the reason in @p err
+ * (unreadable capture, no UDP, more than CFG_MAX_MUX_FEEDS destinations).
+ */
+char *app_autofeed_yaml(const char *capture, unsigned *nfeeds, char *err, size_t errlen);
 
 #endif /* MDMUX_APP_H */

@@ -33,10 +33,57 @@ struct raw_line {
     uint32_t port;
 };
 
+struct raw_arb {
+    uint32_t *gap_wait_us;
+    uint32_t *window;
+    uint32_t *line_timeout_ms;
+    bool *sync_first;
+};
+
 struct raw_feed {
     char *name;
     uint32_t *handler;
     struct raw_line *a, *b;
+    uint32_t *gap_wait_us;
+    uint32_t *window;
+    uint32_t *line_timeout_ms;
+    bool *sync_first;
+    bool *rereq;
+    char *rereq_server;
+};
+
+struct raw_rereq {
+    char *device;
+    char *server;
+    char *server_mac;
+    char *source;
+    uint32_t *max_outstanding;
+    uint32_t *retry_us;
+    uint32_t *max_retries;
+    uint32_t *rate_per_s;
+    uint32_t *max_msgs;
+};
+
+struct raw_shm {
+    bool *enabled;
+    char *path;
+    uint32_t *slots;
+    char *mode;
+};
+
+struct raw_mcast {
+    char *device;
+    char *group;
+    char *source;
+    uint32_t *mtu;
+    uint32_t *ttl;
+};
+
+struct raw_outputs {
+    struct raw_shm *shm;
+    char *dump;
+    char *pcap;
+    struct raw_mcast *multicast;
 };
 
 struct raw_eal {
@@ -88,6 +135,9 @@ struct raw_cfg {
     struct raw_replay *replay;
     struct raw_feed *feeds;
     unsigned feeds_count;
+    struct raw_arb *feed_defaults;
+    struct raw_outputs *outputs;
+    struct raw_rereq *rereq;
 };
 
 #define OPT (CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL)
@@ -104,7 +154,59 @@ static const cyaml_schema_field_t feed_fields[] = {
     STR("name", struct raw_feed, name, 0),
     CYAML_FIELD_UINT_PTR("handler", OPT, struct raw_feed, handler),
     CYAML_FIELD_MAPPING_PTR("a", CYAML_FLAG_POINTER, struct raw_feed, a, line_fields),
-    CYAML_FIELD_MAPPING_PTR("b", CYAML_FLAG_POINTER, struct raw_feed, b, line_fields),
+    CYAML_FIELD_MAPPING_PTR("b", OPT, struct raw_feed, b, line_fields),
+    CYAML_FIELD_UINT_PTR("gap_wait_us", OPT, struct raw_feed, gap_wait_us),
+    CYAML_FIELD_UINT_PTR("window", OPT, struct raw_feed, window),
+    CYAML_FIELD_UINT_PTR("line_timeout_ms", OPT, struct raw_feed, line_timeout_ms),
+    CYAML_FIELD_BOOL_PTR("sync_first", OPT, struct raw_feed, sync_first),
+    CYAML_FIELD_BOOL_PTR("rereq", OPT, struct raw_feed, rereq),
+    STR("rereq_server", struct raw_feed, rereq_server, CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t rereq_fields[] = {
+    STR("device", struct raw_rereq, device, 0),
+    STR("server", struct raw_rereq, server, 0),
+    STR("server_mac", struct raw_rereq, server_mac, CYAML_FLAG_OPTIONAL),
+    STR("source", struct raw_rereq, source, 0),
+    CYAML_FIELD_UINT_PTR("max_outstanding", OPT, struct raw_rereq, max_outstanding),
+    CYAML_FIELD_UINT_PTR("retry_us", OPT, struct raw_rereq, retry_us),
+    CYAML_FIELD_UINT_PTR("max_retries", OPT, struct raw_rereq, max_retries),
+    CYAML_FIELD_UINT_PTR("rate_per_s", OPT, struct raw_rereq, rate_per_s),
+    CYAML_FIELD_UINT_PTR("max_msgs", OPT, struct raw_rereq, max_msgs),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t arb_fields[] = {
+    CYAML_FIELD_UINT_PTR("gap_wait_us", OPT, struct raw_arb, gap_wait_us),
+    CYAML_FIELD_UINT_PTR("window", OPT, struct raw_arb, window),
+    CYAML_FIELD_UINT_PTR("line_timeout_ms", OPT, struct raw_arb, line_timeout_ms),
+    CYAML_FIELD_BOOL_PTR("sync_first", OPT, struct raw_arb, sync_first),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t shm_fields[] = {
+    CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_shm, enabled),
+    STR("path", struct raw_shm, path, CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_UINT_PTR("slots", OPT, struct raw_shm, slots),
+    STR("mode", struct raw_shm, mode, CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t mcast_fields[] = {
+    STR("device", struct raw_mcast, device, 0),
+    STR("group", struct raw_mcast, group, 0),
+    STR("source", struct raw_mcast, source, CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_UINT_PTR("mtu", OPT, struct raw_mcast, mtu),
+    CYAML_FIELD_UINT_PTR("ttl", OPT, struct raw_mcast, ttl),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t outputs_fields[] = {
+    CYAML_FIELD_MAPPING_PTR("shm", OPT, struct raw_outputs, shm, shm_fields),
+    STR("dump", struct raw_outputs, dump, CYAML_FLAG_OPTIONAL),
+    STR("pcap", struct raw_outputs, pcap, CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_MAPPING_PTR("multicast", OPT, struct raw_outputs, multicast, mcast_fields),
     CYAML_FIELD_END,
 };
 
@@ -180,6 +282,9 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_MAPPING_PTR("replay", OPT, struct raw_cfg, replay, replay_fields),
     CYAML_FIELD_SEQUENCE("feeds", CYAML_FLAG_POINTER, struct raw_cfg, feeds, &feed_value, 1,
                          CFG_MAX_FEEDS),
+    CYAML_FIELD_MAPPING_PTR("feed_defaults", OPT, struct raw_cfg, feed_defaults, arb_fields),
+    CYAML_FIELD_MAPPING_PTR("outputs", OPT, struct raw_cfg, outputs, outputs_fields),
+    CYAML_FIELD_MAPPING_PTR("rereq", OPT, struct raw_cfg, rereq, rereq_fields),
     CYAML_FIELD_END,
 };
 
@@ -479,8 +584,8 @@ static void copy_name(loader_t *ld, const char *path, const char *src, char *dst
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)src[i];
-        if (!isalnum(ch) && ch != '_' && ch != '-' && ch != '.') {
-            fail(ld, path, "'%s': names use letters, digits, '_', '-' and '.'", src);
+        if (!isalnum(ch) && ch != '_' && ch != '-' && ch != '.' && ch != ':') {
+            fail(ld, path, "'%s': names use letters, digits, '_', '-', '.' and ':'", src);
             return;
         }
     }
@@ -715,11 +820,11 @@ static void check_feed_dups(loader_t *ld, const cfg_t *c, unsigned i)
                  line_of(ld, other));
         }
     }
-    for (unsigned l = 0; l < CFG_LINES; l++) {
+    for (unsigned l = 0; l < f->nlines; l++) {
         const cfg_line_t *x = &f->line[l];
         snprintf(path, sizeof(path), "feeds[%u].%s", i, l ? "b" : "a");
         for (unsigned j = 0; j <= i; j++) {
-            for (unsigned m = 0; m < CFG_LINES; m++) {
+            for (unsigned m = 0; m < c->feeds[j].nlines; m++) {
                 const cfg_line_t *y = &c->feeds[j].line[m];
                 if ((j == i && m >= l) || y->group_be != x->group_be || y->port != x->port)
                     continue;
@@ -731,8 +836,218 @@ static void check_feed_dups(loader_t *ld, const cfg_t *c, unsigned i)
     }
 }
 
+/* Apply the arbiter keys present in @p r (under @p base, "" or "feeds[i]") onto @p a. */
+static void conv_arb(loader_t *ld, const char *base, const struct raw_arb *r, cfg_arb_t *a)
+{
+    char path[64];
+    const char *dot = base[0] ? "." : "";
+    if (r == NULL)
+        return;
+    if (r->gap_wait_us) {
+        snprintf(path, sizeof(path), "%s%sgap_wait_us", base, dot);
+        if (*r->gap_wait_us < 1 || *r->gap_wait_us > 10u * 1000 * 1000)
+            fail(ld, path, "%u: expected 1 to 10000000 microseconds", *r->gap_wait_us);
+        a->gap_wait_ns = (uint64_t)*r->gap_wait_us * 1000;
+    }
+    if (r->window) {
+        snprintf(path, sizeof(path), "%s%swindow", base, dot);
+        if (*r->window < 1 || *r->window > CFG_MAX_WINDOW)
+            fail(ld, path, "%u: expected 1 to %u packets", *r->window, CFG_MAX_WINDOW);
+        a->window = *r->window;
+    }
+    if (r->line_timeout_ms) {
+        snprintf(path, sizeof(path), "%s%sline_timeout_ms", base, dot);
+        if (*r->line_timeout_ms < 1 || *r->line_timeout_ms > 3600u * 1000)
+            fail(ld, path, "%u: expected 1 to 3600000 milliseconds", *r->line_timeout_ms);
+        a->line_timeout_ns = (uint64_t)*r->line_timeout_ms * 1000 * 1000;
+    }
+    if (r->sync_first)
+        a->sync_first = *r->sync_first;
+}
+
+/* Parse "A.B.C.D:PORT" into @p ip_be / @p port; -1 if it is not one. */
+static int parse_endpoint(const char *s, uint32_t *ip_be, uint16_t *port)
+{
+    char host[32];
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+        return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    struct in_addr a;
+    if (inet_pton(AF_INET, host, &a) != 1 || end == colon + 1 || *end || p < 1 || p > 65535)
+        return -1;
+    *ip_be = a.s_addr;
+    *port = (uint16_t)p;
+    return 0;
+}
+
+static void conv_shm(loader_t *ld, const struct raw_shm *r, cfg_shm_t *s)
+{
+    s->slots = 65536;
+    s->mode = 0640;
+    if (r == NULL)
+        return;
+    s->set = true;
+    s->enabled = r->enabled ? *r->enabled : true;
+    if (r->path)
+        s->path = dup_or_fail(ld, r->path);
+    if (r->path && r->path[0] == '\0')
+        fail(ld, "outputs.shm.path", "empty path");
+    if (r->slots) {
+        s->slots = *r->slots;
+        if (s->slots < 64 || s->slots > (1u << 26) || (s->slots & (s->slots - 1)))
+            fail(ld, "outputs.shm.slots", "%u: expected a power of two from 64 to 67108864",
+                 *r->slots);
+    }
+    if (r->mode) {
+        char *end;
+        unsigned long m = strtoul(r->mode, &end, 8);
+        if (end == r->mode || *end || m > 0777 || (m & 0600) != 0600)
+            fail(ld, "outputs.shm.mode",
+                 "'%s': expected an octal file mode such as \"0640\" with owner read/write",
+                 r->mode);
+        s->mode = (unsigned)m;
+    }
+}
+
+static void conv_mcast(loader_t *ld, const struct raw_mcast *r, cfg_mcast_t *m)
+{
+    m->mtu = 1500;
+    m->ttl = 16;
+    if (r == NULL)
+        return;
+    m->enabled = true;
+    m->device = dup_or_fail(ld, r->device);
+    if (r->device[0] == '\0')
+        fail(ld, "outputs.multicast.device", "empty device");
+    snprintf(m->group_text, sizeof(m->group_text), "%s", r->group);
+    if (parse_endpoint(r->group, &m->group_be, &m->port) < 0 || (ntohl(m->group_be) >> 28) != 0xe)
+        fail(ld, "outputs.multicast.group",
+             "'%s': expected a multicast group:port such as "
+             "239.255.0.1:5000",
+             r->group);
+    m->src_be = htonl(0x0a000002); /* 10.0.0.2 */
+    m->src_port = m->port;
+    if (r->source && parse_endpoint(r->source, &m->src_be, &m->src_port) < 0)
+        fail(ld, "outputs.multicast.source", "'%s': expected address:port", r->source);
+    if (r->mtu) {
+        m->mtu = *r->mtu;
+        if (m->mtu < 576 || m->mtu > 9000)
+            fail(ld, "outputs.multicast.mtu", "%u: expected 576 to 9000", m->mtu);
+    }
+    if (r->ttl) {
+        m->ttl = *r->ttl;
+        if (m->ttl < 1 || m->ttl > 255)
+            fail(ld, "outputs.multicast.ttl", "%u: expected 1 to 255", m->ttl);
+    }
+}
+
+/* One bounded numeric rereq key: default @p def when absent. */
+static unsigned rereq_num(loader_t *ld, const char *key, const uint32_t *v, unsigned def,
+                          unsigned lo, unsigned hi)
+{
+    char path[48];
+    if (v == NULL)
+        return def;
+    snprintf(path, sizeof(path), "rereq.%s", key);
+    if (*v < lo || *v > hi)
+        fail(ld, path, "%u: expected %u to %u", *v, lo, hi);
+    return *v;
+}
+
+static void parse_mac(loader_t *ld, const char *s, uint8_t *mac)
+{
+    unsigned b[6];
+    char end;
+    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6) {
+        fail(ld, "rereq.server_mac", "'%s': expected a MAC address such as 02:00:00:00:00:64", s);
+        return;
+    }
+    for (unsigned i = 0; i < 6; i++)
+        mac[i] = (uint8_t)b[i];
+}
+
+static void conv_rereq(loader_t *ld, const struct raw_rereq *r, cfg_rereq_t *q)
+{
+    if (r == NULL)
+        return;
+    q->enabled = true;
+    q->device = dup_or_fail(ld, r->device);
+    if (parse_endpoint(r->server, &q->server_be, &q->server_port) < 0)
+        fail(ld, "rereq.server", "'%s': expected address:port", r->server);
+    if (parse_endpoint(r->source, &q->source_be, &q->source_port) < 0)
+        fail(ld, "rereq.source", "'%s': expected address:port (feed i sends from port + i)",
+             r->source);
+    memset(q->server_mac, 0xff, 6);
+    if (r->server_mac)
+        parse_mac(ld, r->server_mac, q->server_mac);
+    q->max_outstanding = rereq_num(ld, "max_outstanding", r->max_outstanding, 8, 1, 64);
+    q->retry_ns = (uint64_t)rereq_num(ld, "retry_us", r->retry_us, 5000, 10, 10000000) * 1000;
+    q->max_retries = rereq_num(ld, "max_retries", r->max_retries, 3, 0, 100);
+    q->rate_per_s = rereq_num(ld, "rate_per_s", r->rate_per_s, 1000, 1, 1000000);
+    q->max_msgs = rereq_num(ld, "max_msgs", r->max_msgs, 1024, 1, 65535);
+}
+
+/* Re-requests leave on one TX queue, used by one lcore: every feed that re-requests must
+   share a handler lcore, and the source ports must fit. */
+static void check_rereq(loader_t *ld, const cfg_t *c)
+{
+    const cfg_rereq_t *q = &c->rereq;
+    int lcore = -1;
+    if (!q->enabled)
+        return;
+    if ((unsigned)q->source_port + c->nfeeds > 65536)
+        fail(ld, "rereq.source", "port %u + %u feeds is beyond 65535", q->source_port, c->nfeeds);
+    for (unsigned i = 0; i < c->nfeeds; i++) {
+        if (!c->feeds[i].rereq)
+            continue;
+        if (lcore >= 0 && (unsigned)lcore != c->feeds[i].handler) {
+            char path[40];
+            snprintf(path, sizeof(path), "feeds[%u].handler", i);
+            fail(ld, path,
+                 "feeds that re-request must share one handler lcore (the TX queue's), "
+                 "here %d and %u",
+                 lcore, c->feeds[i].handler);
+            return;
+        }
+        lcore = (int)c->feeds[i].handler;
+    }
+}
+
+static void conv_outputs(loader_t *ld, const struct raw_outputs *r, cfg_t *c)
+{
+    conv_shm(ld, r ? r->shm : NULL, &c->outputs.shm);
+    conv_mcast(ld, r ? r->multicast : NULL, &c->outputs.mcast);
+    if (r && r->dump)
+        c->outputs.dump = dup_or_fail(ld, r->dump);
+    if (r && r->pcap)
+        c->outputs.pcap = dup_or_fail(ld, r->pcap);
+}
+
+/* Feed @p i's re-request settings: the global server, its own, or none. */
+static void conv_feed_rereq(loader_t *ld, unsigned i, const struct raw_feed *rf, const cfg_t *c,
+                            cfg_feed_t *f)
+{
+    char path[48];
+    f->rereq = c->rereq.enabled && (rf->rereq == NULL || *rf->rereq);
+    f->rr_server_be = c->rereq.server_be;
+    f->rr_server_port = c->rereq.server_port;
+    if (rf->rereq_server == NULL)
+        return;
+    snprintf(path, sizeof(path), "feeds[%u].rereq_server", i);
+    if (!c->rereq.enabled)
+        fail(ld, path, "needs a rereq: section (the device the requests leave on)");
+    else if (parse_endpoint(rf->rereq_server, &f->rr_server_be, &f->rr_server_port) < 0)
+        fail(ld, path, "'%s': expected address:port", rf->rereq_server);
+}
+
 static void conv_feeds(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
 {
+    if (r->feeds_count > CFG_MAX_MUX_FEEDS)
+        fail(ld, "feeds", "%u feeds: one mux merges at most %d", r->feeds_count, CFG_MAX_MUX_FEEDS);
     c->feeds = calloc(r->feeds_count, sizeof(*c->feeds));
     if (c->feeds == NULL) {
         fail(ld, "feeds", "out of memory");
@@ -746,7 +1061,13 @@ static void conv_feeds(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
         copy_name(ld, path, rf->name, f->name);
         snprintf(path, sizeof(path), "feeds[%u]", i);
         conv_line(ld, path, CFG_LINE_A, rf->a, &f->line[CFG_LINE_A]);
-        conv_line(ld, path, CFG_LINE_B, rf->b, &f->line[CFG_LINE_B]);
+        f->nlines = rf->b ? 2 : 1;
+        if (rf->b)
+            conv_line(ld, path, CFG_LINE_B, rf->b, &f->line[CFG_LINE_B]);
+        struct raw_arb over = {rf->gap_wait_us, rf->window, rf->line_timeout_ms, rf->sync_first};
+        f->arb = c->feed_defaults;
+        conv_arb(ld, path, &over, &f->arb);
+        conv_feed_rereq(ld, i, rf, c, f);
         /* default: spread the feeds over the handler lcores in turn */
         f->handler = rf->handler ? *rf->handler : c->handlers[i % c->nhandlers];
         snprintf(path, sizeof(path), "feeds[%u].handler", i);
@@ -771,7 +1092,13 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
         fail(ld, "channels.slots", "%u: expected a power of two from 2 to 16777216",
              c->channel_slots);
     conv_replay(ld, r->replay, c);
+    c->feed_defaults = (cfg_arb_t){
+        .gap_wait_ns = 1000 * 1000, .window = 64, .line_timeout_ns = 2000ull * 1000 * 1000};
+    conv_arb(ld, "feed_defaults", r->feed_defaults, &c->feed_defaults);
+    conv_outputs(ld, r->outputs, c);
+    conv_rereq(ld, r->rereq, &c->rereq);
     conv_feeds(ld, r, c);
+    check_rereq(ld, c);
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -862,6 +1189,11 @@ void cfg_free(cfg_t *c)
     free(c->ports);
     free(c->rx);
     free(c->feeds);
+    free(c->outputs.shm.path);
+    free(c->outputs.dump);
+    free(c->outputs.pcap);
+    free(c->outputs.mcast.device);
+    free(c->rereq.device);
     free(c);
 }
 

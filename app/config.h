@@ -29,6 +29,10 @@
 #define CFG_MAX_LCORES 128
 /** Most feeds in one configuration (a feed id is 16 bits in lib/io). */
 #define CFG_MAX_FEEDS 4096
+/** Most feeds one mux merges (a select case each: CH_SELECT_MAX in lib/chan). */
+#define CFG_MAX_MUX_FEEDS 128
+/** Largest reorder window (lib/feed's FEED_WINDOW_MAX). */
+#define CFG_MAX_WINDOW 1024
 /** Largest configuration file read. */
 #define CFG_MAX_FILE (4u << 20)
 /** Name of the port `mdmux replay` adds; rx entries may name it. */
@@ -44,12 +48,47 @@ typedef struct cfg_line {
     char group[16];    /**< dotted quad as written */
 } cfg_line_t;
 
-/** One feed: two lines and the lcore of its handler. */
+/** The arbiter's settings of a feed (feed_defaults:, overridden per feed). */
+typedef struct cfg_arb {
+    uint64_t gap_wait_ns;     /**< wait for the other line before a gap */
+    unsigned window;          /**< packets held per line */
+    uint64_t line_timeout_ns; /**< a line is down after this silence */
+    bool sync_first;          /**< join on the first packet seen (not at sequence 1) */
+} cfg_arb_t;
+
+/** One feed: one or two lines, the lcore of its handler, its arbiter settings. */
 typedef struct cfg_feed {
     char name[CFG_NAME_MAX + 1];
     unsigned handler; /**< lcore */
+    unsigned nlines;  /**< 2 (A and B), or 1 (A only: `b` left out) */
     cfg_line_t line[CFG_LINES];
+    cfg_arb_t arb;
+    bool rereq;              /**< uses the re-request server (rereq: set and not opted out) */
+    uint32_t rr_server_be;   /**< its server: rereq.server or the feed's rereq_server */
+    uint16_t rr_server_port; /**< host order */
 } cfg_feed_t;
+
+/** Shared-memory ring output (outputs.shm). */
+typedef struct cfg_shm {
+    bool set;       /**< outputs.shm was written (else the mode's default applies) */
+    bool enabled;   /**< publish to the ring */
+    char *path;     /**< ring file; NULL: the default of the mode */
+    uint64_t slots; /**< records kept (power of two) */
+    unsigned mode;  /**< file mode */
+} cfg_shm_t;
+
+/** UDP multicast output on a DPDK TX device (outputs.multicast). */
+typedef struct cfg_mcast {
+    bool enabled;
+    char *device;        /**< vdev or PCI address opened for TX */
+    uint32_t group_be;   /**< destination group */
+    uint16_t port;       /**< destination UDP port, host order */
+    uint32_t src_be;     /**< source address */
+    uint16_t src_port;   /**< source UDP port, host order */
+    unsigned mtu;        /**< IP MTU */
+    unsigned ttl;        /**< IP TTL */
+    char group_text[24]; /**< "A.B.C.D:PORT" as written (reports) */
+} cfg_mcast_t;
 
 /** A DPDK port. */
 typedef struct cfg_port {
@@ -72,6 +111,19 @@ typedef enum cfg_pace {
     CFG_PACE_SPEED,   /**< capture timestamps times a multiplier */
     CFG_PACE_RATE,    /**< fixed packets/s */
 } cfg_pace_t;
+
+/** The re-request server (rereq:), shared by every feed that does not opt out. */
+typedef struct cfg_rereq {
+    bool enabled;
+    char *device;          /**< DPDK device: TX of requests, RX of retransmissions */
+    uint32_t server_be;    /**< server address */
+    uint16_t server_port;  /**< server UDP port, host order */
+    uint8_t server_mac[6]; /**< default ff:ff:ff:ff:ff:ff */
+    uint32_t source_be;    /**< our address */
+    uint16_t source_port;  /**< feed i sends from source_port + i, host order */
+    unsigned max_outstanding, max_retries, rate_per_s, max_msgs;
+    uint64_t retry_ns;
+} cfg_rereq_t;
 
 /** A loaded, defaulted and validated configuration. */
 typedef struct cfg {
@@ -101,6 +153,14 @@ typedef struct cfg {
     } replay;
     cfg_feed_t *feeds;
     unsigned nfeeds;
+    cfg_arb_t feed_defaults; /**< feed_defaults: (each feed starts from these) */
+    cfg_rereq_t rereq;       /**< rereq: */
+    struct {
+        cfg_shm_t shm;
+        char *dump; /**< JSON Lines dump file, or NULL (--dump overrides) */
+        char *pcap; /**< pcap of the multicast datagrams, or NULL */
+        cfg_mcast_t mcast;
+    } outputs;
 } cfg_t;
 
 /**

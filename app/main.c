@@ -20,15 +20,19 @@
 
 static const char usage_text[] =
     "usage:\n"
-    "  mdmux replay FILE [-c CONFIG] [--speed N|max] [--rate PPS] [--loop N]\n"
-    "                    [--stats-json FILE] [--progress|--no-progress] [-- EAL ARGS]\n"
-    "  mdmux run -c CONFIG [--stats-json FILE] [-- EAL ARGS]\n"
+    "  mdmux replay CAPTURE [--config FILE] [--speed max|1|N] [--rate PPS] [--loop N]\n"
+    "                    [--dump FILE] [--report DIR] [--shm PATH] [--stats-json FILE]\n"
+    "                    [--progress|--no-progress] [-- EAL ARGS]\n"
+    "  mdmux run --config FILE [--dump FILE] [--report DIR] [--shm PATH]\n"
+    "                    [--stats-json FILE] [-- EAL ARGS]\n"
     "  mdmux check-config CONFIG\n"
     "  mdmux --help | --version\n"
     "\n"
     "replay  plays a pcap capture (ns or us) through a net_pcap port into the feed\n"
-    "        handlers, then prints per-feed, per-line counts. Without -c it reads\n"
-    "        FILE's sibling configuration (x.pcap -> x.yaml), as tools/gen writes it.\n"
+    "        handlers and the mux, then prints per-feed counts and latencies. Without\n"
+    "        -c it reads the capture's sibling configuration (x.pcap -> x.yaml, as\n"
+    "        tools/gen writes it); without that, every UDP destination in the capture\n"
+    "        becomes a single-line MoldUDP64/ITCH feed named address:port.\n"
     "run     opens the configured ports and runs until SIGINT or SIGTERM.\n"
     "check-config  validates a configuration without starting anything.\n"
     "\n"
@@ -37,6 +41,10 @@ static const char usage_text[] =
     "  --speed N|max        replay pace: capture timestamps times N, or top speed\n"
     "  --rate PPS           replay at a fixed rate of PPS packets/s\n"
     "  --loop N             play the capture N times (default 1)\n"
+    "  --dump FILE          write the merged stream as JSON Lines (lossless)\n"
+    "  --report DIR         write DIR/stats.json and DIR/summary.txt at the end\n"
+    "  --shm PATH           publish the merged stream on a shared-memory ring at PATH\n"
+    "                       (run: default /dev/shm/mdmux; replay: a private ring)\n"
     "  --stats-json FILE    write the final counters as JSON\n"
     "  --progress           progress line even when stderr is not a terminal\n"
     "  --no-progress        no progress output\n"
@@ -64,7 +72,17 @@ static int parse_number(const char *s, double max, double *out)
     return 0;
 }
 
-enum { OPT_SPEED = 256, OPT_RATE, OPT_LOOP, OPT_STATS, OPT_PROGRESS, OPT_NO_PROGRESS };
+enum {
+    OPT_SPEED = 256,
+    OPT_RATE,
+    OPT_LOOP,
+    OPT_STATS,
+    OPT_PROGRESS,
+    OPT_NO_PROGRESS,
+    OPT_DUMP,
+    OPT_REPORT,
+    OPT_SHM
+};
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -72,6 +90,9 @@ static const struct option long_opts[] = {
     {"rate", required_argument, NULL, OPT_RATE},
     {"loop", required_argument, NULL, OPT_LOOP},
     {"stats-json", required_argument, NULL, OPT_STATS},
+    {"dump", required_argument, NULL, OPT_DUMP},
+    {"report", required_argument, NULL, OPT_REPORT},
+    {"shm", required_argument, NULL, OPT_SHM},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"help", no_argument, NULL, 'h'},
@@ -106,6 +127,15 @@ static int take_option(app_opts_t *o, int ch, const char *arg)
         return 0;
     case OPT_STATS:
         o->stats_json = arg;
+        return 0;
+    case OPT_DUMP:
+        o->dump = arg;
+        return 0;
+    case OPT_REPORT:
+        o->report_dir = arg;
+        return 0;
+    case OPT_SHM:
+        o->shm = arg;
         return 0;
     case OPT_PROGRESS:
         o->progress = 1;
@@ -192,6 +222,42 @@ static int check_config(const app_opts_t *o)
     return APP_EXIT_OK;
 }
 
+/* No configuration: feeds from the capture's UDP destinations (app_autofeed_yaml). */
+static cfg_t *auto_config(app_opts_t *o, char *err, size_t errlen)
+{
+    unsigned n;
+    char *yaml = app_autofeed_yaml(o->capture, &n, err, errlen);
+    if (yaml == NULL)
+        return NULL;
+    char name[64];
+    snprintf(name, sizeof(name), "(feeds of the capture)");
+    cfg_t *c = cfg_parse(yaml, strlen(yaml), name, err, errlen);
+    free(yaml);
+    if (c != NULL) {
+        o->auto_feeds = true;
+        fprintf(stderr, "mdmux: no configuration: %u single-line feeds, one per UDP destination\n",
+                n);
+    }
+    return c;
+}
+
+/* The configuration of this run: -c, the capture's sibling, or the capture's feeds. */
+static cfg_t *find_config(app_opts_t *o, char **sibling, char *err, size_t errlen)
+{
+    if (o->cmd == APP_REPLAY && o->config == NULL) {
+        *sibling = sibling_config(o->capture);
+        if (*sibling == NULL || access(*sibling, R_OK) != 0) {
+            if (access(o->capture, R_OK) != 0) {
+                snprintf(err, errlen, "mdmux: replay %s: %s\n", o->capture, strerror(errno));
+                return NULL;
+            }
+            return auto_config(o, err, errlen);
+        }
+        o->config = *sibling;
+    }
+    return cfg_load(o->config, err, errlen);
+}
+
 /* Find the configuration, load it and run. */
 static int load_and_run(app_opts_t *o)
 {
@@ -199,23 +265,14 @@ static int load_and_run(app_opts_t *o)
     char err[8192];
     int rc;
 
-    if (o->cmd == APP_REPLAY && o->config == NULL) {
-        sibling = sibling_config(o->capture);
-        if (sibling == NULL || access(sibling, R_OK) != 0) {
-            fprintf(stderr,
-                    "mdmux: replay %s: no configuration: give -c CONFIG, or put the "
-                    "generator's %s next to the capture\n",
-                    o->capture, sibling ? sibling : "sibling .yaml");
-            free(sibling);
-            return APP_EXIT_USAGE;
-        }
-        o->config = sibling;
-    }
-    cfg_t *c = cfg_load(o->config, err, sizeof(err));
+    cfg_t *c = find_config(o, &sibling, err, sizeof(err));
     if (c == NULL) {
         fputs(err, stderr);
+        if (err[0] && err[strlen(err) - 1] != '\n')
+            fputc('\n', stderr);
         free(sibling);
-        return APP_EXIT_USAGE;
+        /* no configuration came from a file: the capture itself is what failed */
+        return o->config == NULL ? APP_EXIT_FAIL : APP_EXIT_USAGE;
     }
     if (cfg_check_host(c, err, sizeof(err)) < 0) {
         fprintf(stderr, "mdmux: %s\n", err);

@@ -12,14 +12,17 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "feed.h"
 #include "io.h"
+#include "mux.h"
+#include "pipeline.h"
 
 /** One feed line's final counts. */
 typedef struct rep_line {
     uint64_t packets;      /**< classified to this line (all RX lcores) */
     uint64_t bytes;        /**< their UDP payload bytes */
     uint64_t channel_full; /**< dropped by RX: the handler's channel was full */
-    uint64_t handled;      /**< taken by the feed handler */
+    uint64_t handled;      /**< taken by the feed handler (or freed after it gave up) */
 } rep_line_t;
 
 /** One DPDK port's own counters (rte_eth_stats): drops before mdmux sees a frame. */
@@ -44,16 +47,33 @@ typedef struct rep {
     const char *pace_mode;              /**< "max", "speed", "rate" */
     uint64_t err_p50, err_p99, err_max; /**< pacing error, ns */
     uint64_t early;                     /**< releases before their intended time */
-    double elapsed_s;                   /**< wall time of the data path */
-    const char *capture_error;          /**< replay: the capture's error, or NULL */
-    bool interrupted;                   /**< stopped by a signal */
+    uint64_t undelivered;      /**< replay: capture records the port did not deliver as read */
+    double elapsed_s;          /**< wall time of the data path */
+    const char *capture_error; /**< replay: the capture's error, or NULL */
+    bool interrupted;          /**< stopped by a signal */
+    feed_stats_t *fs;          /**< [cfg->nfeeds] the feed handlers' counters */
+    mux_stats_t mux;           /**< the merged stream */
+    bool has_dump, has_pcap, has_tx;
+    mux_writer_stats_t dump, pcap;     /**< writers' counters */
+    mux_tx_stats_t tx;                 /**< multicast TX counters */
+    const pipe_lat_t *lat;             /**< latency summary */
+    const char *dump_path, *pcap_path; /**< outputs written */
+    const char *shm_path;              /**< the public shm ring, or NULL */
+    const char *mcast;                 /**< "group:port" of the multicast output, or NULL */
+    const pipe_retx_t *retx;           /**< re-request port counters, or NULL */
 } rep_t;
 
 /** Add @p s (one RX lcore's counters) into @p total, merging the unknown-flow lists. */
 void rep_add_rx(io_rx_stats_t *total, const io_rx_stats_t *s);
 
-/** Print the summary and the per-feed table to @p f. */
+/** Print the summary, the per-feed table, the outputs and the latency summary to @p f. */
 void rep_print(FILE *f, const rep_t *r);
+
+/**
+ * Write DIR/stats.json and DIR/summary.txt (creating @p dir). Returns 0, or -1 with
+ * a message on stderr.
+ */
+int rep_write_dir(const char *dir, const rep_t *r);
 
 /**
  * Check classified = handled + channel_full on every line. Returns the number of

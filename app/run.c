@@ -7,14 +7,16 @@
  *   the handler lcore's NUMA node -> one coroutine scheduler per used lcore.
  *
  * Each lcore runs, as coroutines on its own scheduler, whatever roles it has: an RX
- * poller, the sinks of the feeds it handles, and (main lcore) the control coroutine
- * that watches signals and prints progress. Any mix on one lcore works, since each
- * role yields or parks.
+ * poller, the handlers of the feeds it handles, the mux (first handler lcore), and
+ * (main lcore) the control coroutine that watches signals and prints progress, the
+ * output writers and the latency tap (pipeline.c). Any mix on one lcore works, since
+ * each role yields or parks.
  *
  * Stopping is by closing, as in Go: an RX poller that is done (capture fully
- * released, or a stop was requested) closes its channels; a sink ends when all of
- * its channels are closed and drained; the control coroutine ends when every RX
- * poller and every sink has. Nothing is dropped on the way out.
+ * released, or a stop was requested) closes its channels; a feed handler ends when
+ * all of its channels are closed and drained and closes its output; the mux, then the
+ * writers, follow; the control coroutine ends when every RX poller and the pipeline
+ * have. Nothing is dropped on the way out.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,7 +38,7 @@
 #include "co.h"
 #include "io.h"
 #include "report.h"
-#include "sink.h"
+#include "pipeline.h"
 
 /* Stack of the RX and control coroutines: PMDs and stdio want more than 64 KiB. */
 #define BIG_STACK (256u * 1024u)
@@ -44,6 +46,8 @@
 #define CONTROL_TICK_NS  (20ull * 1000 * 1000)
 #define PROGRESS_TTY_NS  (250ull * 1000 * 1000)
 #define PROGRESS_LINE_NS (5ull * 1000 * 1000 * 1000)
+/* mbufs of the replay port's pool (about 75 MiB of the EAL's memory). */
+#define REPLAY_MBUFS 32767u
 /* A replay whose RX has released nothing for this long is stuck: stop it. */
 #define REPLAY_STALL_NS (10ull * 1000 * 1000 * 1000)
 
@@ -69,9 +73,8 @@ struct app {
     unsigned nports_open;
     io_flow_table_t *flows;
     lcore_t lc[CFG_MAX_LCORES];
-    unsigned nrx;  /* RX lcores */
-    sink_t *sinks; /* [cfg->nfeeds] */
-    atomic_uint sinks_done;
+    unsigned nrx; /* RX lcores */
+    pipe_t pipe;  /* feed handlers, mux, outputs */
     atomic_uint rx_done;
     atomic_bool stop;
     uint64_t t_start_ns, t_end_ns;
@@ -113,7 +116,7 @@ static void rx_main(void *arg)
         if (lc->replay_rx && io_rx_done(lc->rx))
             break;
         io_rx_poll(lc->rx);
-        co_yield(); /* let sinks (or control) on this lcore run */
+        co_yield(); /* let handlers (or control) on this lcore run */
     }
     for (unsigned i = 0; i < lc->nout; i++)
         chs_close(lc->out[i]);
@@ -166,7 +169,6 @@ static bool replay_stalled(app_t *a, uint64_t now, uint64_t *last_pkts, uint64_t
 static void control_main(void *arg)
 {
     app_t *a = arg;
-    unsigned nfeeds = a->cfg->nfeeds;
     bool tty = isatty(STDERR_FILENO);
     int progress = a->o->progress < 0 ? 1 : a->o->progress;
     uint64_t period = tty ? PROGRESS_TTY_NS : PROGRESS_LINE_NS;
@@ -174,7 +176,7 @@ static void control_main(void *arg)
     bool printed = false;
 
     while (atomic_load_explicit(&a->rx_done, memory_order_acquire) < a->nrx ||
-           atomic_load_explicit(&a->sinks_done, memory_order_acquire) < nfeeds) {
+           !pipe_done(&a->pipe)) {
         uint64_t now = co_now_ns();
         if (g_signals && !atomic_load(&a->stop)) {
             fprintf(stderr, "%smdmux: signal: stopping RX, draining channels\n",
@@ -213,9 +215,7 @@ static void fail_lcore(lcore_t *lc)
             chs_close(lc->out[i]);
         atomic_fetch_add(&a->rx_done, 1);
     }
-    for (unsigned i = 0; i < a->cfg->nfeeds; i++)
-        if (a->cfg->feeds[i].handler == lc->id)
-            atomic_fetch_add(&a->sinks_done, 1);
+    pipe_fail_lcore(&a->pipe, lc->id);
 }
 
 /* Body of every used lcore, main included: a scheduler running its roles. */
@@ -237,12 +237,8 @@ static int lcore_main(void *arg)
         big.name = big.kind = "rx";
         co_spawn(rx_main, lc, &big);
     }
-    for (unsigned i = 0; i < a->cfg->nfeeds; i++) {
-        if (a->cfg->feeds[i].handler == lc->id) {
-            co_opts_t so2 = {.name = a->cfg->feeds[i].name, .kind = "sink"};
-            co_spawn(sink_main, &a->sinks[i], &so2);
-        }
-    }
+    if (!pipe_spawn(&a->pipe, lc->id, is_main))
+        atomic_store(&a->stop, true); /* what did start drains and ends */
     if (is_main) {
         big.name = big.kind = "control";
         co_spawn(control_main, a, &big);
@@ -272,6 +268,12 @@ static int eal_init(app_t *a)
     for (unsigned i = 0; i < c->nports && a->o->cmd == APP_RUN; i++)
         if (!is_vdev(c->ports[i].device) && nallow < 64)
             allow[nallow++] = c->ports[i].device;
+    /* the output and re-request devices are opened in replay too */
+    const char *more[] = {c->outputs.mcast.enabled ? c->outputs.mcast.device : NULL,
+                          c->rereq.enabled ? c->rereq.device : NULL};
+    for (unsigned i = 0; i < 2; i++)
+        if (more[i] && !is_vdev(more[i]) && nallow < 64)
+            allow[nallow++] = more[i];
     snprintf(main_lcore, sizeof(main_lcore), "--main-lcore=%u", c->control);
     extra[nextra++] = main_lcore;
     for (unsigned i = 0; i < c->eal.nargs && nextra < IO_EAL_ARGS_MAX - 32; i++)
@@ -316,7 +318,11 @@ static int open_replay(app_t *a)
 {
     const cfg_t *c = a->cfg;
     char err[512];
-    io_replay_conf_t rc = {.path = a->o->capture, .rx_socket = rx_socket_of(c, CFG_REPLAY_PORT)};
+    /* The handlers hold mbufs (reorder windows, channels) while RX reads ahead: a pool
+       deeper than the port's default keeps the replay from waiting on them. */
+    io_replay_conf_t rc = {.path = a->o->capture,
+                           .rx_socket = rx_socket_of(c, CFG_REPLAY_PORT),
+                           .pool_mbufs = REPLAY_MBUFS};
     if (c->replay.pace == CFG_PACE_RATE) {
         rc.pace.mode = IO_PACE_RATE;
         rc.pace.rate_pps = c->replay.rate < 1 ? 1 : (uint64_t)c->replay.rate;
@@ -368,7 +374,7 @@ static int build_flows(app_t *a)
         return -1;
     }
     for (unsigned i = 0; i < c->nfeeds; i++) {
-        for (unsigned l = 0; l < CFG_LINES; l++) {
+        for (unsigned l = 0; l < c->feeds[i].nlines; l++) {
             const cfg_line_t *x = &c->feeds[i].line[l];
             int rc =
                 io_flow_table_add(a->flows, x->group_be, htons(x->port), (uint16_t)i, (uint8_t)l);
@@ -447,15 +453,8 @@ static int build_rx(app_t *a)
 static int build_channels(app_t *a)
 {
     const cfg_t *c = a->cfg;
-    a->sinks = calloc(c->nfeeds, sizeof(*a->sinks));
-    if (a->sinks == NULL)
-        return -1;
-    for (unsigned f = 0; f < c->nfeeds; f++) {
-        a->sinks[f].name = c->feeds[f].name;
-        a->sinks[f].feed = (uint16_t)f;
-        a->sinks[f].done = &a->sinks_done;
+    for (unsigned f = 0; f < c->nfeeds; f++)
         a->lc[c->feeds[f].handler].used = true;
-    }
     for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
         lcore_t *lc = &a->lc[id];
         if (lc->rx == NULL)
@@ -464,12 +463,7 @@ static int build_channels(app_t *a)
         if (lc->out == NULL)
             return -1;
         for (unsigned f = 0; f < c->nfeeds; f++) {
-            sink_t *s = &a->sinks[f];
-            if (s->nch == SINK_RX_MAX) {
-                fprintf(stderr, "mdmux: more than %d RX lcores\n", SINK_RX_MAX);
-                return -1;
-            }
-            for (unsigned l = 0; l < CFG_LINES; l++) {
+            for (unsigned l = 0; l < c->feeds[f].nlines; l++) {
                 chs_t *ch = chs_new(sizeof(struct rte_mbuf *), c->channel_slots,
                                     (int)socket_of(c->feeds[f].handler));
                 if (ch == NULL) {
@@ -478,10 +472,10 @@ static int build_channels(app_t *a)
                     return -1;
                 }
                 lc->out[lc->nout++] = ch;
-                s->ch[s->nch][l] = ch;
+                if (pipe_feed_in(&a->pipe, f, l, ch) < 0)
+                    return -1;
                 io_rx_set_channel(lc->rx, (uint16_t)f, (uint8_t)l, ch);
             }
-            s->nch++;
         }
     }
     return 0;
@@ -554,6 +548,75 @@ static int port_stats(const app_t *a, rep_t *r)
     return 0;
 }
 
+/* The pipeline's counters into @p r: feeds (their packets are the lines' handled),
+   the merged stream, outputs and latency. */
+static int pipe_report(app_t *a, rep_t *r)
+{
+    const pipe_t *p = &a->pipe;
+    const cfg_t *c = a->cfg;
+    r->fs = calloc(c->nfeeds, sizeof(*r->fs));
+    if (r->fs == NULL)
+        return -1;
+    for (unsigned f = 0; f < c->nfeeds; f++) {
+        feed_stats(p->feeds[f].feed, &r->fs[f]);
+        for (unsigned l = 0; l < c->feeds[f].nlines; l++)
+            r->lines[f][l].handled = r->fs[f].line[l].packets + p->feeds[f].after_giveup[l];
+    }
+    mux_stats(p->mux, &r->mux);
+    if ((r->has_dump = p->dump != NULL))
+        mux_writer_stats(p->dump, &r->dump);
+    if ((r->has_pcap = p->pcap != NULL))
+        mux_writer_stats(p->pcap, &r->pcap);
+    if ((r->has_tx = p->tx != NULL)) {
+        mux_tx_stats(p->tx, &r->tx);
+        r->mcast = c->outputs.mcast.group_text;
+    }
+    r->lat = &p->lat;
+    r->retx = p->retx.on ? &p->retx : NULL;
+    r->dump_path = p->dump_path;
+    r->pcap_path = p->pcap_path;
+    r->shm_path = p->shm && !p->shm_private ? mux_shm_path(p->shm) : NULL;
+    return 0;
+}
+
+/* Writer or TX errors are run errors: the output the user asked for is incomplete. */
+static int output_errors(const rep_t *r)
+{
+    int bad = 0;
+    if (r->has_dump && r->dump.errors) {
+        fprintf(stderr, "mdmux: dump %s: %lu write errors\n", r->dump_path,
+                (unsigned long)r->dump.errors);
+        bad = -1;
+    }
+    if (r->has_pcap && r->pcap.errors) {
+        fprintf(stderr, "mdmux: pcap %s: %lu write errors\n", r->pcap_path,
+                (unsigned long)r->pcap.errors);
+        bad = -1;
+    }
+    return bad;
+}
+
+/* The files written: stats JSON and the --report directory. */
+static int write_reports(app_t *a, const rep_t *r)
+{
+    int rc = 0;
+    if (a->o->stats_json && rep_write_json(a->o->stats_json, r) < 0)
+        rc = -1;
+    if (a->o->report_dir && rep_write_dir(a->o->report_dir, r) < 0)
+        rc = -1;
+    if (a->o->stats_json || a->o->report_dir || r->has_dump || r->has_pcap)
+        printf("\nreports:\n");
+    if (a->o->stats_json)
+        printf("  %s\n", a->o->stats_json);
+    if (a->o->report_dir)
+        printf("  %s/stats.json\n  %s/summary.txt\n", a->o->report_dir, a->o->report_dir);
+    if (r->has_dump)
+        printf("  %s (merged stream, JSON Lines)\n", r->dump_path);
+    if (r->has_pcap)
+        printf("  %s (multicast datagrams, pcap)\n", r->pcap_path);
+    return rc;
+}
+
 static int report(app_t *a)
 {
     const cfg_t *c = a->cfg;
@@ -562,8 +625,9 @@ static int report(app_t *a)
                .capture = a->o->capture,
                .interrupted = a->interrupted};
     r.lines = calloc(c->nfeeds, sizeof(*r.lines));
-    if (r.lines == NULL || port_stats(a, &r) < 0) {
+    if (r.lines == NULL || port_stats(a, &r) < 0 || pipe_report(a, &r) < 0) {
         free(r.lines);
+        free(r.ports);
         return -1;
     }
     for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
@@ -574,7 +638,7 @@ static int report(app_t *a)
         io_rx_stats(rx, &s);
         rep_add_rx(&r.rx, &s);
         for (unsigned f = 0; f < c->nfeeds; f++) {
-            for (unsigned l = 0; l < CFG_LINES; l++) {
+            for (unsigned l = 0; l < c->feeds[f].nlines; l++) {
                 io_line_stats_t ls;
                 io_rx_line_stats(rx, (uint16_t)f, (uint8_t)l, &ls);
                 r.lines[f][l].packets += ls.packets;
@@ -583,9 +647,6 @@ static int report(app_t *a)
             }
         }
     }
-    for (unsigned f = 0; f < c->nfeeds; f++)
-        for (unsigned l = 0; l < CFG_LINES; l++)
-            r.lines[f][l].handled = atomic_load(&a->sinks[f].handled[l]);
     r.elapsed_s = (double)(a->t_end_ns - a->t_start_ns) / 1e9;
     if (a->replay) {
         const io_pacer_t *p = io_replay_pacer(a->replay);
@@ -596,24 +657,30 @@ static int report(app_t *a)
         r.err_p99 = io_hist_quantile(&p->err, 0.99);
         r.err_max = io_hist_quantile(&p->err, 1.0);
         r.early = p->early;
+        io_replay_progress_t pr;
+        io_replay_progress(a->replay, &pr);
+        r.undelivered = pr.mismatches;
         r.capture_error = ci->error ? ci->errmsg : NULL;
     }
     rep_print(stdout, &r);
-    fflush(stdout);
     int rc = rep_check(stderr, &r) ? -1 : 0;
-    if (a->o->stats_json && rep_write_json(a->o->stats_json, &r) < 0)
+    if (output_errors(&r) < 0 || write_reports(a, &r) < 0)
         rc = -1;
+    fflush(stdout);
     if (r.capture_error) {
         fprintf(stderr, "mdmux: %s (the valid prefix was replayed)\n", r.capture_error);
         rc = -1;
     }
     free(r.lines);
     free(r.ports);
+    free(r.fs);
     return rc;
 }
 
 static void teardown(app_t *a)
 {
+    /* handlers first: they may still hold mbufs and point at the RX channels */
+    pipe_free(&a->pipe);
     for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
         lcore_t *lc = &a->lc[id];
         io_rx_free(lc->rx);
@@ -621,7 +688,6 @@ static void teardown(app_t *a)
             chs_free(lc->out[i]);
         free(lc->out);
     }
-    free(a->sinks);
     if (a->replay)
         io_replay_close(a->replay);
     for (unsigned i = 0; i < a->nports_open; i++)
@@ -652,13 +718,17 @@ int app_run(const app_opts_t *o, cfg_t *cfg)
         a->lc[i].app = a;
         a->lc[i].id = i;
     }
-    if (default_rx(a) < 0 || eal_init(a) < 0) {
+    if (default_rx(a) < 0 || pipe_init(&a->pipe, cfg, o) < 0 || eal_init(a) < 0) {
+        free(a->pipe.feeds);
         free(a);
         return APP_EXIT_FAIL;
     }
     install_signals();
     bool ok = (o->cmd == APP_REPLAY ? open_replay(a) : open_ports(a)) == 0 && build_flows(a) == 0 &&
               build_rx(a) == 0 && build_channels(a) == 0 && check_main(a) == 0;
+    a->pipe.rx_done = &a->rx_done;
+    a->pipe.nrx = a->nrx;
+    ok = ok && pipe_build(&a->pipe) == 0;
     if (ok) {
         if (o->cmd == APP_RUN)
             printf("mdmux: running: %u ports, %u RX lcores, %u feeds\n", a->nports_open, a->nrx,

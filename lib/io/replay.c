@@ -184,16 +184,29 @@ static void replay_stamp(io_replay_t *r, unsigned n, uint64_t now)
 }
 
 /*
+ * What this lcore can allocate from @p mp: the pool's common store plus its own cache.
+ * Not rte_mempool_avail_count(): that also counts other lcores' caches, which this
+ * lcore cannot allocate from.
+ */
+static unsigned pool_allocatable(struct rte_mempool *mp)
+{
+    struct rte_mempool_cache *own = rte_mempool_default_cache(mp, rte_lcore_id());
+    /* rte_mempool_ops_get_count() is internal API; its inline equivalent is not. */
+    unsigned common = rte_mempool_get_ops(mp->ops_index)->get_count(mp);
+    return common + (own ? own->len : 0);
+}
+
+/*
  * net_pcap reads a record before it allocates the record's mbuf, and when the pool is
  * empty it drops the record, counting only rx_nombuf. A file can wait, so the replay
- * never asks for more mbufs than the pool is known to hold. The bound only shrinks by
- * what we take (other lcores only give mbufs back), and rte_mempool_avail_count(),
- * which walks every lcore cache, runs only when the bound runs low.
+ * never asks for more mbufs than this lcore can allocate. The bound only shrinks by
+ * what we take (other lcores only give mbufs back), so it is refreshed only when it
+ * runs low.
  */
 static bool replay_pool_has(io_replay_t *r, unsigned want)
 {
     if (r->avail_lb < want) {
-        r->avail_lb = rte_mempool_avail_count(io_ports[r->port].pool);
+        r->avail_lb = pool_allocatable(io_ports[r->port].pool);
         if (r->avail_lb < want) {
             io_bump(&r->pool_waits, 1);
             return false;

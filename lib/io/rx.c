@@ -2,13 +2,24 @@
 /*
  * The RX loop of one lcore.
  *
- * Per burst: stamp, classify (prefetching a few frames ahead), write the result into
- * each accepted mbuf's dynfield, then group the accepted mbufs by destination channel
- * with a counting sort over the burst (at most 32 groups; a per-destination slot
- * array, reset after the burst, maps a destination to its group) so each channel gets
- * one chs_send_burst per burst: one producer-index publication per channel per burst
- * instead of one per packet. Whatever a channel cannot take is freed and counted as
- * channel_full on its line; rejected frames are freed in one rte_pktmbuf_free_bulk.
+ * Per burst: one rdtsc (every packet of a burst carries the burst's TSC: the PMD
+ * handed them over at one instant, and one read instead of 32 is a good part of a
+ * packet's budget), then per packet, prefetching the frame PREFETCH_AHEAD ahead:
+ * classify (inlined: the common frame is a fast path of one compare per rule, see
+ * classify_inline.h), write the 24-byte metadata, add the payload bytes to the line's
+ * counters and append the mbuf to its line's stage. After the burst, one
+ * chs_send_burst per line the burst hit: one producer-index publication per channel per
+ * burst. Whatever a channel cannot take is freed and counted as channel_full on its
+ * line; rejected frames are counted by reason and freed in one rte_pktmbuf_free_bulk.
+ *
+ * Staging costs a few instructions a packet and touches only the lines hit in this
+ * burst: each line's state starts on its own cache line (its counters, its channel,
+ * its stage count and the first stage slots), indexed straight from the flow table's
+ * result, and a line's first packet in a burst puts it on a short hit list, which is
+ * all deliver() walks. A line with no channel sends to a closed two-slot channel, which
+ * takes nothing, so its packets are counted channel_full without a test on the hot
+ * path. The stages live in the RX context, not on the caller's stack (which may be a
+ * coroutine's).
  *
  * Counters are single-writer: this lcore bumps them with relaxed load + store; other
  * threads read them with relaxed loads (io_rx_stats).
@@ -23,7 +34,6 @@
 #include "classify_inline.h"
 
 #define PREFETCH_AHEAD 4
-#define NO_GROUP       0xff
 
 typedef struct rx_queue {
     uint16_t port, queue;
@@ -35,18 +45,40 @@ typedef struct rx_counters {
     uint64_t malformed[IO_BAD_COUNT];
 } rx_counters_t;
 
+/*
+ * One (feed, line). Its first cache line holds everything the hot path touches for a
+ * line's first packets of a burst: the counters, the channel, the stage count and the
+ * first three stage slots; the stage has room for a whole burst, so appending never
+ * needs a bounds check, and the further lines are touched only by lines that got more
+ * than three packets in one burst.
+ */
+typedef struct rx_line {
+    io_line_stats_t st; /* packets, bytes, channel_full */
+    chs_t *ch;          /* never NULL: io_rx->none when no channel is set */
+    uint32_t n;         /* mbufs staged in this burst (0 between bursts) */
+    uint32_t pad;
+    struct rte_mbuf *stage[IO_RX_BURST];
+} __attribute__((aligned(64))) rx_line_t;
+
+/* The current burst: the lines it hit (in order of first packet), and its rejects. */
+typedef struct rx_burst {
+    rx_line_t *hit[IO_RX_BURST];
+    uint32_t n_rej;
+    struct rte_mbuf *rej[IO_RX_BURST];
+} rx_burst_t;
+
 struct io_rx {
-    const io_flow_table_t *flows;
+    const io_flow_table_t *flows; /* never NULL: io_flow_none when none was given */
     unsigned n_feeds;
     unsigned nq;
     int socket;
     io_replay_t *replay;
+    chs_t *none;   /* closed: stands in for an unset channel */
+    rx_line_t *ln; /* [feed * 2 + line] */
     rx_queue_t q[IO_RX_QUEUES_MAX];
-    chs_t **chan;           /* [feed * 2 + line] */
-    io_line_stats_t *lines; /* [feed * 2 + line] */
-    uint8_t *group_of;      /* [feed * 2 + line]: group in the current burst, or NO_GROUP */
     rx_counters_t c __attribute__((aligned(64)));
     io_topk_t top;
+    rx_burst_t b __attribute__((aligned(64)));
 };
 
 io_rx_t *io_rx_new(const io_rx_conf_t *c)
@@ -56,25 +88,32 @@ io_rx_t *io_rx_new(const io_rx_conf_t *c)
         return NULL;
     }
     size_t nd = (size_t)c->n_feeds * IO_LINES;
-    size_t bytes = sizeof(io_rx_t) + nd * (sizeof(chs_t *) + sizeof(io_line_stats_t) + 1);
-    io_rx_t *rx = io_alloc(bytes, c->socket);
-    if (rx == NULL) {
+    size_t head = (sizeof(io_rx_t) + 63) & ~(size_t)63;
+    io_rx_t *rx = io_alloc(head + nd * sizeof(rx_line_t), c->socket);
+    chs_t *none = chs_new(sizeof(struct rte_mbuf *), 2, c->socket);
+    if (rx == NULL || none == NULL) {
+        io_free(rx);
+        chs_free(none);
         errno = ENOMEM;
         return NULL;
     }
-    rx->flows = c->flows;
+    chs_close(none);
+    rx->flows = c->flows ? c->flows : io_flow_none;
     rx->n_feeds = c->n_feeds;
     rx->socket = c->socket;
-    rx->chan = (chs_t **)(rx + 1);
-    rx->lines = (io_line_stats_t *)(rx->chan + nd);
-    rx->group_of = (uint8_t *)(rx->lines + nd);
-    memset(rx->group_of, NO_GROUP, nd);
+    rx->none = none;
+    rx->ln = (rx_line_t *)((char *)rx + head); /* io_alloc memory is cache-line aligned */
+    for (size_t d = 0; d < nd; d++)
+        rx->ln[d].ch = none;
     io_topk_init(&rx->top);
     return rx;
 }
 
 void io_rx_free(io_rx_t *rx)
 {
+    if (rx == NULL)
+        return;
+    chs_free(rx->none);
     io_free(rx);
 }
 
@@ -93,7 +132,7 @@ int io_rx_set_channel(io_rx_t *rx, uint16_t feed, uint8_t line, chs_t *ch)
     if (feed >= rx->n_feeds || line >= IO_LINES ||
         (ch != NULL && chs_elem_size(ch) != sizeof(struct rte_mbuf *)))
         return -EINVAL;
-    rx->chan[feed * IO_LINES + line] = ch;
+    rx->ln[feed * IO_LINES + line].ch = ch ? ch : rx->none;
     return 0;
 }
 
@@ -108,139 +147,138 @@ bool io_rx_done(const io_rx_t *rx)
     return rx->replay != NULL && io_replay_finished(rx->replay);
 }
 
-/* A burst's accepted mbufs, grouped by destination. */
-typedef struct burst {
-    unsigned n_acc, n_rej, n_grp;
-    struct rte_mbuf *acc[IO_RX_BURST];
-    uint8_t grp[IO_RX_BURST]; /* group of acc[i] */
-    struct rte_mbuf *rej[IO_RX_BURST];
-    uint32_t dest[IO_RX_BURST]; /* destination of group g */
-    uint32_t cnt[IO_RX_BURST];
-    uint32_t bytes[IO_RX_BURST];
-} burst_t;
-
-/* Count a rejected frame and queue it for freeing. */
-static inline void reject(io_rx_t *rx, burst_t *b, struct rte_mbuf *m, io_verdict_t v,
-                          const io_pkt_info_t *info)
+/* Count a rejected frame and queue it for freeing (out of line: the rare case). Its
+   arguments are values, so the classifier's result never has to leave registers. */
+static __attribute__((noinline)) void reject(io_rx_t *rx, struct rte_mbuf *m, io_verdict_t v,
+                                             unsigned bad, uint32_t ip_be, uint16_t port_be)
 {
-    b->rej[b->n_rej++] = m;
+    rx->b.rej[rx->b.n_rej++] = m;
     if (v == IO_MALFORMED) {
-        io_bump(&rx->c.malformed[info->bad], 1);
-    } else if (v == IO_UNKNOWN) {
+        io_bump(&rx->c.malformed[bad], 1);
+    } else if (v == IO_UNKNOWN || v == IO_ACCEPT) { /* ACCEPT: a feed this RX has not */
         io_bump(&rx->c.unknown, 1);
-        io_topk_add(&rx->top, info->dst_ip_be, info->dst_port_be);
+        io_topk_add(&rx->top, ip_be, port_be);
     } else {
         io_bump(&rx->c.other, 1);
     }
 }
 
-/* The RX time of @m: the NIC's where the port stamps, else the burst's TSC. */
+/* How a burst is stamped: the burst's TSC, per-packet NIC time, or replay (stamped). */
+enum { STAMP_TSC, STAMP_HW, STAMP_REPLAY };
+
+/* The RX time of @m: the NIC's where the port stamped it, else the burst's TSC. */
 static inline uint64_t rx_time(const rx_queue_t *q, const struct rte_mbuf *m, uint64_t tsc,
                                uint8_t *flags)
 {
-    if (likely(!q->ps->hw_ts) || !(m->ol_flags & q->ps->ts_flag))
+    if (!(m->ol_flags & q->ps->ts_flag))
         return tsc;
     *flags = IO_META_HW_TS;
     return io_port_hw_to_tsc(q->ps, *RTE_MBUF_DYNFIELD(m, q->ps->ts_off, rte_mbuf_timestamp_t *));
 }
 
-/* Write an accepted mbuf's metadata (one 24-byte store) and put it in its group. */
-static inline void take(io_rx_t *rx, burst_t *b, const rx_queue_t *q, struct rte_mbuf *m,
-                        const io_pkt_info_t *info, uint64_t tsc)
+/*
+ * What stays the same for a whole burst, in locals: the compiler must otherwise reload
+ * each from the context after every byte store (a uint8_t store may alias anything).
+ */
+typedef struct burst_env {
+    const io_flow_table_t *flows;
+    rx_line_t *ln;
+    uint32_t n_feeds;
+    int meta_off;
+    uint64_t tsc;
+} burst_env_t;
+
+/* Classify @m, stamp it and stage it on its line (*hit: the next free hit-list slot). */
+static inline __attribute__((always_inline)) void rx_one(io_rx_t *rx, const burst_env_t *env,
+                                                         const rx_queue_t *q, struct rte_mbuf *m,
+                                                         int stamp, rx_line_t ***hit)
 {
-    io_mbuf_meta_t *meta = io_mbuf_meta(m);
-    if (q != NULL) {
+    io_pkt_info_t info;
+    info.bad = 0; /* set only for IO_MALFORMED; a register, once info is scalarised */
+    io_verdict_t v = io_classify_mbuf_inline(env->flows, m, &info);
+    if (unlikely(v != IO_ACCEPT || info.feed >= env->n_feeds)) {
+        reject(rx, m, v, info.bad, info.dst_ip_be, info.dst_port_be);
+        return;
+    }
+    io_mbuf_meta_t *meta = RTE_MBUF_DYNFIELD(m, env->meta_off, io_mbuf_meta_t *);
+    if (stamp == STAMP_REPLAY) { /* the times and flags are set */
+        meta->feed = info.feed;
+        meta->line = info.line;
+        meta->payload_off = info.l4_payload_off;
+        meta->payload_len = info.l4_payload_len;
+    } else {
         uint8_t flags = 0;
-        uint64_t t = rx_time(q, m, tsc, &flags);
+        uint64_t t = stamp == STAMP_HW ? rx_time(q, m, env->tsc, &flags) : env->tsc;
         *meta = (io_mbuf_meta_t){.rx_tsc = t,
                                  .intended_tsc = t,
-                                 .feed = info->feed,
-                                 .line = info->line,
+                                 .feed = info.feed,
+                                 .line = info.line,
                                  .flags = flags,
-                                 .payload_off = info->l4_payload_off,
-                                 .payload_len = info->l4_payload_len};
-    } else { /* replay: the times are set */
-        meta->feed = info->feed;
-        meta->line = info->line;
-        meta->payload_off = info->l4_payload_off;
-        meta->payload_len = info->l4_payload_len;
+                                 .payload_off = info.l4_payload_off,
+                                 .payload_len = info.l4_payload_len};
     }
-    uint32_t d = (uint32_t)info->feed * IO_LINES + info->line;
-    uint8_t g = rx->group_of[d];
-    if (g == NO_GROUP) {
-        g = (uint8_t)b->n_grp++;
-        rx->group_of[d] = g;
-        b->dest[g] = d;
-        b->cnt[g] = 0;
-        b->bytes[g] = 0;
-    }
-    b->cnt[g]++;
-    b->bytes[g] += info->l4_payload_len;
-    b->grp[b->n_acc] = g;
-    b->acc[b->n_acc++] = m;
+    rx_line_t *ln = &env->ln[(uint32_t)info.feed * IO_LINES + info.line];
+    io_bump(&ln->st.bytes, info.l4_payload_len);
+    uint32_t k = ln->n;
+    if (k == 0) /* first of its line in this burst */
+        *(*hit)++ = ln;
+    ln->stage[k] = m;
+    ln->n = k + 1;
 }
 
-/* Classify a burst; @q NULL: a replay burst, already stamped. */
-static void classify_burst(io_rx_t *rx, const rx_queue_t *q, struct rte_mbuf **m, unsigned n,
-                           burst_t *b)
+/* Send each hit line's stage with one burst; free and count what does not fit. */
+static inline void deliver(io_rx_t *rx, rx_line_t **end)
 {
-    uint64_t tsc = rte_rdtsc();
-    for (unsigned i = 0; i < n && i < PREFETCH_AHEAD; i++)
-        rte_prefetch0(rte_pktmbuf_mtod(m[i], void *));
-    for (unsigned i = 0; i < n; i++) {
-        if (i + PREFETCH_AHEAD < n)
-            rte_prefetch0(rte_pktmbuf_mtod(m[i + PREFETCH_AHEAD], void *));
-        io_pkt_info_t info;
-        io_verdict_t v = io_classify_mbuf_inline(rx->flows, m[i], &info);
-        if (likely(v == IO_ACCEPT && info.feed < rx->n_feeds))
-            take(rx, b, q, m[i], &info, tsc);
-        else
-            reject(rx, b, m[i], v == IO_ACCEPT ? IO_UNKNOWN : v, &info);
-    }
-}
-
-/* Enqueue each group with one burst; free and count what does not fit. */
-static void deliver(io_rx_t *rx, burst_t *b)
-{
-    uint32_t off[IO_RX_BURST];
-    struct rte_mbuf *buf[IO_RX_BURST], **sorted = b->acc;
-    uint32_t at = 0;
-    if (b->n_grp != b->n_acc) { /* else every group is one mbuf: acc is in group order */
-        for (unsigned g = 0; g < b->n_grp; g++) {
-            off[g] = at;
-            at += b->cnt[g];
+    for (rx_line_t **h = rx->b.hit; h < end; h++) {
+        rx_line_t *ln = *h;
+        uint32_t cnt = ln->n;
+        unsigned sent = chs_send_burst(ln->ch, ln->stage, cnt);
+        ln->n = 0;
+        io_bump(&ln->st.packets, cnt);
+        if (unlikely(sent < cnt)) {
+            rte_pktmbuf_free_bulk(&ln->stage[sent], cnt - sent);
+            io_bump(&ln->st.channel_full, cnt - sent);
         }
-        for (unsigned i = 0; i < b->n_acc; i++)
-            buf[off[b->grp[i]]++] = b->acc[i];
-        sorted = buf;
-        at = 0;
-    }
-    for (unsigned g = 0; g < b->n_grp; g++) {
-        uint32_t d = b->dest[g], cnt = b->cnt[g];
-        chs_t *ch = rx->chan[d];
-        unsigned sent = ch ? chs_send_burst(ch, &sorted[at], cnt) : 0;
-        if (sent < cnt)
-            rte_pktmbuf_free_bulk(&sorted[at + sent], cnt - sent);
-        io_line_stats_t *ls = &rx->lines[d];
-        io_bump(&ls->packets, cnt);
-        io_bump(&ls->bytes, b->bytes[g]);
-        if (sent < cnt)
-            io_bump(&ls->channel_full, cnt - sent);
-        rx->group_of[d] = NO_GROUP;
-        at += cnt;
     }
 }
 
-static void process(io_rx_t *rx, const rx_queue_t *q, struct rte_mbuf **m, unsigned n)
+static inline __attribute__((always_inline)) void
+process(io_rx_t *rx, const rx_queue_t *q, struct rte_mbuf **m, unsigned n, int stamp)
 {
-    burst_t b;
-    b.n_acc = b.n_rej = b.n_grp = 0;
-    classify_burst(rx, q, m, n, &b);
-    deliver(rx, &b);
-    if (b.n_rej)
-        rte_pktmbuf_free_bulk(b.rej, b.n_rej);
+    const burst_env_t env = {.flows = rx->flows,
+                             .ln = rx->ln,
+                             .n_feeds = rx->n_feeds,
+                             .meta_off = io_mbuf_meta_off,
+                             .tsc = stamp == STAMP_REPLAY ? 0 : rte_rdtsc()};
+    rx_line_t **hit = rx->b.hit;
+    unsigned i = 0;
+    rx->b.n_rej = 0;
+    for (unsigned k = 0; k < n && k < PREFETCH_AHEAD; k++)
+        rte_prefetch0(rte_pktmbuf_mtod(m[k], void *));
+    /* two loops rather than a test per packet for the prefetch */
+    for (; i + PREFETCH_AHEAD < n; i++) {
+        rte_prefetch0(rte_pktmbuf_mtod(m[i + PREFETCH_AHEAD], void *));
+        rx_one(rx, &env, q, m[i], stamp, &hit);
+    }
+    for (; i < n; i++)
+        rx_one(rx, &env, q, m[i], stamp, &hit);
+    deliver(rx, hit);
+    if (unlikely(rx->b.n_rej))
+        rte_pktmbuf_free_bulk(rx->b.rej, rx->b.n_rej);
     io_bump(&rx->c.frames, n);
     io_bump(&rx->c.bursts, 1);
+}
+
+/* Out of line so the common stamping (the burst's TSC) has its loop to itself. */
+static __attribute__((noinline)) void process_hw(io_rx_t *rx, const rx_queue_t *q,
+                                                 struct rte_mbuf **m, unsigned n)
+{
+    process(rx, q, m, n, STAMP_HW);
+}
+
+static __attribute__((noinline)) void process_replay(io_rx_t *rx, struct rte_mbuf **m, unsigned n)
+{
+    process(rx, NULL, m, n, STAMP_REPLAY);
 }
 
 unsigned io_rx_poll(io_rx_t *rx)
@@ -251,14 +289,17 @@ unsigned io_rx_poll(io_rx_t *rx)
         const rx_queue_t *q = &rx->q[i];
         unsigned n = rte_eth_rx_burst(q->port, q->queue, m, IO_RX_BURST);
         if (n) {
-            process(rx, q, m, n);
+            if (likely(!q->ps->hw_ts))
+                process(rx, q, m, n, STAMP_TSC);
+            else
+                process_hw(rx, q, m, n);
             total += n;
         }
     }
     if (rx->replay != NULL) {
         unsigned n = io_replay_poll(rx->replay, m, IO_RX_BURST);
         if (n) {
-            process(rx, NULL, m, n);
+            process_replay(rx, m, n);
             total += n;
         }
     }
@@ -277,7 +318,7 @@ void io_rx_stats(const io_rx_t *rx, io_rx_stats_t *out)
         out->malformed_total += out->malformed[r];
     }
     for (unsigned d = 0; d < rx->n_feeds * IO_LINES; d++)
-        out->accepted += io_load(&rx->lines[d].packets);
+        out->accepted += io_load(&rx->ln[d].st.packets);
     out->n_top = io_topk_list(&rx->top, out->top, IO_TOPK);
 }
 
@@ -286,7 +327,7 @@ void io_rx_line_stats(const io_rx_t *rx, uint16_t feed, uint8_t line, io_line_st
     memset(out, 0, sizeof(*out));
     if (feed >= rx->n_feeds || line >= IO_LINES)
         return;
-    const io_line_stats_t *ls = &rx->lines[feed * IO_LINES + line];
+    const io_line_stats_t *ls = &rx->ln[feed * IO_LINES + line].st;
     out->packets = io_load(&ls->packets);
     out->bytes = io_load(&ls->bytes);
     out->channel_full = io_load(&ls->channel_full);

@@ -97,8 +97,22 @@ static void test_schema_errors(void **state)
     (void)state;
     rejects("version: 1\neal:\n  lcores: \"0-1\"\n  bogus: 3\n" FEED0,
             "t.yaml:4:3: eal.bogus: unknown key 'bogus'");
-    rejects("version: 1\nfeeds:\n  - name: f0\n    a: {group: 1.2.3.4, port: 1}\n",
-            "t.yaml:3:5: feeds[0]: missing required field 'b'");
+    /* b is optional (a single-line feed); a is not */
+    rejects("version: 1\nfeeds:\n  - name: f0\n    b: {group: 1.2.3.4, port: 1}\n",
+            "t.yaml:3:5: feeds[0]: missing required field 'a'");
+    rejects("version: 1\nfeed_defaults: {window: 5000}\n" FEED0,
+            "feed_defaults.window: 5000: expected 1 to 1024 packets");
+    rejects("version: 1\neal: {lcores: \"0-1\"}\ncores: {handlers: [0, 1]}\n"
+            "rereq: {device: net_null0, server: \"10.0.0.1:9\", source: \"10.0.0.2:40000\"}\n"
+            "feeds:\n  - {name: f0, a: {group: 239.1.0.1, port: 1}}\n"
+            "  - {name: f1, a: {group: 239.1.0.2, port: 1}}\n",
+            "feeds that re-request must share one handler lcore");
+    rejects("version: 1\nrereq: {device: d, server: \"10.0.0.1\", source: \"10.0.0.2:4\"}\n" FEED0,
+            "rereq.server: '10.0.0.1': expected address:port");
+    rejects("version: 1\noutputs:\n  shm: {mode: \"0044\"}\n" FEED0,
+            "outputs.shm.mode: '0044': expected an octal file mode");
+    rejects("version: 1\noutputs:\n  multicast: {device: net_null0, group: \"10.0.0.1:5\"}\n" FEED0,
+            "outputs.multicast.group: '10.0.0.1:5': expected a multicast group:port");
     rejects("version: 1\n" FEED0 "    colour: red\n", "t.yaml:6:5: feeds[0].colour: unknown key");
     rejects("version: x\n" FEED0, "t.yaml:1:1: version: ");
     rejects("version: 1\nfeeds: [\n", "t.yaml:3:1: YAML syntax error");
@@ -234,7 +248,7 @@ static void test_check_config_binary(void **state)
     at_result_free(&r);
     char *help[] = {(char *)MDMUX_BIN, (char *)"--help", NULL};
     assert_int_equal(at_run(help, AT_TIMEOUT_S, &r), 0);
-    at_contains(r.out, "mdmux replay FILE");
+    at_contains(r.out, "mdmux replay CAPTURE");
     at_result_free(&r);
     char *ver[] = {(char *)MDMUX_BIN, (char *)"--version", NULL};
     assert_int_equal(at_run(ver, AT_TIMEOUT_S, &r), 0);

@@ -146,7 +146,7 @@ static void test_replay_one_lcore(void **state)
     const char *dir = *state;
     static const char *const gen[] = {"--feeds", "6", "--duration-ms", "30", "--seed", "5", NULL};
     at_gen(dir, "one", gen);
-    /* RX, six sinks and control all on lcore 0's scheduler */
+    /* RX, six feed handlers, the mux and control all on lcore 0's scheduler */
     edit_config(dir, "one", NULL, "eal:\n  lcores: \"0\"\n");
     replay_and_check(dir, "one", NULL, true);
 }
@@ -242,11 +242,11 @@ static void test_bad_capture_and_missing_config(void **state)
     char path[512], yaml[512];
     at_result_t r;
 
-    /* no sibling configuration */
+    /* no sibling configuration: the capture's own feeds, but it is not a capture */
     path_of(path, sizeof(path), dir, "lonely", ".pcap");
     at_write(path, "not a capture");
-    assert_int_equal(replay(dir, "lonely", NULL, &r), 2);
-    at_contains(r.err, "no configuration");
+    assert_int_equal(replay(dir, "lonely", NULL, &r), 1);
+    at_contains(r.err, path);
     at_result_free(&r);
 
     /* a configuration, but the file is not a pcap */

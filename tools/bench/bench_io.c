@@ -5,9 +5,13 @@
  *
  *   io.rx.mpps          io_rx_poll: rx_burst(32) + TSC stamp + classify + metadata +
  *                       grouped chs_send_burst into 100 SPSC channels (50 feeds x A/B),
- *                       and every 8 polls the same core drains the channels and frees
- *                       the mbufs in place. One core does everything the anchor does and
- *                       more, so the two compare cycle for cycle.
+ *                       and every 8 polls (-d) the same core drains the channels and
+ *                       frees the mbufs in place. One core does everything the anchor
+ *                       does and more, so the two compare cycle for cycle. The drain is
+ *                       the stand-in for the feed handlers, needed so the channels do
+ *                       not fill: a fair consumer (every channel, same order, each
+ *                       emptied) that frees in bulks of 64 or more as the anchor frees
+ *                       its bursts; its channel_full count is printed and must be 0.
  *   io.rx.mpps.xcore    the same RX path with a consumer on a second lcore draining and
  *                       freeing (the deployment's shape). On a 2-vCPU VM this measures
  *                       the consumer and cross-core mbuf recycling (the freed mbufs go
@@ -22,6 +26,11 @@
  * work runs on the machine.
  *
  * Usage: bench_io [-r REPS] [-n PACKETS_PER_REP] [-f FRAMES_IN_FILE] [-l LCORES] [-m MODE]
+ *                 [-g RUN] [-d POLLS]
+ *   -d POLLS            in-place drain every POLLS polls (default 8; 1 .. 32, so at most
+ *                       1024 packets wait in 256-slot channels). 1 .. 8 run at the same
+ *                       rate; from 16 the mbufs in flight overflow the mempool's lcore
+ *                       cache (256) and the rate halves, though fewer instructions run.
  *   -g RUN              RUN consecutive frames per line (default 1, the worst case for
  *                       the per-burst grouping); RUN > 1 reports io.rx.mpps.runs* instead
  *   -m bare|io|xcore    run one figure only (for `perf stat -e cycles:u,instructions:u`,
@@ -46,6 +55,7 @@ static chs_t *chans_x[LINES]; /* drained by the consumer lcore */
 static chs_t *chans_i[LINES]; /* drained in place by the RX core */
 static atomic_int consumer_run;
 static atomic_ulong consumed;
+static unsigned drain_every = 8; /* -d */
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -113,17 +123,28 @@ static void write_capture(const char *path, unsigned frames, unsigned run)
         bench_die("%s: write failed", path);
 }
 
-/* Drain every channel once; returns mbufs freed. */
+/*
+ * The stand-in consumer: visit every channel once, in the same order every round, and
+ * take all it holds (up to 64); free what it gathered in bulks of 64 or more, as the
+ * anchor frees its bursts. Round-robin and complete, so no line waits behind another
+ * and (with 256-slot channels and a round every 8 polls of at most 32) none fills.
+ * Returns mbufs freed.
+ */
 static unsigned drain_all(chs_t **chans)
 {
-    struct rte_mbuf *m[64];
-    unsigned total = 0;
+    struct rte_mbuf *m[128];
+    unsigned total = 0, k = 0;
     for (unsigned l = 0; l < LINES; l++) {
-        unsigned n = chs_recv_burst(chans[l], m, 64);
-        if (n) {
-            rte_pktmbuf_free_bulk(m, n);
-            total += n;
+        k += chs_recv_burst(chans[l], m + k, 64);
+        if (k >= 64) {
+            rte_pktmbuf_free_bulk(m, k);
+            total += k;
+            k = 0;
         }
+    }
+    if (k) {
+        rte_pktmbuf_free_bulk(m, k);
+        total += k;
     }
     return total;
 }
@@ -161,7 +182,7 @@ static double run_io(io_rx_t *rx, uint64_t n, bool inplace)
     uint64_t got = 0;
     for (unsigned polls = 1; got < n; polls++) {
         got += io_rx_poll(rx);
-        if (inplace && polls % 8 == 0) /* like a handler: bigger batches per channel */
+        if (inplace && polls % drain_every == 0) /* like a handler: batches per channel */
             drain_all(chans_i);
     }
     double mpps = (double)got / bench_ticks_ns((double)(co_tsc() - t0)) * 1e3;
@@ -210,7 +231,7 @@ int main(int argc, char **argv)
     unsigned run = 1;
     uint64_t n = 4000000, frames = 4000;
     const char *lcores = NULL, *mode = "all";
-    while ((c = getopt(argc, argv, "r:n:f:l:m:g:h")) != -1) {
+    while ((c = getopt(argc, argv, "r:n:f:l:m:g:d:h")) != -1) {
         switch (c) {
         case 'r':
             reps = (int)bench_count(optarg);
@@ -230,9 +251,14 @@ int main(int argc, char **argv)
         case 'm':
             mode = optarg;
             break;
+        case 'd':
+            drain_every = (unsigned)bench_count(optarg);
+            if (drain_every < 1 || drain_every > 32)
+                bench_die("-d: 1 .. 32 polls");
+            break;
         default:
             fprintf(stderr, "usage: bench_io [-r REPS] [-n PACKETS] [-f FRAMES] [-l LCORES] [-m "
-                            "MODE] [-g RUN]\n");
+                            "MODE] [-g RUN] [-d POLLS]\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -292,6 +318,16 @@ int main(int argc, char **argv)
         }
         fprintf(stderr, "bench_io: xcore: %" PRIu64 " channel_full drops (consumer behind)\n",
                 full);
+    }
+    if (do_inpl) {
+        io_line_stats_t ls;
+        uint64_t full = 0;
+        for (unsigned l = 0; l < LINES; l++) {
+            io_rx_line_stats(rxi, (uint16_t)(l / 2), (uint8_t)(l % 2), &ls);
+            full += ls.channel_full;
+        }
+        fprintf(stderr, "bench_io: in place (drain every %u polls): %" PRIu64 " channel_full\n",
+                drain_every, full);
     }
     if (do_inpl)
         bench_report(run > 1 ? "io.rx.mpps.runs" : "io.rx.mpps", median(inpl, reps), "Mpps");

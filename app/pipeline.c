@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The record side of a run (pipeline.h): feed handlers under supervisors, the mux,
+ * the outputs, their writers and the latency tap.
+ *
+ * Shutdown is by closing, as on the RX side: RX closes a feed's input channels; the
+ * feed handler drains them, flushes (held packets in order, open gaps final) and
+ * closes its output; the mux ends when every feed's output is closed and drained,
+ * and closes the writers' rings and the shm ring; the writers and the tap end when
+ * their ring is closed and drained. Nothing is dropped on the way out.
+ */
+#include "pipeline.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "mdmux_sub.h"
+
+/* Records in flight from one feed to the mux (its output channel). */
+#define OUT_SLOTS 256u
+/* Records per pool beyond the output channels: thread caches and bursts. */
+#define POOL_SLACK 4096u
+/* Stack of the writer coroutines: stdio and JSON formatting. */
+#define WRITER_STACK (256u * 1024u)
+/* The tap reads up to this many records per turn, then lets others run. */
+#define TAP_BURST   1024u
+#define TAP_IDLE_NS (50u * 1000u)
+/* Slots of replay's private ring: deep, so the tap is rarely lapped. */
+#define PRIVATE_SLOTS (1u << 18)
+/* TX mbufs for the multicast output. */
+#define TX_MBUFS 4095u
+
+static unsigned socket_of(unsigned lcore)
+{
+    int s = (int)rte_lcore_to_socket_id(lcore);
+    return s < 0 ? 0 : (unsigned)s;
+}
+
+int pipe_init(pipe_t *p, const cfg_t *cfg, const app_opts_t *o)
+{
+    p->cfg = cfg;
+    p->o = o;
+    p->tx_port = -1;
+    p->retx.port = -1;
+    for (unsigned i = 0; i < LAT_STAGES; i++)
+        io_hist_init(&p->lat.h[i]);
+    p->feeds = calloc(cfg->nfeeds, sizeof(*p->feeds));
+    return p->feeds ? 0 : -1;
+}
+
+int pipe_feed_in(pipe_t *p, unsigned f, unsigned line, chs_t *ch)
+{
+    feed_conf_t *c = &p->feeds[f].conf;
+    if (c->n_in[line] == FEED_IN_MAX) {
+        fprintf(stderr, "mdmux: feed %s: more than %d RX lcores\n", p->cfg->feeds[f].name,
+                FEED_IN_MAX);
+        return -1;
+    }
+    c->in[line][c->n_in[line]++] = ch;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Coroutines                                                                     */
+/* ------------------------------------------------------------------------------ */
+
+/* The supervisor gave up on a feed: close its output (so the mux can end) and free
+   whatever RX still sends it, counted per line, until RX closes the inputs. */
+static void drain_after_giveup(pipe_feed_t *pf)
+{
+    ch_case_t cases[FEED_LINES * FEED_IN_MAX];
+    unsigned line_of[FEED_LINES * FEED_IN_MAX];
+    struct rte_mbuf *burst[32];
+    int n = 0;
+
+    fprintf(stderr, "mdmux: feed %s: handler gave up after %u restarts (%s): dropping its input\n",
+            pf->conf.name, pf->sv.restarts, pf->sv.last_panic);
+    if (pf->conf.out_local)
+        ch_close(pf->conf.out_local);
+    else
+        chs_close(pf->conf.out_spsc);
+    for (unsigned l = 0; l < FEED_LINES; l++) {
+        for (unsigned i = 0; i < pf->conf.n_in[l]; i++) {
+            cases[n] = (ch_case_t){.op = CH_RECV, .spsc = pf->conf.in[l][i], .elem = &burst[0]};
+            line_of[n++] = l;
+        }
+    }
+    while (n > 0) {
+        int k = ch_select(cases, n, 0, UINT64_MAX, CO_BACKGROUND);
+        if (k < 0)
+            break;
+        if (cases[k].result == EPIPE) {
+            n--;
+            cases[k] = cases[n];
+            line_of[k] = line_of[n];
+            continue;
+        }
+        unsigned got = 1 + chs_recv_burst(cases[k].spsc, &burst[1], 31);
+        pf->after_giveup[line_of[k]] += got;
+        rte_pktmbuf_free_bulk(burst, got);
+    }
+}
+
+/* One feed: its handler under a supervisor that restarts it after a panic. */
+static void feed_runner(void *arg)
+{
+    pipe_feed_t *pf = arg;
+    co_wg_t wg;
+    co_wg_init(&wg);
+    co_supervisor_opts_t so = {
+        .fn = feed_main,
+        .arg = pf->feed,
+        .child = {.name = pf->conf.name, .kind = "feed"},
+        .policy = CO_RESTART_ON_PANIC,
+    };
+    if (co_supervise(&pf->sv, &so, &wg) != 0)
+        pf->sv.state = CO_SV_GAVE_UP;
+    else
+        co_wg_wait(&wg, CO_BACKGROUND);
+    if (pf->sv.state == CO_SV_GAVE_UP)
+        drain_after_giveup(pf);
+    atomic_fetch_add_explicit(&pf->p->feeds_done, 1, memory_order_release);
+}
+
+static void mux_runner(void *arg)
+{
+    pipe_t *p = arg;
+    mux_main(p->mux);
+    atomic_store_explicit(&p->mux_done, true, memory_order_release);
+}
+
+static void writer_runner(void *arg)
+{
+    mux_writer_t *w = arg;
+    mux_writer_main(w);
+}
+
+/* One message record's stage latencies; stamps out of order (another clock) are skipped. */
+static void tap_record(pipe_lat_t *l, const md_rec_t *r)
+{
+    if (r->kind != MD_KIND_MSG)
+        return;
+    const uint64_t st[][2] = {
+        [LAT_RX_DEQUEUE] = {r->tsc_rx, r->tsc_dequeue},
+        [LAT_DEQUEUE_DECODE] = {r->tsc_dequeue, r->tsc_decode},
+        [LAT_DECODE_PUBLISH] = {r->tsc_decode, r->tsc_publish},
+        [LAT_RX_PUBLISH] = {r->tsc_rx, r->tsc_publish},
+        [LAT_INTENDED_PUBLISH] = {r->tsc_intended, r->tsc_publish},
+    };
+    for (unsigned i = 0; i < LAT_STAGES; i++)
+        if (st[i][0] != 0 && st[i][1] >= st[i][0])
+            io_hist_record(&l->h[i], co_tsc_to_ns(st[i][1] - st[i][0]));
+    l->samples++;
+}
+
+/* The latency tap: a subscriber of the shm ring on the control lcore. */
+static void tap_main(void *arg)
+{
+    pipe_t *p = arg;
+    mdmux_sub_t s;
+    char err[256];
+    md_rec_t r;
+    if (mdmux_sub_open(&s, mux_shm_path(p->shm), MDMUX_SUB_FROM_OLDEST, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mdmux: latency tap: %s\n", err);
+        atomic_store(&p->tap_done, true);
+        return;
+    }
+    p->lat.measured = true;
+    for (;;) {
+        unsigned n = 0;
+        int rc = 0;
+        while (n < TAP_BURST && (rc = mdmux_sub_next(&s, &r)) == 1) {
+            tap_record(&p->lat, &r);
+            n++;
+        }
+        if (rc < 0)
+            break;
+        if (n == TAP_BURST)
+            co_yield();
+        else
+            co_sleep(TAP_IDLE_NS, CO_BACKGROUND);
+    }
+    p->lat.lost = mdmux_sub_lost(&s);
+    mdmux_sub_close(&s);
+    atomic_store_explicit(&p->tap_done, true, memory_order_release);
+}
+
+/* Spawn @p fn(@p arg) named @p name; false (reported) when it cannot be. */
+static bool spawn(co_fn_t fn, void *arg, const char *name, const char *kind, size_t stack)
+{
+    co_opts_t o = {.name = name, .kind = kind, .stack_size = stack};
+    if (co_spawn(fn, arg, &o) != NULL)
+        return true;
+    fprintf(stderr, "mdmux: cannot start %s: %s\n", name, strerror(errno));
+    return false;
+}
+
+bool pipe_spawn(pipe_t *p, unsigned lcore, bool is_control)
+{
+    bool ok = true;
+    for (unsigned i = 0; i < p->cfg->nfeeds; i++)
+        if (p->cfg->feeds[i].handler == lcore)
+            ok &= spawn(feed_runner, &p->feeds[i], p->cfg->feeds[i].name, "feed-runner", 0);
+    if (lcore == p->mux_lcore)
+        ok &= spawn(mux_runner, p, "mux", "mux", 0);
+    ok &= retx_spawn(p, lcore);
+    if (!is_control || !ok)
+        return ok;
+    /* a writer or the tap that did not start is not waited for (pipe_done) */
+    p->dump_started = p->dump && spawn(writer_runner, p->dump, "dump", "writer", WRITER_STACK);
+    p->pcap_started = p->pcap && spawn(writer_runner, p->pcap, "pcap", "writer", WRITER_STACK);
+    p->tap_started = p->shm && spawn(tap_main, p, "latency-tap", "tap", 0);
+    return (!p->dump || p->dump_started) && (!p->pcap || p->pcap_started);
+}
+
+bool pipe_done(pipe_t *p)
+{
+    if (atomic_load_explicit(&p->feeds_done, memory_order_acquire) < p->cfg->nfeeds ||
+        !atomic_load_explicit(&p->mux_done, memory_order_acquire))
+        return false;
+    if ((p->dump_started && !mux_writer_done(p->dump)) ||
+        (p->pcap_started && !mux_writer_done(p->pcap)))
+        return false;
+    if (p->retx.on && !atomic_load_explicit(&p->retx.done, memory_order_acquire))
+        return false;
+    return !p->tap_started || atomic_load_explicit(&p->tap_done, memory_order_acquire);
+}
+
+void pipe_fail_lcore(pipe_t *p, unsigned lcore)
+{
+    for (unsigned i = 0; i < p->cfg->nfeeds; i++) {
+        if (p->cfg->feeds[i].handler != lcore)
+            continue;
+        pipe_feed_t *pf = &p->feeds[i];
+        if (pf->conf.out_spsc)
+            chs_close(pf->conf.out_spsc); /* so a mux elsewhere does not wait for it */
+        atomic_fetch_add(&p->feeds_done, 1);
+    }
+    if (p->retx.on && lcore == p->retx.lcore)
+        atomic_store(&p->retx.done, true);
+    if (lcore == p->mux_lcore) {
+        /* the writers and the tap wait for the mux to close their rings */
+        if (p->dump)
+            mux_writer_close(p->dump);
+        if (p->pcap)
+            mux_writer_close(p->pcap);
+        if (p->shm)
+            mux_shm_close(p->shm);
+        atomic_store(&p->mux_done, true);
+    }
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Building                                                                       */
+/* ------------------------------------------------------------------------------ */
+
+/* One record pool per handler lcore, sized for its feeds' output channels. */
+static int build_pools(pipe_t *p)
+{
+    const cfg_t *c = p->cfg;
+    for (unsigned h = 0; h < c->nhandlers; h++) {
+        unsigned id = c->handlers[h], nf = 0;
+        for (unsigned i = 0; i < c->nfeeds; i++)
+            nf += c->feeds[i].handler == id;
+        if (nf == 0)
+            continue;
+        char name[32];
+        snprintf(name, sizeof(name), "records-lcore%u", id);
+        pool_opts_t po = {.name = name,
+                          .elem_size = sizeof(md_rec_t),
+                          .count = (size_t)nf * (OUT_SLOTS + 64) + POOL_SLACK,
+                          .numa_node = (int)socket_of(id)};
+        p->pools[id] = pool_new(&po);
+        if (p->pools[id] == NULL) {
+            fprintf(stderr, "mdmux: cannot create the record pool of lcore %u: %s\n", id,
+                    strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Feed @p i's handler and its output channel: local when the mux shares its lcore. */
+static int build_feed(pipe_t *p, unsigned i)
+{
+    const cfg_feed_t *cf = &p->cfg->feeds[i];
+    pipe_feed_t *pf = &p->feeds[i];
+    feed_conf_t *fc = &pf->conf;
+    fc->id = (uint16_t)i;
+    fc->name = cf->name;
+    fc->numa_node = (int)socket_of(cf->handler);
+    fc->rec_pool = p->pools[cf->handler];
+    fc->gap_wait_ns = cf->arb.gap_wait_ns;
+    fc->window = cf->arb.window;
+    fc->line_timeout_ns = cf->arb.line_timeout_ns;
+    fc->first_seq = cf->arb.sync_first ? FEED_SYNC_FIRST : 0;
+    if (cf->handler == p->mux_lcore)
+        fc->out_local = ch_new(sizeof(md_rec_t *), OUT_SLOTS);
+    else
+        fc->out_spsc = chs_new(sizeof(md_rec_t *), OUT_SLOTS, (int)socket_of(p->mux_lcore));
+    if (fc->out_local == NULL && fc->out_spsc == NULL) {
+        fprintf(stderr, "mdmux: feed %s: cannot create its output channel\n", cf->name);
+        return -1;
+    }
+    pf->p = p;
+    pf->index = i;
+    pf->feed = feed_new(fc);
+    if (pf->feed == NULL) {
+        fprintf(stderr, "mdmux: feed %s: cannot create its handler: %s\n", cf->name,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The shm ring: on by default for run; replay gets a private ring (for the latency
+   summary) unless outputs.shm or --shm asks for a public one. */
+static int build_shm(pipe_t *p)
+{
+    const cfg_shm_t *s = &p->cfg->outputs.shm;
+    char priv[64], err[512];
+    mux_shm_conf_t sc = {.mode = s->mode, .slots = s->slots, .keep_file = true};
+    if (s->set && !s->enabled && p->o->shm == NULL)
+        return 0;
+    if (p->o->shm)
+        sc.path = p->o->shm;
+    else if (s->set || p->o->cmd == APP_RUN)
+        sc.path = s->path ? s->path : MDMUX_SHM_PATH_DEFAULT;
+    else {
+        snprintf(priv, sizeof(priv), "/dev/shm/mdmux.replay.%d", (int)getpid());
+        sc.path = priv;
+        sc.slots = PRIVATE_SLOTS;
+        sc.mode = 0600;
+        sc.keep_file = false;
+        p->shm_private = true;
+    }
+    sc.feed_names = p->names;
+    sc.n_feed_names = p->cfg->nfeeds;
+    p->shm = mux_shm_new(&sc, err, sizeof(err));
+    if (p->shm == NULL) {
+        fprintf(stderr, "mdmux: shm ring: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static mux_writer_t *writer(pipe_t *p, mux_writer_kind_t kind, const char *path)
+{
+    char err[512];
+    mux_writer_conf_t wc = {.kind = kind,
+                            .path = path,
+                            .policy = MUX_POLICY_BLOCK, /* lossless: the mux waits (counted) */
+                            .numa_node = (int)socket_of(p->mux_lcore),
+                            .feed_names = p->names,
+                            .n_feed_names = p->cfg->nfeeds,
+                            .snaplen = (uint16_t)(p->udp.mtu + 18)};
+    mux_writer_t *w = mux_writer_new(&wc, err, sizeof(err));
+    if (w == NULL)
+        fprintf(stderr, "mdmux: %s\n", err);
+    return w;
+}
+
+/* Datagram settings, the TX device and its mbuf pool (outputs.multicast / pcap). */
+static int build_udp(pipe_t *p)
+{
+    const cfg_mcast_t *m = &p->cfg->outputs.mcast;
+    p->tx_port = -1;
+    if (!m->enabled && p->cfg->outputs.pcap == NULL)
+        return 0;
+    p->udp_on = true;
+    static const uint8_t src_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+    memcpy(p->udp.src_mac, src_mac, 6);
+    /* without multicast: the pcap still shows datagrams to the default group */
+    p->udp.group_be = m->enabled ? m->group_be : htonl(0xefff0001); /* 239.255.0.1 */
+    p->udp.dst_port_be = htons(m->enabled ? m->port : 5000);
+    p->udp.src_ip_be = m->enabled ? m->src_be : htonl(0x0a000002);
+    p->udp.src_port_be = htons(m->enabled ? m->src_port : 5000);
+    p->udp.mtu = (uint16_t)m->mtu;
+    p->udp.ttl = (uint8_t)m->ttl;
+    if (!m->enabled)
+        return 0;
+    char err[512];
+    io_port_conf_t pc = {.name = "multicast",
+                         .device = m->device,
+                         .rx_queues = 1,
+                         .tx_queues = 1,
+                         .rx_socket = (int)socket_of(p->mux_lcore),
+                         .no_hw_timestamp = true};
+    p->tx_port = io_port_open(&pc, err, sizeof(err));
+    if (p->tx_port < 0) {
+        fprintf(stderr, "mdmux: outputs.multicast.device %s: %s\n", m->device, err);
+        return -1;
+    }
+    p->tx_pool = rte_pktmbuf_pool_create("mdmux_tx", TX_MBUFS, 256, 0,
+                                         (uint16_t)(RTE_PKTMBUF_HEADROOM + m->mtu + 64),
+                                         (int)socket_of(p->mux_lcore));
+    if (p->tx_pool == NULL ||
+        (p->tx = mux_tx_new((uint16_t)p->tx_port, 0, p->tx_pool, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "mdmux: multicast output: %s\n", p->tx_pool ? err : "no mbuf pool");
+        return -1;
+    }
+    return 0;
+}
+
+static int build_outputs(pipe_t *p)
+{
+    const cfg_t *c = p->cfg;
+    if (build_shm(p) < 0 || build_udp(p) < 0)
+        return -1;
+    p->dump_path = p->o->dump ? p->o->dump : c->outputs.dump;
+    if (p->dump_path && (p->dump = writer(p, MUX_WRITER_JSONL, p->dump_path)) == NULL)
+        return -1;
+    p->pcap_path = c->outputs.pcap;
+    if (p->pcap_path && (p->pcap = writer(p, MUX_WRITER_PCAP, p->pcap_path)) == NULL)
+        return -1;
+    return 0;
+}
+
+static int build_mux(pipe_t *p)
+{
+    const cfg_t *c = p->cfg;
+    mux_input_t *in = calloc(c->nfeeds, sizeof(*in));
+    if (in == NULL)
+        return -1;
+    for (unsigned i = 0; i < c->nfeeds; i++)
+        in[i] = (mux_input_t){.local = p->feeds[i].conf.out_local,
+                              .spsc = p->feeds[i].conf.out_spsc,
+                              .pool = p->feeds[i].conf.rec_pool,
+                              .name = c->feeds[i].name};
+    mux_conf_t mc = {.inputs = in,
+                     .n_inputs = c->nfeeds,
+                     .shm = p->shm,
+                     .udp = p->udp_on ? &p->udp : NULL,
+                     .pcap = p->pcap,
+                     .dump = p->dump};
+    if (p->tx)
+        mc.tx = mux_tx_sink(p->tx);
+    p->mux = mux_new(&mc);
+    free(in);
+    if (p->mux == NULL) {
+        fprintf(stderr, "mdmux: cannot create the mux: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int pipe_build(pipe_t *p)
+{
+    const cfg_t *c = p->cfg;
+    p->mux_lcore = c->handlers[0];
+    p->names = calloc(c->nfeeds, sizeof(*p->names));
+    if (p->names == NULL)
+        return -1;
+    for (unsigned i = 0; i < c->nfeeds; i++)
+        p->names[i] = c->feeds[i].name;
+    if (build_pools(p) < 0 || retx_build(p) < 0)
+        return -1;
+    for (unsigned i = 0; i < c->nfeeds; i++)
+        if (build_feed(p, i) < 0)
+            return -1;
+    return build_outputs(p) == 0 && build_mux(p) == 0 ? 0 : -1;
+}
+
+/* A pool with records missing (a handler panicked holding some) is left allocated:
+   pool_free() would abort, and the process is about to exit anyway. */
+static void free_pool(pool_t *pl)
+{
+    pool_stats_t st;
+    pool_stats(pl, &st);
+    if (st.gets == st.puts)
+        pool_free(pl);
+    else
+        fprintf(stderr, "mdmux: record pool: %lu records not returned\n",
+                (unsigned long)(st.gets - st.puts));
+}
+
+void pipe_free(pipe_t *p)
+{
+    mux_free(p->mux);
+    for (unsigned i = 0; p->feeds && i < p->cfg->nfeeds; i++) {
+        pipe_feed_t *pf = &p->feeds[i];
+        feed_free(pf->feed);
+        if (pf->conf.out_local)
+            ch_free(pf->conf.out_local);
+        if (pf->conf.out_spsc)
+            chs_free(pf->conf.out_spsc);
+    }
+    retx_free(p);
+    mux_writer_free(p->dump);
+    mux_writer_free(p->pcap);
+    mux_shm_free(p->shm);
+    mux_tx_free(p->tx);
+    if (p->tx_port >= 0)
+        io_port_close((uint16_t)p->tx_port);
+    rte_mempool_free(p->tx_pool);
+    for (unsigned i = 0; i < CFG_MAX_LCORES; i++)
+        if (p->pools[i])
+            free_pool(p->pools[i]);
+    free(p->names);
+    free(p->feeds);
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file pipeline.h
+ * The record side of a run: one feed handler per feed (lib/feed) under a supervisor
+ * on its handler lcore, records from a pool per handler lcore, the mux (lib/mux) on
+ * the first handler lcore, and the outputs: the shared-memory ring, the JSON Lines
+ * dump, UDP datagrams on a DPDK TX device and their pcap. Writers and the latency tap
+ * run on the control lcore, off the data path.
+ *
+ * run.c builds the RX side and fills each feed's input channels (pipe_feed_in()),
+ * then calls pipe_build() before the lcores start and pipe_spawn() on each lcore.
+ */
+#ifndef MDMUX_APP_PIPELINE_H
+#define MDMUX_APP_PIPELINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app.h"
+#include "chan.h"
+#include "config.h"
+#include "feed.h"
+#include "io.h"
+#include "mux.h"
+
+/** Latency stages measured from the records' TSC stamps. */
+enum {
+    LAT_RX_DEQUEUE = 0,   /**< RX -> the handler took the mbuf off its channel */
+    LAT_DEQUEUE_DECODE,   /**< dequeue -> decoded (sequencing, window, decode) */
+    LAT_DECODE_PUBLISH,   /**< decoded -> published by the mux */
+    LAT_RX_PUBLISH,       /**< the whole path */
+    LAT_INTENDED_PUBLISH, /**< replay: intended send time -> published */
+    LAT_STAGES
+};
+
+/** The latency summary (a precursor of issue 6's lib/stats). */
+typedef struct pipe_lat {
+    io_hist_t h[LAT_STAGES]; /**< ns */
+    uint64_t samples;        /**< message records measured */
+    uint64_t lost;           /**< records the tap missed (lapped on the ring) */
+    bool measured;           /**< a tap ran (needs the shm ring) */
+} pipe_lat_t;
+
+/** One feed: its handler, supervisor and channels. */
+typedef struct pipe_feed {
+    feed_conf_t conf; /**< inputs filled by run.c (pipe_feed_in) */
+    feed_t *feed;
+    co_supervisor_t sv;
+    uint64_t after_giveup[FEED_LINES]; /**< mbufs freed after the supervisor gave up */
+    struct pipe *p;
+    unsigned index;
+} pipe_feed_t;
+
+/** The re-request server's port and the retransmissions it brings back (retx.c). */
+typedef struct pipe_retx {
+    bool on;
+    int port;                 /**< DPDK port (TX requests, RX retransmissions), -1: none */
+    unsigned lcore;           /**< the re-requesting feeds' handler lcore: polls the port */
+    struct rte_mempool *pool; /**< request frames */
+    io_flow_table_t *flows;   /**< (our address, feed's source port) -> feed */
+    chs_t **ch;               /**< [nfeeds] RETX input of each re-requesting feed, or NULL */
+    uint64_t frames;          /**< frames received on the port */
+    uint64_t accepted;        /**< ... handed to a feed */
+    uint64_t other;           /**< ... not for a feed (freed) */
+    uint64_t channel_full;    /**< ... dropped: the feed's RETX channel was full */
+    atomic_bool done;
+} pipe_retx_t;
+
+/** Everything after RX. */
+typedef struct pipe {
+    const cfg_t *cfg;
+    const app_opts_t *o;
+    unsigned mux_lcore;
+    pool_t *pools[CFG_MAX_LCORES];
+    pipe_feed_t *feeds; /**< [cfg->nfeeds] */
+    const char **names; /**< feed names by id */
+    mux_t *mux;
+    mux_shm_t *shm;
+    bool shm_private; /**< replay's own ring (for the latency tap only) */
+    mux_writer_t *dump, *pcap;
+    mux_udp_conf_t udp;
+    bool udp_on;
+    int tx_port; /**< -1: no TX device */
+    struct rte_mempool *tx_pool;
+    mux_tx_t *tx;
+    pipe_lat_t lat;
+    atomic_uint feeds_done;
+    atomic_bool mux_done, tap_done;
+    bool dump_started, pcap_started, tap_started; /**< their coroutines run */
+    const char *dump_path, *pcap_path;
+    pipe_retx_t retx;
+    atomic_uint *rx_done; /**< run.c's count of finished RX pollers ... */
+    unsigned nrx;         /**< ... out of this many */
+} pipe_t;
+
+/** Prepare @p p for @p cfg's feeds (before pipe_feed_in). Returns 0 or -1 (ENOMEM). */
+int pipe_init(pipe_t *p, const cfg_t *cfg, const app_opts_t *o);
+
+/** Add input channel @p ch (consumer: the handler) of feed @p f, line @p line. */
+int pipe_feed_in(pipe_t *p, unsigned f, unsigned line, chs_t *ch);
+
+/**
+ * Create pools, feed handlers, channels to the mux, the mux and its outputs, once the
+ * EAL is up and every input channel is set. Returns 0 or -1 (message on stderr).
+ */
+int pipe_build(pipe_t *p);
+
+/**
+ * Spawn lcore @p lcore's roles (feeds, mux, retransmission poller; on the control
+ * lcore the writers and the tap) on its scheduler. Returns false (reported) if one
+ * could not start: the caller then fails the lcore (pipe_fail_lcore) and stops the run.
+ */
+bool pipe_spawn(pipe_t *p, unsigned lcore, bool is_control);
+
+/** True when every feed, the mux, the writers and the tap have finished. */
+bool pipe_done(pipe_t *p);
+
+/** Account for lcore @p lcore's roles as finished (its scheduler could not start). */
+void pipe_fail_lcore(pipe_t *p, unsigned lcore);
+
+/** Free everything (after the lcores have returned). */
+void pipe_free(pipe_t *p);
+
+/**
+ * Open the re-request port (rereq:), its request mbuf pool, the flow table of the
+ * retransmissions and the feeds' RETX channels, and fill each re-requesting feed's
+ * feed_conf_t.rereq. Before the feeds are created. Returns 0 or -1 (message on stderr).
+ */
+int retx_build(pipe_t *p);
+
+/**
+ * Spawn the retransmission poller if @p lcore is the re-requesting feeds' lcore.
+ * Returns false (reported) if it could not start.
+ */
+bool retx_spawn(pipe_t *p, unsigned lcore);
+
+/** Free what retx_build() made (after the feeds). */
+void retx_free(pipe_t *p);
+
+#endif /* MDMUX_APP_PIPELINE_H */

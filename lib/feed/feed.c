@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The feed handler coroutine (feed.h): the DPDK adapter around the pure core.
+ * mbufs in (io_mbuf_meta, payload), ITCH records out (md_rec_t from the pool),
+ * re-requests out on a TX port. Everything here runs on the handler lcore.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include "feed.h"
+#include "feed_core.h"
+#include "io.h"
+
+#define ST_ADD(field, n) __atomic_store_n(&(field), (field) + (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* mbufs taken per wake-up: the select's one, then a burst of the same channel. */
+#define FEED_BURST 32
+/* Pause while the record pool is empty: the mux returns records meanwhile. */
+#define POOL_WAIT_NS 2000
+
+/* feed_stats() copies the counters word by word with relaxed loads. */
+_Static_assert(sizeof(feed_stats_t) % sizeof(uint64_t) == 0, "feed_stats_t is all uint64_t");
+
+struct feed {
+    feed_conf_t conf;
+    char name[64];
+    feed_core_t *core;
+    feed_stats_t st;
+    co_ctx_t *ctx;        /* the running coroutine's context */
+    struct rte_mbuf *cur; /* the mbuf being parsed (owned until the core takes it) */
+    bool running;         /* feed_main entered and not returned: a restart if set */
+    bool stop;            /* cancelled, or the output is gone */
+    bool out_closed;
+    bool drained[FEED_LINES][FEED_IN_MAX]; /* inputs closed and emptied */
+};
+
+const char *feed_name(const feed_t *f)
+{
+    return f->name;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Publishing                                                                     */
+/* ------------------------------------------------------------------------------ */
+
+/* A record from the pool, waiting (parked, counted) while it is empty. */
+static md_rec_t *get_rec(feed_t *f)
+{
+    for (;;) {
+        md_rec_t *r = pool_get(f->conf.rec_pool);
+        if (r != NULL)
+            return r;
+        ST_ADD(f->st.pool_waits, 1);
+        if (co_sleep(POOL_WAIT_NS, f->ctx) != 0) {
+            f->stop = true;
+            return NULL;
+        }
+    }
+}
+
+/* Send @p r to the mux (parks while the output is full: backpressure). */
+static bool publish(feed_t *f, md_rec_t *r)
+{
+    int rc = f->conf.out_local != NULL ? ch_send_ptr(f->conf.out_local, r, f->ctx)
+                                       : chs_send(f->conf.out_spsc, &r, f->ctx);
+    if (rc == 0)
+        return true;
+    pool_put(f->conf.rec_pool, r);
+    ST_ADD(f->st.out_dropped, 1);
+    f->stop = true; /* closed or cancelled: nothing more can go out */
+    return false;
+}
+
+/* Decode one message block into a record and publish it. */
+static void publish_msg(feed_t *f, const feed_pkt_t *p, const mold_msg_t *m)
+{
+    if (f->stop) {
+        ST_ADD(f->st.out_dropped, 1);
+        return;
+    }
+    md_rec_t *r = get_rec(f);
+    if (r == NULL) {
+        ST_ADD(f->st.out_dropped, 1);
+        return;
+    }
+    int rc = itch_decode(m->data, m->len, r);
+    if (rc != ITCH_OK) {
+        ST_ADD(f->st.itch_errors, 1);
+        ST_ADD(f->st.itch_err_by[rc < ITCH_ERR_COUNT ? rc : 0], 1);
+        pool_put(f->conf.rec_pool, r);
+        return;
+    }
+    r->seq = 0;
+    r->feed_seq = m->seq;
+    r->feed = f->conf.id;
+    r->line = p->line;
+    r->tsc_rx = p->rx_tsc;
+    r->tsc_intended = p->intended_tsc;
+    r->tsc_dequeue = p->dequeue_tsc;
+    r->tsc_publish = 0;
+    r->tsc_decode = co_tsc();
+    if (publish(f, r))
+        ST_ADD(f->st.messages, 1);
+}
+
+/* Core callback: publish messages [from, to) of packet @p p. */
+static void on_deliver(void *arg, const feed_pkt_t *p, uint64_t from, uint64_t to)
+{
+    feed_t *f = arg;
+    mold_iter_t it = {.p = p->blocks, .seq = p->seq, .left = p->count};
+    mold_msg_t m;
+    while (mold_iter_next(&it, &m) && m.seq < to) {
+        if (m.seq >= from)
+            publish_msg(f, p, &m);
+    }
+}
+
+/* Core callback: the packet is done with. */
+static void on_release(void *arg, const feed_pkt_t *p)
+{
+    (void)arg;
+    if (p->handle != NULL)
+        rte_pktmbuf_free(p->handle);
+}
+
+/* Core callback: an event record. */
+static void on_event(void *arg, md_event_t ev, uint8_t line, uint64_t from, uint64_t to,
+                     uint64_t value, const uint8_t *session)
+{
+    feed_t *f = arg;
+    if (f->stop) {
+        ST_ADD(f->st.out_dropped, 1);
+        return;
+    }
+    md_rec_t *r = get_rec(f);
+    if (r == NULL) {
+        ST_ADD(f->st.out_dropped, 1);
+        return;
+    }
+    md_rec_event(r, ev, f->conf.id, line, from, to, value);
+    if (session != NULL)
+        memcpy(r->ev.session, session, MOLD_SESSION_LEN);
+    r->seq = 0;
+    r->feed_seq = from;
+    uint64_t now = co_tsc();
+    r->tsc_rx = r->tsc_dequeue = r->tsc_decode = now;
+    r->tsc_publish = r->tsc_intended = 0;
+    if (publish(f, r))
+        ST_ADD(f->st.events, 1);
+}
+
+/* Core callback: send a re-request frame on the TX port. 0 when the NIC took it. */
+static int on_request(void *arg, const uint8_t *session, uint64_t seq, uint16_t count)
+{
+    feed_t *f = arg;
+    const feed_rereq_conf_t *rr = &f->conf.rereq;
+    /* FAULT HOOK (issue 7): drop or delay the request here. */
+    struct rte_mbuf *m = rte_pktmbuf_alloc(rr->mbuf_pool);
+    if (m == NULL)
+        return -ENOBUFS;
+    uint8_t *buf = rte_pktmbuf_mtod(m, uint8_t *);
+    size_t len = feed_build_request(rr, session, seq, count, buf, rte_pktmbuf_tailroom(m));
+    if (len == 0 || rte_pktmbuf_append(m, (uint16_t)len) == NULL) {
+        rte_pktmbuf_free(m);
+        return -EMSGSIZE;
+    }
+    if (rte_eth_tx_burst(rr->port_id, rr->queue_id, &m, 1) != 1) {
+        rte_pktmbuf_free(m);
+        return -EAGAIN;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Input                                                                          */
+/* ------------------------------------------------------------------------------ */
+
+/* Parse one mbuf of @p line and hand it to the core (which then owns it). */
+static void handle_mbuf(feed_t *f, uint8_t line, struct rte_mbuf *m, uint64_t now, uint64_t deq)
+{
+    const io_mbuf_meta_t *meta = io_mbuf_meta(m);
+    const uint8_t *pl = io_mbuf_payload(m);
+    uint32_t len = meta->payload_len;
+    mold_pkt_t pkt;
+
+    f->cur = m;
+    feed_core_rx(f->core, line, len);
+    /* FAULT HOOK (issue 7): drop, delay or corrupt the packet here. */
+    /* a payload is parsed in the first segment only: market data fits one */
+    if ((uint32_t)meta->payload_off + len > rte_pktmbuf_data_len(m))
+        len = rte_pktmbuf_data_len(m) > meta->payload_off
+                  ? rte_pktmbuf_data_len(m) - meta->payload_off
+                  : 0;
+    mold_err_t err = mold_parse(pl, len, &pkt);
+    if (err != MOLD_OK) {
+        feed_core_malformed(f->core, line, err);
+    } else if (pkt.kind != MOLD_DATA) {
+        feed_core_heartbeat(f->core, line, pkt.session, pkt.seq, pkt.kind == MOLD_END_OF_SESSION,
+                            now);
+    } else {
+        feed_pkt_t p = {.handle = m,
+                        .blocks = pkt.blocks,
+                        .seq = pkt.seq,
+                        .count = pkt.count,
+                        .line = line,
+                        .rx_tsc = meta->rx_tsc,
+                        .intended_tsc = meta->intended_tsc,
+                        .dequeue_tsc = deq};
+        f->cur = NULL; /* the core owns it now (a leak beats a double free on a panic) */
+        feed_core_packet(f->core, &p, pkt.session, now);
+        return;
+    }
+    f->cur = NULL;
+    rte_pktmbuf_free(m);
+}
+
+/* The select cases of every input not yet drained; returns how many. */
+static int build_cases(feed_t *f, ch_case_t *cases, uint8_t *line_of, uint8_t *idx_of,
+                       struct rte_mbuf **slot)
+{
+    int n = 0;
+    for (uint8_t l = 0; l < FEED_LINES; l++) {
+        for (uint8_t i = 0; i < f->conf.n_in[l]; i++) {
+            if (f->drained[l][i])
+                continue;
+            cases[n] = (ch_case_t){.op = CH_RECV, .spsc = f->conf.in[l][i], .elem = slot};
+            line_of[n] = l;
+            idx_of[n] = i;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Take the mbuf the select received plus a burst of the same channel. */
+static void take_burst(feed_t *f, chs_t *ch, uint8_t line, struct rte_mbuf *first)
+{
+    struct rte_mbuf *burst[FEED_BURST];
+    burst[0] = first;
+    unsigned got = 1 + chs_recv_burst(ch, &burst[1], FEED_BURST - 1);
+    uint64_t deq = co_tsc(), now = co_now_ns();
+    for (unsigned i = 0; i < got; i++)
+        handle_mbuf(f, line, burst[i], now, deq);
+}
+
+/* Select over the inputs until all are drained or the handler must stop. */
+static void run(feed_t *f)
+{
+    ch_case_t cases[FEED_LINES * FEED_IN_MAX];
+    uint8_t line_of[FEED_LINES * FEED_IN_MAX], idx_of[FEED_LINES * FEED_IN_MAX];
+    struct rte_mbuf *first = NULL;
+    int n = build_cases(f, cases, line_of, idx_of, &first), lines_open = 0;
+    for (int i = 0; i < n; i++)
+        lines_open += line_of[i] != FEED_LINE_RETX;
+
+    while (n > 0 && !f->stop) {
+        /* A and B are over and nothing is missing: retransmissions are not needed */
+        if (lines_open == 0 && feed_core_holes(f->core) == 0 && feed_core_held(f->core) == 0)
+            break;
+        uint64_t now = co_now_ns(), dl = feed_core_deadline(f->core);
+        if (dl <= now) {
+            feed_core_tick(f->core, now);
+            continue;
+        }
+        /* the gap timer is the select's deadline */
+        uint64_t dl_tsc = dl == UINT64_MAX ? UINT64_MAX : co_tsc() + co_ns_to_tsc(dl - now);
+        int k = ch_select(cases, n, 0, dl_tsc, f->ctx);
+        if (k == -ETIMEDOUT && co_ctx_err(f->ctx) == 0)
+            continue;
+        if (k < 0) {
+            f->stop = true; /* cancelled (or the context's own deadline) */
+            break;
+        }
+        if (cases[k].result == EPIPE) {
+            f->drained[line_of[k]][idx_of[k]] = true;
+            lines_open -= line_of[k] != FEED_LINE_RETX;
+            n--;
+            cases[k] = cases[n];
+            line_of[k] = line_of[n];
+            idx_of[k] = idx_of[n];
+            continue;
+        }
+        take_burst(f, cases[k].spsc, line_of[k], first);
+    }
+}
+
+static void close_output(feed_t *f)
+{
+    if (f->out_closed)
+        return;
+    f->out_closed = true;
+    if (f->conf.out_local != NULL)
+        ch_close(f->conf.out_local);
+    else
+        chs_close(f->conf.out_spsc);
+}
+
+void feed_main(void *arg)
+{
+    feed_t *f = arg;
+    f->ctx = co_context(NULL);
+    f->stop = false;
+    if (f->cur != NULL) {
+        /* the previous run panicked while parsing this one */
+        rte_pktmbuf_free(f->cur);
+        f->cur = NULL;
+    }
+    if (f->running)
+        feed_core_restart(f->core, co_now_ns());
+    feed_core_start(f->core, co_now_ns());
+    f->running = true;
+    run(f);
+    if (f->stop)
+        feed_core_discard(f->core);
+    else
+        feed_core_flush(f->core, co_now_ns());
+    close_output(f);
+    f->running = false;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Control path                                                                   */
+/* ------------------------------------------------------------------------------ */
+
+/* EINVAL checks of feed_new(). */
+static bool conf_ok(const feed_conf_t *c)
+{
+    if (c->rec_pool == NULL || pool_elem_size(c->rec_pool) < sizeof(md_rec_t))
+        return false;
+    if ((c->out_local == NULL) == (c->out_spsc == NULL) || c->faults != NULL)
+        return false;
+    size_t out_elem =
+        c->out_local != NULL ? ch_elem_size(c->out_local) : chs_elem_size(c->out_spsc);
+    if (out_elem != sizeof(md_rec_t *))
+        return false;
+    if (c->window > FEED_WINDOW_MAX || (c->rereq.enabled && c->rereq.mbuf_pool == NULL))
+        return false;
+    unsigned total = 0;
+    for (unsigned l = 0; l < FEED_LINES; l++) {
+        if (c->n_in[l] > FEED_IN_MAX)
+            return false;
+        for (unsigned i = 0; i < c->n_in[l]; i++) {
+            if (c->in[l][i] == NULL || chs_elem_size(c->in[l][i]) != sizeof(void *))
+                return false;
+        }
+        total += c->n_in[l];
+    }
+    return total > 0 && total <= CH_SELECT_MAX;
+}
+
+/* The core's settings from the feed's. */
+static feed_core_conf_t core_conf(const feed_conf_t *c)
+{
+    return (feed_core_conf_t){
+        .gap_wait_ns = c->gap_wait_ns,
+        .window = c->window,
+        .line_timeout_ns = c->line_timeout_ns,
+        .final_wait_ns = c->final_wait_ns,
+        .rereq = c->rereq.enabled,
+        .max_outstanding = c->rereq.max_outstanding,
+        .retry_ns = c->rereq.retry_ns,
+        .max_retries = c->rereq.max_retries,
+        .rate_per_s = c->rereq.rate_per_s,
+        .max_msgs = c->rereq.max_msgs,
+        .first_seq = c->first_seq,
+        /* a line with no input is not watched (single-line feeds) */
+        .monitored = (c->n_in[FEED_LINE_A] > 0 ? 1u : 0u) | (c->n_in[FEED_LINE_B] > 0 ? 2u : 0u),
+    };
+}
+
+feed_t *feed_new(const feed_conf_t *c)
+{
+    if (c == NULL || !conf_ok(c)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    feed_t *f = co_mem_alloc(sizeof(*f), 64);
+    if (f == NULL)
+        return NULL;
+    f->conf = *c;
+    snprintf(f->name, sizeof(f->name), "%s", c->name != NULL ? c->name : "feed");
+    f->conf.name = f->name;
+    static const feed_core_ops_t ops = {
+        .deliver = on_deliver, .release = on_release, .event = on_event, .request = on_request};
+    feed_core_conf_t k = core_conf(c);
+    if (k.monitored == 0)
+        k.monitored = 4; /* retransmissions only: watch nothing (bit 2 is never checked) */
+    f->core = feed_core_new(&k, &ops, f, &f->st, co_now_ns(), c->numa_node);
+    if (f->core == NULL) {
+        int e = errno;
+        co_mem_free(f);
+        errno = e;
+        return NULL;
+    }
+    return f;
+}
+
+void feed_free(feed_t *f)
+{
+    if (f == NULL)
+        return;
+    if (f->cur != NULL)
+        rte_pktmbuf_free(f->cur);
+    f->stop = true; /* nothing is published from here on */
+    feed_core_free(f->core);
+    co_mem_free(f);
+}
+
+void feed_stats(const feed_t *f, feed_stats_t *out)
+{
+    const uint64_t *src = (const uint64_t *)&f->st;
+    uint64_t *dst = (uint64_t *)out;
+    for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    const feed_hist_t *h = feed_core_skew(f->core);
+    out->skew_samples = __atomic_load_n(&h->count, __ATOMIC_RELAXED);
+    out->skew_p50_ns = co_tsc_to_ns(feed_hist_quantile(h, 0.5));
+    out->skew_p99_ns = co_tsc_to_ns(feed_hist_quantile(h, 0.99));
+    out->skew_max_ns = co_tsc_to_ns(feed_hist_quantile(h, 1.0));
+}

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* lib/mux: the merger. One coroutine selects across every feed's channel of records,
+ * sequences, stamps and publishes each record to every output, and returns it to its
+ * pool. DPDK-free: the TX port is reached through a mux_sink_t. */
+#include <errno.h>
+#include <string.h>
+
+#include "mux_internal.h"
+
+#define MUX_BURST_DEFAULT 32u
+#define MUX_BURST_MAX     64u
+#define MUX_YIELD_DEFAULT 64u
+
+/* One input and its counters. The record a select case receives lands in rec. */
+typedef struct mux_in {
+    mux_input_t conf;
+    md_rec_t *rec;
+    mux_input_stats_t st;
+} mux_in_t;
+
+struct mux {
+    mux_conf_t conf;
+    unsigned burst;
+    unsigned yield_every;
+    unsigned since_yield; /* records since the mux last let others run */
+    unsigned n_open;      /* open inputs: cases[0 .. n_open) */
+    ch_case_t cases[MUX_INPUTS_MAX];
+    mux_in_t *case_in[MUX_INPUTS_MAX]; /* the input of each case (moves with it) */
+    mux_in_t in[MUX_INPUTS_MAX];
+    mux_pack_t *pack;
+    uint64_t seq; /* last merged seq given */
+    mux_stats_t st;
+    md_rec_t *batch[MUX_BURST_MAX];
+};
+
+static int check_conf(const mux_conf_t *c)
+{
+    if (!c || c->n_inputs == 0 || c->n_inputs > MUX_INPUTS_MAX || !c->inputs)
+        return EINVAL;
+    for (unsigned i = 0; i < c->n_inputs; i++)
+        if (!c->inputs[i].local == !c->inputs[i].spsc)
+            return EINVAL; /* exactly one channel per input */
+    if (c->pcap && (!c->udp || mux_writer_kind(c->pcap) != MUX_WRITER_PCAP))
+        return EINVAL;
+    if (c->dump && mux_writer_kind(c->dump) != MUX_WRITER_JSONL)
+        return EINVAL;
+    if (c->tx.frame && !c->udp)
+        return EINVAL;
+    return 0;
+}
+
+/* Every finished frame: to the TX port, then a copy to the pcap writer. */
+static void on_frame(void *arg, const uint8_t *frame, uint32_t len)
+{
+    mux_t *m = arg;
+    MUX_INC(m->st.frames);
+    if (m->conf.tx.frame)
+        m->conf.tx.frame(m->conf.tx.arg, frame, len);
+    if (m->conf.pcap)
+        mux_writer_put_frame(m->conf.pcap, frame, len, m->conf.ctx);
+}
+
+mux_t *mux_new(const mux_conf_t *c)
+{
+    int e = check_conf(c);
+    if (e) {
+        errno = e;
+        return NULL;
+    }
+    mux_t *m = co_mem_alloc(sizeof(*m), 64);
+    if (!m)
+        return NULL;
+    m->conf = *c;
+    m->conf.inputs = NULL; /* copied into in[] */
+    m->burst = c->burst ? c->burst : MUX_BURST_DEFAULT;
+    if (m->burst > MUX_BURST_MAX)
+        m->burst = MUX_BURST_MAX;
+    m->yield_every = c->yield_every ? c->yield_every : MUX_YIELD_DEFAULT;
+    if (c->udp && !(m->pack = mux_pack_new(c->udp, on_frame, m))) {
+        co_mem_free(m);
+        return NULL;
+    }
+    if (c->udp && c->pcap &&
+        mux_writer_snaplen(c->pcap) < (uint32_t)(c->udp->mtu ? c->udp->mtu : 1500) + 14) {
+        mux_pack_free(m->pack);
+        co_mem_free(m);
+        errno = EINVAL; /* the pcap ring could not hold a full frame */
+        return NULL;
+    }
+    for (unsigned i = 0; i < c->n_inputs; i++) {
+        mux_in_t *in = &m->in[i];
+        in->conf = c->inputs[i];
+        m->cases[i] = (ch_case_t){
+            .op = CH_RECV, .local = in->conf.local, .spsc = in->conf.spsc, .elem = &in->rec};
+        m->case_in[i] = in;
+    }
+    m->n_open = c->n_inputs;
+    m->st.inputs_open = m->n_open;
+    return m;
+}
+
+void mux_free(mux_t *m)
+{
+    if (!m)
+        return;
+    mux_pack_free(m->pack);
+    co_mem_free(m);
+}
+
+/* Sequence, stamp and hand one record to every output (each keeps a copy). */
+static void publish(mux_t *m, md_rec_t *r)
+{
+    r->seq = ++m->seq;
+    r->tsc_publish = co_tsc();
+    if (m->conf.shm)
+        mux_shm_publish(m->conf.shm, r);
+    if (m->pack)
+        mux_pack_add(m->pack, r);
+    if (m->conf.dump)
+        mux_writer_put_rec(m->conf.dump, r, m->conf.ctx);
+    if (r->kind == MD_KIND_EVENT)
+        MUX_INC(m->st.events);
+}
+
+/* After a pick: take up to burst-1 more records from the same input into batch[1..].
+   Bounded, so the rotating start of ch_select still gives every ready input its turn. */
+static unsigned take_more(mux_t *m, mux_in_t *in)
+{
+    unsigned want = m->burst - 1, n = 0;
+    if (want == 0)
+        return 0;
+    if (in->conf.spsc)
+        return chs_recv_burst(in->conf.spsc, &m->batch[1], want);
+    while (n < want && ch_tryrecv(in->conf.local, &m->batch[1 + n]) == 0)
+        n++;
+    return n;
+}
+
+/* Under constant load the mux never parks; yield now and then so that the feed
+   handlers (and writers) sharing its lcore still run: local inputs refill only when
+   their handlers run, and a starved handler is a starved feed. */
+static void maybe_yield(mux_t *m, unsigned n)
+{
+    m->since_yield += n;
+    if (m->since_yield >= m->yield_every) {
+        m->since_yield = 0;
+        co_yield();
+    }
+}
+
+static void handle_pick(mux_t *m, mux_in_t *in)
+{
+    MUX_INC(in->st.picks);
+    MUX_INC(m->st.selects);
+    m->batch[0] = in->rec;
+    unsigned n = 1 + take_more(m, in);
+    for (unsigned i = 0; i < n; i++)
+        publish(m, m->batch[i]);
+    /* One pool call per pick: the per-thread cache lookup and any flush to the
+       shared store are paid once for the whole burst. */
+    if (in->conf.pool)
+        pool_put_burst(in->conf.pool, (void *const *)m->batch, n);
+    MUX_ADD(in->st.records, n);
+    MUX_ADD(m->st.published, n);
+    maybe_yield(m, n);
+}
+
+/* Input of case @p i is closed and drained: swap the last open case into its place. */
+static void drop_case(mux_t *m, int i)
+{
+    mux_in_t *in = m->case_in[i];
+    __atomic_store_n(&in->st.closed, true, __ATOMIC_RELAXED);
+    unsigned last = --m->n_open;
+    m->cases[i] = m->cases[last];
+    m->case_in[i] = m->case_in[last];
+    __atomic_store_n(&m->st.inputs_open, m->n_open, __ATOMIC_RELAXED);
+}
+
+/* Nothing ready: push out the partial datagram and batched TX before parking, so a
+   quiet market does not hold records back. */
+static void flush_idle(mux_t *m)
+{
+    MUX_INC(m->st.idle);
+    if (m->pack)
+        mux_pack_flush(m->pack);
+    if (m->conf.tx.flush)
+        m->conf.tx.flush(m->conf.tx.arg);
+}
+
+static void finish(mux_t *m)
+{
+    flush_idle(m);
+    if (m->conf.shm)
+        mux_shm_close(m->conf.shm);
+    if (m->conf.pcap)
+        mux_writer_close(m->conf.pcap);
+    if (m->conf.dump)
+        mux_writer_close(m->conf.dump);
+}
+
+void mux_main(void *arg)
+{
+    mux_t *m = arg;
+    while (m->n_open > 0) {
+        int i = ch_select(m->cases, (int)m->n_open, CH_NONBLOCK, UINT64_MAX, m->conf.ctx);
+        if (i == CH_DEFAULT) {
+            flush_idle(m);
+            i = ch_select(m->cases, (int)m->n_open, 0, UINT64_MAX, m->conf.ctx);
+        }
+        if (i < 0)
+            break; /* cancelled */
+        if (m->cases[i].result == EPIPE)
+            drop_case(m, i);
+        else
+            handle_pick(m, m->case_in[i]);
+    }
+    finish(m);
+}
+
+void mux_stats(const mux_t *m, mux_stats_t *out)
+{
+    out->published = MUX_LOAD(m->st.published);
+    out->events = MUX_LOAD(m->st.events);
+    out->selects = MUX_LOAD(m->st.selects);
+    out->idle = MUX_LOAD(m->st.idle);
+    out->frames = MUX_LOAD(m->st.frames);
+    out->inputs_open = MUX_LOAD(m->st.inputs_open);
+}
+
+void mux_input_stats(const mux_t *m, unsigned i, mux_input_stats_t *out)
+{
+    const mux_in_t *in = &m->in[i];
+    out->records = MUX_LOAD(in->st.records);
+    out->picks = MUX_LOAD(in->st.picks);
+    out->closed = MUX_LOAD(in->st.closed);
+}

@@ -1,0 +1,665 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The whole pipeline end to end: generated captures with every impairment go through
+ * `mdmux replay --dump`, and the merged stream is compared with what the generator
+ * sent (OUT.messages.jsonl) and lost (OUT.truth.json):
+ *
+ *   - every sent message outside lost_both is published exactly once, with the same
+ *     type, locate, tracking, timestamp and body fields;
+ *   - none inside lost_both is (no re-request server here);
+ *   - each feed's messages outside its gap ranges come in strictly increasing feed_seq;
+ *   - the gap events are exactly the lost_both ranges (adjacent ranges merged).
+ *
+ * Also: the no-configuration replay of the real conformance captures, the --report
+ * directory, and the pcap / multicast / shm outputs.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "apptest.h"
+
+#define MAX_FEEDS  16
+#define MAX_RANGES 4096
+
+/* What one feed sent and what the dump showed of it. */
+typedef struct feed_exp {
+    char name[32];
+    uint64_t last;
+    json_t **sent; /* [last + 1]: the generator's message objects */
+    uint8_t *seen; /* [last + 1] */
+    uint64_t lost[MAX_RANGES][2], gaps[MAX_RANGES][2];
+    unsigned nlost, ngaps;
+    uint64_t last_inorder;
+} feed_exp_t;
+
+typedef struct exp {
+    feed_exp_t f[MAX_FEEDS];
+    unsigned n;
+    uint64_t published, events;
+    uint64_t filled, final; /* gap_filled / gap_final events */
+    bool rereq;             /* a re-request server fills every gap */
+} exp_t;
+
+static int setup(void **state)
+{
+    char *dir = malloc(256);
+    at_tmpdir(dir, 256, "e2e");
+    *state = dir;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    if (getenv("MDMUX_TEST_KEEP") == NULL)
+        at_rmdir(*state);
+    free(*state);
+    return 0;
+}
+
+static void need_gen(void)
+{
+    if (!at_have_gen()) {
+        print_message("mdmux-gen not built (tools/gen): skipped\n");
+        skip();
+    }
+}
+
+/* Call @p fn on every JSON line of @p path. */
+static void each_line(const char *path, void (*fn)(exp_t *, json_t *), exp_t *e)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        fail_msg("cannot open %s", path);
+    char *line = NULL;
+    size_t cap = 0;
+    unsigned long no = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        no++;
+        if (o == NULL)
+            fail_msg("%s:%lu: not JSON: %s", path, no, je.text);
+        fn(e, o);
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+}
+
+static feed_exp_t *feed_of(exp_t *e, const char *name)
+{
+    for (unsigned i = 0; i < e->n; i++)
+        if (strcmp(e->f[i].name, name) == 0)
+            return &e->f[i];
+    fail_msg("unknown feed '%s'", name);
+    return NULL;
+}
+
+/* The truth file: feeds, last sequence numbers, lost_both merged when adjacent. */
+static void load_truth(exp_t *e, const char *path)
+{
+    json_t *t = at_json(path), *feeds = json_object_get(t, "feeds"), *f;
+    size_t i;
+    json_array_foreach(feeds, i, f)
+    {
+        assert_true(e->n < MAX_FEEDS);
+        feed_exp_t *x = &e->f[e->n++];
+        snprintf(x->name, sizeof(x->name), "%s", json_string_value(json_object_get(f, "name")));
+        x->last = (uint64_t)at_jint(f, "last_seq");
+        x->sent = calloc(x->last + 1, sizeof(json_t *));
+        x->seen = calloc(x->last + 1, 1);
+        json_t *lb = json_object_get(f, "lost_both"), *r;
+        size_t k;
+        json_array_foreach(lb, k, r)
+        {
+            uint64_t a = (uint64_t)json_integer_value(json_array_get(r, 0));
+            uint64_t b = (uint64_t)json_integer_value(json_array_get(r, 1));
+            if (x->nlost && x->lost[x->nlost - 1][1] + 1 == a) {
+                x->lost[x->nlost - 1][1] = b;
+                continue;
+            }
+            assert_true(x->nlost < MAX_RANGES);
+            x->lost[x->nlost][0] = a;
+            x->lost[x->nlost++][1] = b;
+        }
+    }
+    json_decref(t);
+}
+
+static void on_sent(exp_t *e, json_t *m)
+{
+    feed_exp_t *x = feed_of(e, json_string_value(json_object_get(m, "feed")));
+    uint64_t seq = (uint64_t)json_integer_value(json_object_get(m, "seq"));
+    assert_true(seq >= 1 && seq <= x->last);
+    x->sent[seq] = json_incref(m);
+}
+
+static bool in_ranges(uint64_t (*r)[2], unsigned n, uint64_t seq)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (seq >= r[i][0] && seq <= r[i][1])
+            return true;
+    return false;
+}
+
+/* The generator's ITCH field names where the record's JSON uses short ones. */
+static const char *dump_key(const char *k)
+{
+    static const char *const alias[][2] = {
+        {"order_reference_number", "ref"},
+        {"original_order_reference_number", "ref"},
+        {"new_order_reference_number", "new_ref"},
+        {"buy_sell_indicator", "side"},
+        {"match_number", "match"},
+        {"executed_shares", "shares"},
+        {"canceled_shares", "shares"},
+        {"execution_price", "price"},
+        {"attribution", "mpid"},
+    };
+    for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++)
+        if (strcmp(k, alias[i][0]) == 0)
+            return alias[i][1];
+    return k;
+}
+
+static void compare(const feed_exp_t *x, uint64_t seq, json_t *sent, json_t *rec)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(sent, k, v)
+    {
+        if (strcmp(k, "feed") == 0 || strcmp(k, "seq") == 0)
+            continue;
+        json_t *got = json_object_get(rec, k);
+        if (got == NULL)
+            got = json_object_get(rec, dump_key(k));
+        if (got == NULL || !json_equal(got, v)) {
+            char *a = json_dumps(sent, JSON_COMPACT), *b = json_dumps(rec, JSON_COMPACT);
+            fail_msg("%s seq %lu: field %s differs:\nsent %s\ngot  %s", x->name, (unsigned long)seq,
+                     k, a, b);
+        }
+    }
+}
+
+static void on_rec(exp_t *e, json_t *r)
+{
+    const char *ev = json_string_value(json_object_get(r, "event"));
+    feed_exp_t *x = feed_of(e, json_string_value(json_object_get(r, "feed")));
+    e->published++;
+    if (ev != NULL) {
+        e->events++;
+        e->filled += strcmp(ev, "gap_filled") == 0;
+        e->final += strcmp(ev, "gap_final") == 0;
+        if (strcmp(ev, "gap") == 0) {
+            assert_true(x->ngaps < MAX_RANGES);
+            x->gaps[x->ngaps][0] = (uint64_t)json_integer_value(json_object_get(r, "from"));
+            x->gaps[x->ngaps++][1] = (uint64_t)json_integer_value(json_object_get(r, "to"));
+        }
+        return;
+    }
+    uint64_t seq = (uint64_t)json_integer_value(json_object_get(r, "feed_seq"));
+    if (seq < 1 || seq > x->last || x->sent[seq] == NULL)
+        fail_msg("%s: published seq %lu was never sent", x->name, (unsigned long)seq);
+    if (x->seen[seq]++)
+        fail_msg("%s: seq %lu published twice", x->name, (unsigned long)seq);
+    compare(x, seq, x->sent[seq], r);
+    /* recovered messages (inside a gap already declared) come after their gap event */
+    if (!in_ranges(x->gaps, x->ngaps, seq)) {
+        if (seq <= x->last_inorder)
+            fail_msg("%s: seq %lu after %lu: out of order", x->name, (unsigned long)seq,
+                     (unsigned long)x->last_inorder);
+        x->last_inorder = seq;
+    }
+}
+
+/* Exactly once outside lost_both, never inside; gap events = lost_both (without a
+   re-request server; with one, @p rereq, every gap is filled instead). */
+static void check_feed(const feed_exp_t *x, bool rereq)
+{
+    uint64_t missing = 0, extra = 0;
+    for (uint64_t s = 1; s <= x->last; s++) {
+        bool lost = in_ranges((uint64_t(*)[2])x->lost, x->nlost, s);
+        missing += !lost && x->sent[s] && !x->seen[s];
+        extra += lost && x->seen[s];
+    }
+    if (missing || extra)
+        fail_msg("%s: %lu sent messages never published, %lu lost_both messages published", x->name,
+                 (unsigned long)missing, (unsigned long)extra);
+    if (rereq)
+        return;
+    if (x->ngaps != x->nlost)
+        fail_msg("%s: %u gap events, %u lost_both ranges", x->name, x->ngaps, x->nlost);
+    for (unsigned i = 0; i < x->ngaps; i++)
+        if (x->gaps[i][0] != x->lost[i][0] || x->gaps[i][1] != x->lost[i][1])
+            fail_msg("%s: gap %u is %lu-%lu, lost_both %lu-%lu", x->name, i,
+                     (unsigned long)x->gaps[i][0], (unsigned long)x->gaps[i][1],
+                     (unsigned long)x->lost[i][0], (unsigned long)x->lost[i][1]);
+}
+
+static void free_exp(exp_t *e)
+{
+    for (unsigned i = 0; i < e->n; i++) {
+        for (uint64_t s = 0; s <= e->f[i].last; s++)
+            json_decref(e->f[i].sent[s]);
+        free(e->f[i].sent);
+        free(e->f[i].seen);
+    }
+}
+
+/* Run mdmux with @p args (NULL-terminated, after the binary); fail unless it exits 0. */
+static void mdmux_ok(const char *const *args, at_result_t *r)
+{
+    char *argv[48];
+    int n = 0;
+    argv[n++] = (char *)MDMUX_BIN;
+    for (int i = 0; args[i] && n < 44; i++)
+        argv[n++] = (char *)args[i];
+    argv[n++] = (char *)"--";
+    argv[n++] = (char *)at_file_prefix();
+    argv[n] = NULL;
+    if (at_run(argv, AT_TIMEOUT_S, r) != 0)
+        fail_msg("mdmux failed (%d):\n%s\n%s", r->status, r->out, r->err);
+}
+
+/*
+ * Generate DIR/NAME with @p gen, make its configuration lossless and deterministic
+ * (one lcore, so RX never outruns the handlers; gap decisions by the reorder window,
+ * not by wall-clock time, which a loaded test machine stretches) plus @p extra_yaml.
+ */
+/* Remove every occurrence of @p what from @p s, in place. */
+static void cut_all(char *s, const char *what)
+{
+    size_t n = strlen(what);
+    for (char *p; (p = strstr(s, what)) != NULL;)
+        memmove(p, p + n, strlen(p + n) + 1);
+}
+
+/*
+ * Generate DIR/NAME with @p gen and make its configuration lossless and deterministic:
+ * gap decisions by the reorder window, not by wall-clock time, which a loaded test
+ * machine stretches; and either one lcore (RX never outruns the handlers) or, with
+ * @p two_lcores, feed handlers on lcores 0 and 1 (the mux on 0, so half the feeds
+ * reach it over SPSC channels) with RX on lcore 1. @p extra_yaml is appended.
+ */
+static void gen_capture2(const char *dir, const char *name, const char *const *gen,
+                         const char *extra_yaml, bool two_lcores)
+{
+    char path[512];
+    at_gen(dir, name, gen);
+    snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
+    char *y = at_slurp(path);
+    assert_non_null(y);
+    size_t cap = strlen(y) + 512 + (extra_yaml ? strlen(extra_yaml) : 0);
+    char *out = malloc(cap);
+    if (two_lcores) {
+        /* the generator's layout: everything on lcore 0; paced, so RX cannot outrun */
+        static const char layout[] = "cores:\n  control: 0\n  handlers: [0]\n";
+        assert_non_null(strstr(y, layout));
+        cut_all(y, layout);
+        cut_all(y, "    handler: 0\n");
+        char *sp = strstr(y, "  speed: max\n");
+        assert_non_null(sp);
+        memcpy(sp, "  speed: 1  \n", 13);
+    }
+    snprintf(out, cap, "%s%s\nfeed_defaults: {gap_wait_us: 5000000, window: 1024}\n%s", y,
+             two_lcores ? "eal:\n  lcores: \"0-1\"\ncores: {control: 0, handlers: [0, 1]}"
+                        : "eal:\n  lcores: \"0\"",
+             extra_yaml ? extra_yaml : "");
+    at_write(path, out);
+    free(out);
+    free(y);
+}
+
+static void gen_capture(const char *dir, const char *name, const char *const *gen,
+                        const char *extra_yaml)
+{
+    gen_capture2(dir, name, gen, extra_yaml, false);
+}
+
+/*
+ * Replay DIR/NAME with --dump and check the dump against the generator's files
+ * (DIR/TRUTH.truth.json and .messages.jsonl; TRUTH is NAME unless the capture was
+ * filtered from another). @p rereq: a re-request server fills every gap.
+ */
+static void replay_and_compare2(const char *dir, const char *name, const char *tname, bool rereq)
+{
+    char pcap[512], dump[512], stats[512], truth[512], msgs[512];
+    snprintf(pcap, sizeof(pcap), "%s/%s.pcap", dir, name);
+    snprintf(dump, sizeof(dump), "%s/%s.jsonl", dir, name);
+    snprintf(stats, sizeof(stats), "%s/%s.stats.json", dir, name);
+    snprintf(truth, sizeof(truth), "%s/%s.truth.json", dir, tname);
+    snprintf(msgs, sizeof(msgs), "%s/%s.messages.jsonl", dir, tname);
+    const char *args[] = {"replay",       pcap,  "--dump",        dump,
+                          "--stats-json", stats, "--no-progress", NULL};
+    at_result_t r;
+    mdmux_ok(args, &r);
+    at_contains(r.out, "packets A");
+    at_contains(r.out, "latency per stage");
+    at_result_free(&r);
+    if (!rereq)
+        at_check_truth(stats, truth, true);
+
+    exp_t *e = calloc(1, sizeof(*e));
+    e->rereq = rereq;
+    load_truth(e, truth);
+    each_line(msgs, on_sent, e);
+    each_line(dump, on_rec, e);
+    uint64_t gaps = 0;
+    for (unsigned i = 0; i < e->n; i++) {
+        check_feed(&e->f[i], rereq);
+        gaps += e->f[i].ngaps;
+    }
+    json_t *st = at_json(stats);
+    assert_int_equal(at_jint(st, "outputs.published"), e->published);
+    json_decref(st);
+    if (rereq && (gaps == 0 || e->final != 0 || e->filled < gaps))
+        fail_msg("%s: %lu gaps, %lu filled, %lu final: the server should fill every gap", name,
+                 (unsigned long)gaps, (unsigned long)e->filled, (unsigned long)e->final);
+    print_message("%s: %u feeds, %lu records (%lu events), %lu gaps, all as sent\n", name, e->n,
+                  (unsigned long)e->published, (unsigned long)e->events, (unsigned long)gaps);
+    free_exp(e);
+    free(e);
+}
+
+static void replay_and_compare(const char *dir, const char *name)
+{
+    replay_and_compare2(dir, name, name, false);
+}
+
+static void test_every_impairment(void **state)
+{
+    need_gen();
+    static const char *const gen[] = {"--feeds",   "4",           "--duration-ms",
+                                      "80",        "--seed",      "3",
+                                      "--loss-a",  "0.01",        "--loss-b",
+                                      "0.01",      "--loss-both", "0.005",
+                                      "--reorder", "0.01",        "--dup",
+                                      "0.01",      "--truncate",  "0.005",
+                                      "--corrupt", "0.005",       "--corrupt-payload",
+                                      "0.005",     "--zero-udp",  "0.005",
+                                      "--unknown", "0.005",       "--noise",
+                                      "0.005",     NULL};
+    gen_capture(*state, "imp", gen, NULL);
+    replay_and_compare(*state, "imp");
+}
+
+/* Feed handlers on two lcores, at recorded pace: half of the feeds reach the mux over
+   SPSC channels. */
+static void test_two_handler_lcores(void **state)
+{
+    need_gen();
+    static const char *const gen[] = {
+        "--feeds",  "6",    "--duration-ms", "60",   "--seed",      "21",
+        "--loss-a", "0.01", "--loss-b",      "0.01", "--loss-both", "0.005",
+        "--dup",    "0.01", "--reorder",     "0.01", NULL};
+    gen_capture2(*state, "two", gen, NULL, true);
+    replay_and_compare(*state, "two");
+}
+
+static void test_vlan_heavy_loss(void **state)
+{
+    need_gen();
+    static const char *const gen[] = {
+        "--feeds",     "3",    "--duration-ms", "50",   "--seed",   "11",
+        "--vlan",      "7",    "--loss-a",      "0.05", "--loss-b", "0.05",
+        "--loss-both", "0.02", "--reorder",     "0.03", NULL};
+    gen_capture(*state, "vlan", gen, NULL);
+    replay_and_compare(*state, "vlan");
+}
+
+/*
+ * Copy capture @p src to @p dst without the data packets (on both lines) whose first
+ * sequence number is a multiple of @p every (beyond 200, after the opening): gaps only
+ * a re-request can fill. Generator frames: Ethernet, IPv4 (20 bytes), UDP, MoldUDP64.
+ */
+static unsigned drop_packets(const char *src, const char *dst, unsigned every)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    uint8_t hdr[24], rh[16], fr[65536];
+    unsigned dropped = 0;
+    assert_int_equal(fread(hdr, 1, 24, in), 24);
+    fwrite(hdr, 1, 24, out);
+    while (fread(rh, 1, 16, in) == 16) {
+        uint32_t cl = (uint32_t)rh[8] | (uint32_t)rh[9] << 8 | (uint32_t)rh[10] << 16 |
+                      (uint32_t)rh[11] << 24;
+        assert_true(cl <= sizeof(fr));
+        assert_int_equal(fread(fr, 1, cl, in), cl);
+        if (cl >= 62 && fr[12] == 0x08 && fr[13] == 0 && fr[23] == 17) {
+            uint64_t seq = 0;
+            for (unsigned i = 0; i < 8; i++)
+                seq = seq << 8 | fr[52 + i];
+            unsigned cnt = (unsigned)fr[60] << 8 | fr[61];
+            if (cnt > 0 && cnt < 0xffff && seq > 200 && seq % every == 0) {
+                dropped++;
+                continue;
+            }
+        }
+        fwrite(rh, 1, 16, out);
+        fwrite(fr, 1, cl, out);
+    }
+    fclose(in);
+    fclose(out);
+    return dropped;
+}
+
+/* Wait until @p path holds @p needle (a child's output file). */
+static bool wait_for(const char *path, const char *needle, unsigned seconds)
+{
+    for (unsigned i = 0; i < seconds * 10; i++) {
+        char *s = at_slurp(path);
+        bool ok = s && strstr(s, needle);
+        free(s);
+        if (ok)
+            return true;
+        usleep(100 * 1000);
+    }
+    return false;
+}
+
+/* Gaps on both lines, filled by mdmux-rereq over net_memif (a second process). */
+static void test_rereq_fills_gaps(void **state)
+{
+    need_gen();
+    if (MDMUX_REREQ_BIN[0] == '\0') {
+        print_message("mdmux-rereq not built (tools/rereq): skipped\n");
+        skip();
+    }
+    const char *dir = *state;
+    char full[512], filt[512], sock[512], dev[600], extra[1024], srv_out[600];
+    static const char *const gen[] = {"--feeds", "2", "--duration-ms", "40", "--clean", "--seed",
+                                      "5",       NULL};
+    snprintf(sock, sizeof(sock), "%s/rereq.sock", dir);
+    snprintf(extra, sizeof(extra),
+             "rereq:\n  device: \"net_memif0,role=client,socket=%s\"\n"
+             "  server: \"10.0.0.100:9000\"\n  source: \"10.0.0.2:42000\"\n"
+             "  retry_us: 100000\n  max_retries: 20\n  max_outstanding: 64\n"
+             "  rate_per_s: 100000\n",
+             sock);
+    gen_capture(dir, "full", gen, NULL);
+    snprintf(full, sizeof(full), "%s/full.pcap", dir);
+    snprintf(filt, sizeof(filt), "%s/filt.pcap", dir);
+    unsigned dropped = drop_packets(full, filt, 37);
+    assert_true(dropped > 10);
+    /* the filtered capture's configuration: the full one's, plus the server */
+    char y[512];
+    snprintf(y, sizeof(y), "%s/full.yaml", dir);
+    char *base = at_slurp(y);
+    size_t cap = strlen(base) + strlen(extra) + 64;
+    char *cfg = malloc(cap);
+    /* gap decisions by time here (the server must be asked while RX still runs) */
+    snprintf(cfg, cap, "%sfeed_defaults: {gap_wait_us: 2000, window: 1024}\n%s", base, extra);
+    char *fix = strstr(cfg, "feed_defaults: {gap_wait_us: 5000000, window: 1024}\n");
+    if (fix)
+        memset(fix, ' ', strlen("feed_defaults: {gap_wait_us: 5000000, window: 1024}"));
+    /* feed01 asks a server of its own (the test server answers any address) */
+    char *f1 = strstr(cfg, "  - name: feed01\n");
+    assert_non_null(f1);
+    static const char own[] = "    rereq_server: \"10.0.0.101:9001\"\n";
+    size_t at = (size_t)(f1 - cfg) + strlen("  - name: feed01\n");
+    char *cfg2 = malloc(strlen(cfg) + sizeof(own));
+    memcpy(cfg2, cfg, at);
+    strcpy(cfg2 + at, own);
+    strcat(cfg2, cfg + at);
+    free(cfg);
+    cfg = cfg2;
+    snprintf(y, sizeof(y), "%s/filt.yaml", dir);
+    at_write(y, cfg);
+    free(cfg);
+    free(base);
+
+    snprintf(dev, sizeof(dev), "net_memif0,role=server,socket=%s", sock);
+    char *sargv[] = {(char *)MDMUX_REREQ_BIN,
+                     (char *)"--capture",
+                     full,
+                     (char *)"--port",
+                     dev,
+                     (char *)"--idle-exit-ms",
+                     (char *)"60000",
+                     (char *)"--",
+                     (char *)at_file_prefix(),
+                     NULL};
+    pid_t srv = at_start(sargv, dir, "rereq");
+    assert_true(srv > 0);
+    snprintf(srv_out, sizeof(srv_out), "%s/rereq.out", dir);
+    if (!wait_for(srv_out, "serving on port", 30)) {
+        kill(srv, SIGKILL);
+        at_wait(srv, 10);
+        fail_msg("mdmux-rereq did not start");
+    }
+    replay_and_compare2(dir, "filt", "full", true);
+    kill(srv, SIGTERM);
+    at_wait(srv, 30);
+    print_message("%u packets dropped on both lines, every gap filled by re-requests\n", dropped);
+}
+
+/* --report DIR and the pcap / multicast / shm outputs, counted against each other. */
+static void test_outputs_and_report(void **state)
+{
+    need_gen();
+    const char *dir = *state;
+    char extra[1024], pcap[512], rep[512], path[600], shm[256];
+    snprintf(shm, sizeof(shm), "/dev/shm/mdmux-test-%d", (int)getpid());
+    snprintf(extra, sizeof(extra),
+             "outputs:\n  shm: {path: %s, slots: 1024, mode: \"0600\"}\n  pcap: %s/merged.pcap\n"
+             "  multicast: {device: \"net_null_tx0\", group: \"239.255.1.2:6000\", mtu: 1500}\n",
+             shm, dir);
+    static const char *const gen[] = {"--feeds", "2", "--duration-ms", "30", NULL};
+    gen_capture(dir, "out", gen, extra);
+    snprintf(pcap, sizeof(pcap), "%s/out.pcap", dir);
+    snprintf(rep, sizeof(rep), "%s/report", dir);
+    const char *args[] = {"replay", pcap, "--report", rep, "--no-progress", NULL};
+    at_result_t r;
+    mdmux_ok(args, &r);
+    at_contains(r.out, "summary.txt");
+    at_result_free(&r);
+
+    snprintf(path, sizeof(path), "%s/summary.txt", rep);
+    char *sum = at_slurp(path);
+    assert_non_null(sum);
+    at_contains(sum, "packets A");
+    at_contains(sum, "rx->publish");
+    free(sum);
+    snprintf(path, sizeof(path), "%s/stats.json", rep);
+    json_t *st = at_json(path);
+    json_int_t dgrams = at_jint(st, "outputs.datagrams");
+    assert_true(dgrams > 0);
+    assert_int_equal(at_jint(st, "outputs.pcap.datagrams"), dgrams);
+    assert_int_equal(at_jint(st, "outputs.multicast.sent"), dgrams);
+    assert_true(at_jint(st, "latency_ns.rx->publish.count") > 0);
+    json_decref(st);
+    struct stat sb;
+    assert_int_equal(stat(shm, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    unlink(shm);
+}
+
+/* Real captures with no configuration: each UDP destination becomes a feed. */
+static void test_conformance_auto_feeds(void **state)
+{
+    const char *dir = *state, *cdir = MDMUX_SRC_DIR "/../shared/conformance/nasdaq-itch50";
+    char exp[512];
+    snprintf(exp, sizeof(exp), "%s/expected.jsonl", cdir);
+    char *expected = at_slurp(exp);
+    DIR *d = opendir(cdir);
+    if (d == NULL || expected == NULL) {
+        print_message("%s absent: skipped\n", cdir);
+        if (d)
+            closedir(d);
+        free(expected);
+        skip();
+    }
+    struct dirent *de;
+    unsigned files = 0, replayed = 0;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n < 5 || strcmp(de->d_name + n - 5, ".pcap") != 0)
+            continue;
+        char pcap[1024], dump[512], key[600];
+        snprintf(pcap, sizeof(pcap), "%s/%s", cdir, de->d_name);
+        snprintf(dump, sizeof(dump), "%s/conf.jsonl", dir);
+        snprintf(key, sizeof(key), "\"file\": \"%s\"", de->d_name);
+        unsigned want = 0;
+        for (const char *p = expected; (p = strstr(p, key)) != NULL; p += strlen(key))
+            want++;
+        char *argv[] = {(char *)MDMUX_BIN,
+                        (char *)"replay",
+                        pcap,
+                        (char *)"--dump",
+                        dump,
+                        (char *)"--no-progress",
+                        (char *)"--",
+                        (char *)at_file_prefix(),
+                        NULL};
+        at_result_t r;
+        int rc = at_run(argv, AT_TIMEOUT_S, &r);
+        files++;
+        if (rc != 0 && strstr(r.err, "no valid UDP datagram") != NULL) {
+            /* anonymised captures (addresses, ports and checksums zeroed): the
+               classifier rightly rejects every frame (proto_conformance decodes them) */
+            at_result_free(&r);
+            continue;
+        }
+        if (rc != 0)
+            fail_msg("%s: status %d\n%s", de->d_name, rc, r.err);
+        at_contains(r.err, "single-line feeds");
+        at_result_free(&r);
+        char *out = at_slurp(dump);
+        unsigned got = 0;
+        for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
+            got += strstr(line, "\"event\"") == NULL;
+        free(out);
+        if (got != want)
+            fail_msg("%s: %u messages published, expected.jsonl has %u", de->d_name, got, want);
+        replayed++;
+    }
+    closedir(d);
+    free(expected);
+    print_message("%u conformance captures, %u replayed with automatic feeds\n", files, replayed);
+    assert_true(replayed > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_every_impairment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vlan_heavy_loss, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_handler_lcores, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rereq_fills_gaps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outputs_and_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conformance_auto_feeds, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * lib/feed on the EAL: feed_main over real mbufs in SPSC channels, records to a local
+ * channel, a re-request sent on a net_ring port and answered by a server coroutine
+ * that reads the port's TX ring and feeds the retransmission channel.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "feed.h"
+#include "io.h"
+#include "testutil.h"
+
+#define NMBUF 1023
+
+static struct rte_mempool *mp;
+static const uint8_t SESS[MOLD_SESSION_LEN] = "0000420001";
+
+static int setup(void **state)
+{
+    (void)state;
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "mdmux_test_feed%d", (int)getpid());
+    io_eal_opts_t o = {
+        .prog = "test_feed_handler", .lcores = "0", .file_prefix = prefix, .log_level = "*:error"};
+    char err[512];
+    if (io_eal_init(&o, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    mp = rte_pktmbuf_pool_create("feed_test", NMBUF, 32, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    return mp != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rte_mempool_free(mp);
+    io_eal_cleanup();
+    return 0;
+}
+
+/* An ITCH 'X' (order cancel, 23 bytes) whose reference is its sequence number. */
+static size_t itch_x(uint8_t *p, uint64_t seq)
+{
+    memset(p, 0, 23);
+    p[0] = 'X';
+    p[2] = 7; /* locate 7 */
+    uint64_t be = __builtin_bswap64(seq);
+    memcpy(p + 11, &be, 8);
+    uint32_t sh = htonl(100);
+    memcpy(p + 19, &sh, 4);
+    return 23;
+}
+
+/* An mbuf holding a 42-byte header and a MoldUDP64 packet of messages [seq, seq+n). */
+static struct rte_mbuf *mold_mbuf(uint8_t line, uint64_t seq, uint16_t n, uint16_t count_field,
+                                  bool bad_itch)
+{
+    struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+    assert_non_null(m);
+    uint8_t *b = (uint8_t *)rte_pktmbuf_append(m, 42 + 20 + n * 25);
+    assert_non_null(b);
+    memset(b, 0, 42);
+    size_t off = 42 + mold_encode_hdr(b + 42, SESS, seq, count_field);
+    for (uint16_t i = 0; i < n; i++) {
+        uint8_t msg[23];
+        itch_x(msg, seq + i);
+        if (bad_itch)
+            msg[0] = '@';
+        off += mold_encode_block(b + off, msg, 23);
+    }
+    io_mbuf_meta_t *meta = io_mbuf_meta(m);
+    *meta = (io_mbuf_meta_t){.rx_tsc = co_tsc(),
+                             .intended_tsc = 42,
+                             .feed = 3,
+                             .line = line,
+                             .payload_off = 42,
+                             .payload_len = (uint16_t)(off - 42)};
+    return m;
+}
+
+static void push(chs_t *c, struct rte_mbuf *m)
+{
+    assert_int_equal(chs_send_burst(c, &m, 1), 1);
+}
+
+/* What the consumer saw. */
+typedef struct seen {
+    ch_t *out;
+    pool_t *pool;
+    unsigned n;
+    md_rec_t recs[64];
+} seen_t;
+
+static void consumer(void *arg)
+{
+    seen_t *s = arg;
+    void *p;
+    while (ch_recv_ptr(s->out, &p, CO_BACKGROUND) == 0) {
+        if (s->n < 64)
+            s->recs[s->n++] = *(md_rec_t *)p;
+        pool_put(s->pool, p);
+    }
+}
+
+/* The re-request server: answers requests found on the TX ring, then closes RETX. */
+typedef struct server {
+    struct rte_ring *txr;
+    chs_t *retx;
+    unsigned answered, want;
+    mold_req_t last;
+} server_t;
+
+static void server(void *arg)
+{
+    server_t *s = arg;
+    while (s->answered < s->want) {
+        struct rte_mbuf *m;
+        if (rte_ring_dequeue(s->txr, (void **)&m) != 0) {
+            co_sleep(10000, CO_BACKGROUND);
+            continue;
+        }
+        const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+        assert_int_equal(rte_pktmbuf_data_len(m), 62);
+        assert_int_equal(mold_parse_request(f + 42, 20, &s->last), MOLD_OK);
+        rte_pktmbuf_free(m);
+        push(s->retx, mold_mbuf(FEED_LINE_RETX, s->last.seq, s->last.count, s->last.count, false));
+        s->answered++;
+    }
+    /* RETX stays open: the handler must end once A and B are over and the gap filled */
+}
+
+static uint16_t ring_port(const char *name, struct rte_ring *rxr, struct rte_ring *txr)
+{
+    int port = rte_eth_from_rings(name, &rxr, 1, &txr, 1, 0);
+    assert_true(port >= 0);
+    struct rte_eth_conf conf = {0};
+    assert_int_equal(rte_eth_dev_configure((uint16_t)port, 1, 1, &conf), 0);
+    assert_int_equal(rte_eth_rx_queue_setup((uint16_t)port, 0, 64, 0, NULL, mp), 0);
+    assert_int_equal(rte_eth_tx_queue_setup((uint16_t)port, 0, 64, 0, NULL), 0);
+    assert_int_equal(rte_eth_dev_start((uint16_t)port), 0);
+    return (uint16_t)port;
+}
+
+typedef struct rig {
+    chs_t *in[FEED_LINES];
+    ch_t *out;
+    pool_t *pool;
+    feed_conf_t conf;
+} rig_t;
+
+static void rig_init(rig_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    for (unsigned l = 0; l < FEED_LINES; l++) {
+        r->in[l] = chs_new(sizeof(void *), 64, -1);
+        r->conf.in[l][0] = r->in[l];
+        r->conf.n_in[l] = 1;
+    }
+    r->out = ch_new(sizeof(void *), 256);
+    r->pool = pool_new(&(pool_opts_t){
+        .name = "recs", .elem_size = sizeof(md_rec_t), .count = 512, .numa_node = -1});
+    r->conf.id = 3;
+    r->conf.name = "feed03";
+    r->conf.numa_node = -1;
+    r->conf.rec_pool = r->pool;
+    r->conf.out_local = r->out;
+    r->conf.gap_wait_ns = 200000;
+}
+
+static void rig_free(rig_t *r)
+{
+    for (unsigned l = 0; l < FEED_LINES; l++)
+        chs_free(r->in[l]);
+    ch_free(r->out);
+    pool_free(r->pool);
+}
+
+static void test_gap_rerequest_fill(void **state)
+{
+    (void)state;
+    co_sched_t *sched = co_sched_new(NULL);
+    struct rte_ring *rxr = rte_ring_create("frx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    struct rte_ring *txr = rte_ring_create("ftx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    uint16_t port = ring_port("feedring0", rxr, txr);
+    unsigned avail0 = rte_mempool_avail_count(mp);
+    rig_t r;
+    rig_init(&r);
+    r.conf.rereq = (feed_rereq_conf_t){.enabled = true,
+                                       .port_id = port,
+                                       .mbuf_pool = mp,
+                                       .dst_ip_be = htonl(0x0A000002),
+                                       .src_ip_be = htonl(0x0A000001),
+                                       .src_port_be = htons(5000),
+                                       .dst_port_be = htons(6000)};
+    feed_t *f = feed_new(&r.conf);
+    assert_non_null(f);
+    /* A: 1, 3, 4..5; B: 1, 3; 2 lost on both; a heartbeat and a malformed packet */
+    push(r.in[0], mold_mbuf(0, 1, 1, 1, false));
+    push(r.in[1], mold_mbuf(1, 1, 1, 1, false));
+    push(r.in[0], mold_mbuf(0, 3, 1, 1, false));
+    push(r.in[1], mold_mbuf(1, 3, 1, 1, false));
+    push(r.in[0], mold_mbuf(0, 4, 2, 2, false));
+    push(r.in[1], mold_mbuf(1, 6, 0, 0, false)); /* heartbeat: next is 6 */
+    push(r.in[1], mold_mbuf(1, 6, 1, 2, false)); /* count 2, one block: malformed */
+    push(r.in[0], mold_mbuf(0, 6, 1, 1, true));  /* unknown ITCH type: counted */
+    chs_close(r.in[0]);
+    chs_close(r.in[1]);
+    seen_t s = {.out = r.out, .pool = r.pool};
+    server_t sv = {.txr = txr, .retx = r.in[2], .want = 1};
+    assert_non_null(co_spawn(feed_main, f, &(co_opts_t){.name = "feed03"}));
+    assert_non_null(co_spawn(consumer, &s, NULL));
+    assert_non_null(co_spawn(server, &sv, NULL));
+    assert_int_equal(co_sched_run(sched), 0);
+    chs_close(r.in[2]);
+
+    assert_int_equal(sv.last.seq, 2);
+    assert_int_equal(sv.last.count, 1);
+    /* 1, GAP 2, 3, 4, 5, then 2 (RETX), GAP_FILLED 2 */
+    uint64_t want_seq[] = {1, 2, 3, 4, 5, 2, 2};
+    uint8_t want_kind[] = {MD_KIND_MSG, MD_KIND_EVENT, MD_KIND_MSG,  MD_KIND_MSG,
+                           MD_KIND_MSG, MD_KIND_MSG,   MD_KIND_EVENT};
+    assert_int_equal(s.n, 7);
+    for (unsigned i = 0; i < 7; i++) {
+        assert_int_equal(s.recs[i].kind, want_kind[i]);
+        assert_int_equal(s.recs[i].feed, 3);
+        if (want_kind[i] == MD_KIND_MSG) {
+            assert_int_equal(s.recs[i].feed_seq, want_seq[i]);
+            assert_int_equal(s.recs[i].ref, want_seq[i]);
+            assert_int_equal(s.recs[i].type, 'X');
+            assert_int_equal(s.recs[i].tsc_intended, 42);
+            assert_true(s.recs[i].tsc_rx <= s.recs[i].tsc_dequeue);
+            assert_true(s.recs[i].tsc_dequeue <= s.recs[i].tsc_decode);
+        } else {
+            assert_int_equal(s.recs[i].ev.from, want_seq[i]);
+        }
+    }
+    assert_int_equal(s.recs[1].type, MD_EV_GAP);
+    assert_int_equal(s.recs[5].line, MD_LINE_RETX);
+    assert_int_equal(s.recs[6].type, MD_EV_GAP_FILLED);
+
+    feed_stats_t st;
+    feed_stats(f, &st);
+    assert_int_equal(st.messages, 5);
+    assert_int_equal(st.events, 2);
+    assert_int_equal(st.requests, 1);
+    assert_int_equal(st.recovered, 1);
+    assert_int_equal(st.itch_errors, 1);
+    assert_int_equal(st.itch_err_by[ITCH_ERR_UNKNOWN_TYPE], 1);
+    assert_int_equal(st.line[1].malformed_by[MOLD_ERR_COUNT_MISMATCH], 1);
+    assert_int_equal(st.line[1].heartbeats, 1);
+    assert_int_equal(st.line[0].packets, 4);
+    /* which line wins depends on the select's random order */
+    assert_int_equal(st.line[0].duplicates + st.line[1].duplicates, 2);
+    assert_int_equal(st.line[0].wins + st.line[1].wins, 4);
+    assert_int_equal(st.skew_samples, 2);
+    assert_true(ch_closed(r.out));
+    feed_free(f);
+    assert_int_equal(rte_mempool_avail_count(mp), avail0);
+    rig_free(&r);
+    rte_eth_dev_stop(port);
+    rte_eth_dev_close(port);
+    rte_ring_free(rxr);
+    rte_ring_free(txr);
+    co_sched_free(sched, stderr);
+}
+
+/* Cancel the feed after a while: held packets are freed, the output closed. */
+static void canceller(void *arg)
+{
+    co_sleep(2000000, CO_BACKGROUND);
+    co_ctx_cancel(arg);
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    co_sched_t *sched = co_sched_new(NULL);
+    unsigned avail0 = rte_mempool_avail_count(mp);
+    rig_t r;
+    rig_init(&r);
+    r.conf.gap_wait_ns = 10000000000ull; /* never declare: the packets stay held */
+    r.conf.window = 16;
+    feed_t *f = feed_new(&r.conf);
+    assert_non_null(f);
+    push(r.in[0], mold_mbuf(0, 1, 1, 1, false));
+    push(r.in[0], mold_mbuf(0, 5, 1, 1, false));
+    push(r.in[1], mold_mbuf(1, 7, 1, 1, false));
+    co_ctx_t *ctx = co_ctx_with_cancel(CO_BACKGROUND);
+    seen_t s = {.out = r.out, .pool = r.pool};
+    assert_non_null(co_spawn(feed_main, f, &(co_opts_t){.name = "feed03", .ctx = ctx}));
+    assert_non_null(co_spawn(consumer, &s, NULL));
+    assert_non_null(co_spawn(canceller, ctx, NULL));
+    assert_int_equal(co_sched_run(sched), 0);
+    assert_int_equal(s.n, 1);
+    assert_true(ch_closed(r.out));
+    feed_stats_t st;
+    feed_stats(f, &st);
+    assert_int_equal(st.line[0].discarded + st.line[1].discarded, 2);
+    assert_int_equal(rte_mempool_avail_count(mp), avail0);
+    feed_free(f);
+    co_ctx_free(ctx);
+    rig_free(&r);
+    co_sched_free(sched, stderr);
+}
+
+/* A slow consumer on an SPSC output, a pool of 4 records: the handler waits, loses none. */
+typedef struct slow {
+    chs_t *out;
+    pool_t *pool;
+    unsigned n;
+    uint64_t last;
+    bool ordered;
+} slow_t;
+
+static void slow_consumer(void *arg)
+{
+    slow_t *s = arg;
+    md_rec_t *r;
+    s->ordered = true;
+    while (chs_recv(s->out, &r, CO_BACKGROUND) == 0) {
+        if (r->kind == MD_KIND_MSG) {
+            s->ordered &= r->feed_seq == s->last + 1;
+            s->last = r->feed_seq;
+            s->n++;
+        }
+        co_sleep(20000, CO_BACKGROUND);
+        pool_put(s->pool, r);
+    }
+}
+
+static void test_pool_backpressure(void **state)
+{
+    (void)state;
+    co_sched_t *sched = co_sched_new(NULL);
+    rig_t r;
+    rig_init(&r);
+    pool_free(r.pool);
+    r.pool = pool_new(&(pool_opts_t){.name = "tiny",
+                                     .elem_size = sizeof(md_rec_t),
+                                     .count = 4,
+                                     .cache_size = 2,
+                                     .numa_node = -1});
+    chs_t *out = chs_new(sizeof(void *), 16, -1); /* roomier than the pool */
+    r.conf.rec_pool = r.pool;
+    r.conf.out_local = NULL;
+    r.conf.out_spsc = out;
+    feed_t *f = feed_new(&r.conf);
+    assert_non_null(f);
+    for (uint64_t s = 1; s <= 40; s += 4)
+        push(r.in[s % 8 == 1 ? 0 : 1], mold_mbuf(s % 8 == 1 ? 0 : 1, s, 4, 4, false));
+    for (unsigned l = 0; l < FEED_LINES; l++)
+        chs_close(r.in[l]);
+    slow_t sl = {.out = out, .pool = r.pool};
+    assert_non_null(co_spawn(feed_main, f, NULL));
+    assert_non_null(co_spawn(slow_consumer, &sl, NULL));
+    assert_int_equal(co_sched_run(sched), 0);
+    assert_int_equal(sl.n, 40);
+    assert_true(sl.ordered);
+    feed_stats_t st;
+    feed_stats(f, &st);
+    assert_int_equal(st.messages, 40);
+    assert_true(st.pool_waits > 0);
+    assert_int_equal(st.out_dropped, 0);
+    feed_free(f);
+    chs_free(out);
+    rig_free(&r);
+    co_sched_free(sched, stderr);
+}
+
+static void test_bad_conf(void **state)
+{
+    (void)state;
+    rig_t r;
+    rig_init(&r);
+    feed_conf_t c = r.conf;
+    c.out_spsc = r.in[0]; /* both outputs */
+    assert_null(feed_new(&c));
+    c = r.conf;
+    c.rec_pool = NULL;
+    assert_null(feed_new(&c));
+    c = r.conf;
+    c.rereq.enabled = true; /* no mempool */
+    assert_null(feed_new(&c));
+    c = r.conf;
+    c.n_in[0] = FEED_IN_MAX + 1;
+    assert_null(feed_new(&c));
+    ch_t *wide = ch_new(16, 4); /* records travel as pointers */
+    c = r.conf;
+    c.out_local = wide;
+    assert_null(feed_new(&c));
+    ch_free(wide);
+    rig_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gap_rerequest_fill),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_pool_backpressure),
+        cmocka_unit_test(test_bad_conf),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
