@@ -15,6 +15,8 @@
 
 /* Recent winners kept for the skew histogram (by first sequence, direct-mapped). */
 #define RECENT 256
+/* Given-up ranges remembered to tell a late copy from a plain duplicate (a ring). */
+#define FEED_FINALS 64
 
 /* An open gap range (inclusive), waiting for a retransmission or a late copy. */
 typedef struct hole {
@@ -52,6 +54,13 @@ struct feed_core {
     unsigned nholes;
     uint64_t hole_due; /* earliest time a hole needs attention */
     uint64_t tat_ns;   /* rate limit: GCRA theoretical arrival time */
+    uint64_t wall_ns;  /* request clock (feed_core_set_wall); arrival time until set */
+    bool have_wall;
+    /* recently given-up ranges: a copy arriving for them is counted as late */
+    struct {
+        uint64_t from, to;
+    } finals[FEED_FINALS];
+    unsigned nfinals;
     uint64_t last_rx[2];
     bool up[2], feed_up;
     recent_t recent[RECENT];
@@ -204,7 +213,8 @@ static void check_lines(feed_core_t *c, uint64_t now)
     for (uint8_t l = 0; l < 2; l++) {
         if (!monitored(c, l))
             continue;
-        if (c->up[l] && now - c->last_rx[l] >= c->c.line_timeout_ns) {
+        /* additive: a line's last stamp may be ahead of the arrival clock */
+        if (c->up[l] && now >= c->last_rx[l] + c->c.line_timeout_ns) {
             c->up[l] = false;
             ST_SET(c->st->line[l].state, FEED_DOWN);
             event(c, MD_EV_LINE_DOWN, l, 0, 0, now - c->last_rx[l], NULL);
@@ -239,11 +249,20 @@ static void hole_remove(feed_core_t *c, unsigned i)
     c->nholes--;
 }
 
+/* Keep [from, to] (given up) in the ring of recent finals. */
+static void remember_final(feed_core_t *c, uint64_t from, uint64_t to)
+{
+    unsigned i = c->nfinals++ % FEED_FINALS; /* 2^32 is a multiple of FEED_FINALS */
+    c->finals[i].from = from;
+    c->finals[i].to = to;
+}
+
 /* Give up hole @p i: its messages are lost for good. */
 static void hole_final(feed_core_t *c, unsigned i)
 {
     hole_t h = c->holes[i];
     hole_remove(c, i);
+    remember_final(c, h.from, h.to);
     ST_ADD(c->st->final_lost, h.to - h.from + 1);
     event(c, MD_EV_GAP_FINAL, MD_LINE_NONE, h.from, h.to, h.to - h.from + 1, NULL);
 }
@@ -267,6 +286,16 @@ static void declare_gap(feed_core_t *c, uint64_t to_excl, uint64_t now, bool win
     }
     c->holes[c->nholes++] = (hole_t){.from = from, .to = to, .created_ns = now};
     schedule(c, now);
+}
+
+/*
+ * The re-request clock: real time (the server answers in real time), held back by the
+ * adapter to what the retransmission inputs have delivered, so an answer that came in
+ * time but still waits in a channel never counts as missing. Arrival time until set.
+ */
+static uint64_t req_now(const feed_core_t *c, uint64_t now)
+{
+    return c->have_wall ? c->wall_ns : now;
 }
 
 /* Rate limit (GCRA): a burst of max_outstanding, then rate_per_s. */
@@ -328,6 +357,7 @@ static void schedule(feed_core_t *c, uint64_t now)
         schedule_passive(c, now);
         return;
     }
+    now = req_now(c, now);
     unsigned outstanding = 0;
     c->hole_due = UINT64_MAX;
     for (unsigned i = 0; i < c->nholes;) {
@@ -383,6 +413,7 @@ static unsigned hole_cut(feed_core_t *c, unsigned i, uint64_t a, uint64_t b)
             h->to = a - 1;
             ST_ADD(c->st->holes_evicted, 1);
             ST_ADD(c->st->final_lost, up.to - up.from + 1);
+            remember_final(c, up.from, up.to);
             event(c, MD_EV_GAP_FINAL, MD_LINE_NONE, up.from, up.to, up.to - up.from + 1, NULL);
             return i + 1;
         }
@@ -446,7 +477,18 @@ static void skew_sample(feed_core_t *c, const feed_pkt_t *p)
     feed_hist_record(&c->skew, d);
 }
 
-/* Resolve packet @p p, which starts at or before next: fill, win, or duplicate. */
+/* Does [from, to) overlap a range given up recently? */
+static bool in_final(const feed_core_t *c, uint64_t from, uint64_t to)
+{
+    unsigned n = c->nfinals < FEED_FINALS ? c->nfinals : FEED_FINALS;
+    for (unsigned i = 0; i < n; i++) {
+        if (from <= c->finals[i].to && to > c->finals[i].from)
+            return true;
+    }
+    return false;
+}
+
+/* Resolve packet @p p, which starts at or before next: fill, win, late, or duplicate. */
 static void resolve(feed_core_t *c, const feed_pkt_t *p, uint64_t now)
 {
     uint64_t end = p->seq + p->count;
@@ -463,6 +505,8 @@ static void resolve(feed_core_t *c, const feed_pkt_t *p, uint64_t now)
             ST_ADD(ls->wins, 1);
         } else if (filled) {
             ST_ADD(ls->fills, 1);
+        } else if (in_final(c, p->seq, end)) {
+            ST_ADD(ls->late, 1); /* its range was given up already: too late to help */
         } else {
             ST_ADD(ls->duplicates, 1);
             skew_sample(c, p);
@@ -555,6 +599,7 @@ static int session_check(feed_core_t *c, uint8_t line, const uint8_t *s, uint64_
     memcpy(c->session, s, MOLD_SESSION_LEN);
     c->have_prev = true;
     c->synced = c->resync = c->eos_pending = c->eos_done = false;
+    c->nfinals = 0; /* sequences restart: old ranges mean nothing now */
     ST_ADD(c->st->session_changes, 1);
     event(c, MD_EV_SESSION_CHANGE, line, seq, seq, 0, c->session);
     return 0;
@@ -634,12 +679,34 @@ void feed_core_malformed(feed_core_t *c, uint8_t line, unsigned err)
 void feed_core_tick(feed_core_t *c, uint64_t now_ns)
 {
     check_lines(c, now_ns);
-    while (c->blocked && now_ns - c->wait_since >= c->c.gap_wait_ns)
+    /* additive: wait_since is a packet's stamp, which may be ahead of now_ns */
+    while (c->blocked && now_ns >= c->wait_since + c->c.gap_wait_ns)
         force_gap(c, now_ns, false);
     if (c->nholes > 0)
         schedule(c, now_ns);
     else
         c->hole_due = UINT64_MAX;
+}
+
+void feed_core_set_wall(feed_core_t *c, uint64_t wall_ns)
+{
+    c->have_wall = true;
+    if (wall_ns > c->wall_ns)
+        c->wall_ns = wall_ns; /* monotone: a request's stamps never go back */
+}
+
+bool feed_core_due(const feed_core_t *c, uint64_t now_ns)
+{
+    uint64_t hole_now = c->c.rereq ? req_now(c, now_ns) : now_ns;
+    if (c->hole_due <= hole_now)
+        return true;
+    if (c->blocked && c->wait_since + c->c.gap_wait_ns <= now_ns)
+        return true;
+    for (unsigned l = 0; l < 2; l++) {
+        if (monitored(c, l) && c->up[l] && c->last_rx[l] + c->c.line_timeout_ns <= now_ns)
+            return true;
+    }
+    return false;
 }
 
 uint64_t feed_core_deadline(const feed_core_t *c)

@@ -29,6 +29,7 @@ struct feed {
     feed_conf_t conf;
     char name[64];
     feed_core_t *core;
+    feed_clock_t clk; /* arrival and request time: how far the inputs have been read */
     feed_stats_t st;
     co_ctx_t *ctx;        /* the running coroutine's context */
     struct rte_mbuf *cur; /* the mbuf being parsed (owned until the core takes it) */
@@ -179,8 +180,13 @@ static int on_request(void *arg, const uint8_t *session, uint64_t seq, uint16_t 
 /* Input                                                                          */
 /* ------------------------------------------------------------------------------ */
 
-/* Parse one mbuf of @p line and hand it to the core (which then owns it). */
-static void handle_mbuf(feed_t *f, uint8_t line, struct rte_mbuf *m, uint64_t now, uint64_t deq)
+/*
+ * Parse one mbuf of input (@p line, @p idx), taken at @p wall (ns), and hand it to the
+ * core (which then owns it). The core's time is the packet's RX stamp, not @p wall:
+ * a packet that waited in the channel behind a backlog still arrived when it arrived.
+ */
+static void handle_mbuf(feed_t *f, uint8_t line, unsigned idx, struct rte_mbuf *m, uint64_t wall,
+                        uint64_t deq)
 {
     const io_mbuf_meta_t *meta = io_mbuf_meta(m);
     const uint8_t *pl = io_mbuf_payload(m);
@@ -188,6 +194,7 @@ static void handle_mbuf(feed_t *f, uint8_t line, struct rte_mbuf *m, uint64_t no
     mold_pkt_t pkt;
 
     f->cur = m;
+    uint64_t now = feed_clock_packet(&f->clk, f->core, line, idx, co_tsc_to_ns(meta->rx_tsc), wall);
     feed_core_rx(f->core, line, len);
     /* FAULT HOOK (issue 7): drop, delay or corrupt the packet here. */
     /* a payload is parsed in the first segment only: market data fits one */
@@ -237,14 +244,45 @@ static int build_cases(feed_t *f, ch_case_t *cases, uint8_t *line_of, uint8_t *i
 }
 
 /* Take the mbuf the select received plus a burst of the same channel. */
-static void take_burst(feed_t *f, chs_t *ch, uint8_t line, struct rte_mbuf *first)
+static void take_burst(feed_t *f, chs_t *ch, uint8_t line, unsigned idx, struct rte_mbuf *first)
 {
     struct rte_mbuf *burst[FEED_BURST];
+    unsigned have = first != NULL;
     burst[0] = first;
-    unsigned got = 1 + chs_recv_burst(ch, &burst[1], FEED_BURST - 1);
-    uint64_t deq = co_tsc(), now = co_now_ns();
+    /* read the clock first: "empty at wall" must not cover a packet queued after it */
+    uint64_t deq = co_tsc(), wall = co_tsc_to_ns(deq);
+    unsigned got = have + chs_recv_burst(ch, &burst[have], FEED_BURST - have);
     for (unsigned i = 0; i < got; i++)
-        handle_mbuf(f, line, burst[i], now, deq);
+        handle_mbuf(f, line, idx, burst[i], wall, deq);
+    if (got < FEED_BURST) /* a short burst emptied the channel: a free readiness check */
+        feed_clock_empty(&f->clk, line, idx, wall);
+}
+
+/*
+ * Advance the clocks to @p wall for every input that is empty now (nothing queued on
+ * it can fill a gap, so real time is right for it), then run the timers that are due.
+ * A non-empty input holds arrival time back to what has been read of it: its packets
+ * are processed before any deadline judges them missing. Returns the non-empty input
+ * read least far (lowest known time), or -1 when all are empty.
+ */
+static int clock_poll(feed_t *f, const ch_case_t *cases, const uint8_t *line_of,
+                      const uint8_t *idx_of, int n, uint64_t wall)
+{
+    int oldest = -1;
+    uint64_t t = UINT64_MAX;
+    for (int k = 0; k < n; k++) {
+        if (chs_len(cases[k].spsc) == 0) {
+            feed_clock_empty(&f->clk, line_of[k], idx_of[k], wall);
+        } else {
+            uint64_t kn = feed_clock_known(&f->clk, line_of[k], idx_of[k]);
+            if (kn < t) {
+                t = kn;
+                oldest = k;
+            }
+        }
+    }
+    feed_clock_tick(&f->clk, f->core, wall);
+    return oldest;
 }
 
 /* Select over the inputs until all are drained or the handler must stop. */
@@ -261,13 +299,31 @@ static void run(feed_t *f)
         /* A and B are over and nothing is missing: retransmissions are not needed */
         if (lines_open == 0 && feed_core_holes(f->core) == 0 && feed_core_held(f->core) == 0)
             break;
-        uint64_t now = co_now_ns(), dl = feed_core_deadline(f->core);
-        if (dl <= now) {
-            feed_core_tick(f->core, now);
+        uint64_t now = co_now_ns();
+        int oldest = clock_poll(f, cases, line_of, idx_of, n, now);
+        if (oldest >= 0) {
+            /*
+             * A backlog: read the input that is furthest behind in arrival time, so
+             * the lines are merged in RX order (a random pick would let one line run
+             * a window's worth ahead of the other and declare gaps it then fills).
+             */
+            if (co_ctx_err(f->ctx) != 0) {
+                f->stop = true; /* cancelled: a backlog must not delay that */
+                break;
+            }
+            take_burst(f, cases[oldest].spsc, line_of[oldest], idx_of[oldest], NULL);
             continue;
         }
-        /* the gap timer is the select's deadline */
-        uint64_t dl_tsc = dl == UINT64_MAX ? UINT64_MAX : co_tsc() + co_ns_to_tsc(dl - now);
+        /*
+         * The earliest deadline of either clock is the select's: both clocks are at
+         * most the wall clock and equal to it when every input is empty. A deadline
+         * already past but not due means an input is not empty: the select returns
+         * it at once, and its packets are read before the timer is judged again.
+         */
+        uint64_t dl = feed_core_deadline(f->core);
+        uint64_t dl_tsc = dl == UINT64_MAX ? UINT64_MAX
+                          : dl <= now      ? 0
+                                           : co_tsc() + co_ns_to_tsc(dl - now);
         int k = ch_select(cases, n, 0, dl_tsc, f->ctx);
         if (k == -ETIMEDOUT && co_ctx_err(f->ctx) == 0)
             continue;
@@ -277,6 +333,7 @@ static void run(feed_t *f)
         }
         if (cases[k].result == EPIPE) {
             f->drained[line_of[k]][idx_of[k]] = true;
+            feed_clock_closed(&f->clk, line_of[k], idx_of[k], co_now_ns());
             lines_open -= line_of[k] != FEED_LINE_RETX;
             n--;
             cases[k] = cases[n];
@@ -284,7 +341,7 @@ static void run(feed_t *f)
             idx_of[k] = idx_of[n];
             continue;
         }
-        take_burst(f, cases[k].spsc, line_of[k], first);
+        take_burst(f, cases[k].spsc, line_of[k], idx_of[k], first);
     }
 }
 
@@ -311,7 +368,15 @@ void feed_main(void *arg)
     }
     if (f->running)
         feed_core_restart(f->core, co_now_ns());
-    feed_core_start(f->core, co_now_ns());
+    uint64_t t0 = co_now_ns();
+    feed_core_start(f->core, t0);
+    feed_clock_init(&f->clk, f->conf.n_in);
+    for (uint8_t l = 0; l < FEED_LINES; l++) {
+        for (unsigned i = 0; i < f->conf.n_in[l]; i++) {
+            if (f->drained[l][i]) /* a restart: closed inputs stay closed */
+                feed_clock_closed(&f->clk, l, i, t0);
+        }
+    }
     f->running = true;
     run(f);
     if (f->stop)

@@ -28,6 +28,11 @@
  *    MD_EV_GAP_FINAL range (FINAL when retries are exhausted, at end of input, on a
  *    session change, or when the open-gap table overflows).
  *
+ * Clocks: the gap wait, the final wait and line silence run on arrival time (the RX
+ * stamps, held back while an input still holds a backlog; the wall clock when every
+ * input is empty), so a handler that falls behind never turns a backlog into a gap;
+ * re-request retries and the rate limit run on real time (docs/feed.md, "Clocks").
+ *
  * Threading: feed_new()/feed_free() on the control path; feed_main() on its handler
  * lcore; feed_stats() from any thread (relaxed atomic loads of single-writer
  * counters, consistent per counter, not across counters).
@@ -75,7 +80,7 @@ typedef struct feed_rereq_conf {
     uint32_t src_ip_be, dst_ip_be;     /**< IPv4, network order (dst: the server) */
     uint16_t src_port_be, dst_port_be; /**< UDP ports, network order */
     unsigned max_outstanding;          /**< requests in flight at once; default 8 */
-    uint64_t retry_ns;                 /**< resend after this silence; default 5 ms */
+    uint64_t retry_ns;                 /**< resend after this much real time; default 5 ms */
     unsigned max_retries;              /**< resends before MD_EV_GAP_FINAL; default 3 (0 = default:
                              pass FEED_RETRIES_NONE for none) */
     unsigned rate_per_s;               /**< requests per second, all gaps; default 1000 */
@@ -100,9 +105,9 @@ typedef struct feed_conf {
     unsigned n_in[FEED_LINES]; /**< channels per line (RETX may be 0) */
     ch_t *out_local;           /**< output when the mux runs on this lcore ... */
     chs_t *out_spsc;           /**< ... or on another one: exactly one is set */
-    uint64_t gap_wait_ns;      /**< wait for the other line before a gap; default 1 ms */
+    uint64_t gap_wait_ns;      /**< wait (RX time) for the other line before a gap; default 1 ms */
     unsigned window;           /**< packets held per line, 1..FEED_WINDOW_MAX; default 256 */
-    uint64_t line_timeout_ns;  /**< line down after this silence; default 2 s */
+    uint64_t line_timeout_ns;  /**< line down after this silence (RX time); default 2 s */
     /** Without re-requests: how long a gap stays open for late copies; default gap_wait. */
     uint64_t final_wait_ns;
     /**
@@ -126,6 +131,7 @@ typedef struct feed_line_stats {
     uint64_t wins;       /**< data packets that delivered new in-order messages */
     uint64_t fills;      /**< data packets that only filled gaps (recovered) */
     uint64_t duplicates; /**< data packets with nothing new */
+    uint64_t late;       /**< data packets only for ranges already given up (GAP_FINAL) */
     uint64_t heartbeats; /**< heartbeats and end-of-session packets */
     uint64_t stale;      /**< packets of the previous session, dropped */
     uint64_t discarded;  /**< held packets dropped by a restart or a cancellation */

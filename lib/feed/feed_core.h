@@ -116,8 +116,26 @@ void feed_core_malformed(feed_core_t *c, uint8_t line, unsigned err);
 /** Time passed: run the gap timer, line timeouts, re-request retries and limits. */
 void feed_core_tick(feed_core_t *c, uint64_t now_ns);
 
-/** The next time feed_core_tick() has work (UINT64_MAX: none). */
+/**
+ * The next time feed_core_tick() has work (UINT64_MAX: none), the earliest over both
+ * clocks (arrival and request time, see feed_core_set_wall): a wake-up time on the
+ * wall clock, which neither clock ever passes.
+ */
 uint64_t feed_core_deadline(const feed_core_t *c);
+
+/**
+ * Would feed_core_tick(@p now_ns) do anything? @p now_ns is arrival time (gap wait,
+ * final wait, line silence); the re-request timers compare against the request clock.
+ */
+bool feed_core_due(const feed_core_t *c, uint64_t now_ns);
+
+/**
+ * The request clock: real time for the re-request timers (send stamps, retry
+ * deadlines, rate limit), which the server answers in. Monotone. Until it is first
+ * set, those timers use the arrival time given to each call (one clock, as in the
+ * unit tests).
+ */
+void feed_core_set_wall(feed_core_t *c, uint64_t wall_ns);
 
 /** Input ended: release every held packet in order (gaps declared), finalize gaps. */
 void feed_core_flush(feed_core_t *c, uint64_t now_ns);
@@ -142,6 +160,65 @@ unsigned feed_core_holes(const feed_core_t *c);
 
 /** The A-versus-B skew histogram (ticks of rx_tsc). */
 const feed_hist_t *feed_core_skew(const feed_core_t *c);
+
+/*
+ * The arrival clock (docs/feed.md, "Clocks")
+ * ------------------------------------------
+ * The core's time is not the handler's: it is how far the feed's inputs have been
+ * read. For each input channel, known[] is a time before which every packet RX-stamped
+ * on it has been taken: the stamp of the last packet taken (a channel is FIFO, and its
+ * stamps are monotone), or the wall time it was last seen empty. The arrival clock is
+ * the minimum of known[] over the open A and B inputs: a gap then waits gap_wait_ns of
+ * arrival time on every line, however long the packets sat in the channels. When every
+ * input is empty it is the wall clock (nothing queued could fill a gap: idle lines,
+ * silence, the end of the stream). The request clock is the same over the RETX
+ * inputs: real time, except that a retransmission which came in time but still waits
+ * in its channel holds the retry timer back. Pure (no DPDK, no clock).
+ */
+
+/** Inputs a clock tracks: line * FEED_IN_MAX + channel index. */
+#define FEED_CLOCK_IN (FEED_LINES * FEED_IN_MAX)
+
+/** An arrival clock over a feed's input channels. */
+typedef struct feed_clock {
+    uint64_t known[FEED_CLOCK_IN]; /**< everything stamped before it was taken */
+    bool live[FEED_CLOCK_IN];      /**< configured and not drained */
+    uint64_t arrival;              /**< min known[] over live A/B inputs (monotone) */
+    uint64_t request;              /**< min known[] over live RETX inputs (monotone) */
+} feed_clock_t;
+
+/** Time before which every packet of input (@p line, @p idx) has been taken. */
+static inline uint64_t feed_clock_known(const feed_clock_t *k, uint8_t line, unsigned idx)
+{
+    return k->known[(unsigned)line * FEED_IN_MAX + idx];
+}
+
+/**
+ * Start @p k with @p n_in[line] channels per line. Every clock starts at 0 (nothing
+ * is known of what was queued before the handler started); the first look at an empty
+ * input, or the first packet read from it, moves it on.
+ */
+void feed_clock_init(feed_clock_t *k, const unsigned n_in[FEED_LINES]);
+
+/** Input (@p line, @p idx) was empty at @p wall_ns. */
+void feed_clock_empty(feed_clock_t *k, uint8_t line, unsigned idx, uint64_t wall_ns);
+
+/** Input (@p line, @p idx) is closed and drained: it constrains nothing any more. */
+void feed_clock_closed(feed_clock_t *k, uint8_t line, unsigned idx, uint64_t wall_ns);
+
+/**
+ * A packet of input (@p line, @p idx) stamped @p rx_ns was taken at @p wall_ns: advance
+ * the clocks, give the core the request clock, and run the core's timers that arrival
+ * time has passed (so the result depends on the stamps, not on when the handler got
+ * to the packet). Returns the packet's stamp for feed_core_packet()/heartbeat():
+ * @p rx_ns clamped into [known, wall_ns] (a bogus or missing stamp cannot run a timer
+ * early or hold it back forever).
+ */
+uint64_t feed_clock_packet(feed_clock_t *k, feed_core_t *c, uint8_t line, unsigned idx,
+                           uint64_t rx_ns, uint64_t wall_ns);
+
+/** Recompute the clocks at @p wall_ns, give the core the request clock, run due timers. */
+void feed_clock_tick(feed_clock_t *k, feed_core_t *c, uint64_t wall_ns);
 
 #ifdef __cplusplus
 }

@@ -272,11 +272,6 @@ static void mdmux_ok(const char *const *args, at_result_t *r)
         fail_msg("mdmux failed (%d):\n%s\n%s", r->status, r->out, r->err);
 }
 
-/*
- * Generate DIR/NAME with @p gen, make its configuration lossless and deterministic
- * (one lcore, so RX never outruns the handlers; gap decisions by the reorder window,
- * not by wall-clock time, which a loaded test machine stretches) plus @p extra_yaml.
- */
 /* Remove every occurrence of @p what from @p s, in place. */
 static void cut_all(char *s, const char *what)
 {
@@ -286,9 +281,23 @@ static void cut_all(char *s, const char *what)
 }
 
 /*
+ * The arbiter settings of the tests. The feed's gap timers run on RX time
+ * (docs/feed.md, "Clocks"), so a handler that falls behind cannot turn a backlog into
+ * a gap, and the default gap_wait (1 ms) passes here in a normal build. What RX time
+ * cannot see is a late stamp: at --speed max on one lcore the replay stamps a burst
+ * when the RX coroutine gets to run, and under ASan on a loaded machine the other
+ * coroutines (handlers, mux, dump writer) delay it by milliseconds, so a B copy 20 us
+ * behind A in the capture can be stamped > 1 ms later: a gap, then its fill (no loss,
+ * but the test wants gap events = lost_both). 50 ms covers that with a wide margin
+ * (the old workaround was 5 s of handler time). The window only has to cover the A/B
+ * skew at the generator's burst rate (128 does, tests/feed/test_gen.c; mdmux's
+ * default 64 does not).
+ */
+#define E2E_ARB "feed_defaults: {gap_wait_us: 50000, window: 256}"
+
+/*
  * Generate DIR/NAME with @p gen and make its configuration lossless and deterministic:
- * gap decisions by the reorder window, not by wall-clock time, which a loaded test
- * machine stretches; and either one lcore (RX never outruns the handlers) or, with
+ * E2E_ARB, and either one lcore (RX never outruns the handlers) or, with
  * @p two_lcores, feed handlers on lcores 0 and 1 (the mux on 0, so half the feeds
  * reach it over SPSC channels) with RX on lcore 1. @p extra_yaml is appended.
  */
@@ -312,7 +321,7 @@ static void gen_capture2(const char *dir, const char *name, const char *const *g
         assert_non_null(sp);
         memcpy(sp, "  speed: 1  \n", 13);
     }
-    snprintf(out, cap, "%s%s\nfeed_defaults: {gap_wait_us: 5000000, window: 1024}\n%s", y,
+    snprintf(out, cap, "%s%s\n" E2E_ARB "\n%s", y,
              two_lcores ? "eal:\n  lcores: \"0-1\"\ncores: {control: 0, handlers: [0, 1]}"
                         : "eal:\n  lcores: \"0\"",
              extra_yaml ? extra_yaml : "");
@@ -499,11 +508,8 @@ static void test_rereq_fills_gaps(void **state)
     char *base = at_slurp(y);
     size_t cap = strlen(base) + strlen(extra) + 64;
     char *cfg = malloc(cap);
-    /* gap decisions by time here (the server must be asked while RX still runs) */
-    snprintf(cfg, cap, "%sfeed_defaults: {gap_wait_us: 2000, window: 1024}\n%s", base, extra);
-    char *fix = strstr(cfg, "feed_defaults: {gap_wait_us: 5000000, window: 1024}\n");
-    if (fix)
-        memset(fix, ' ', strlen("feed_defaults: {gap_wait_us: 5000000, window: 1024}"));
+    /* the same arbiter settings (the server is asked while RX still runs) */
+    snprintf(cfg, cap, "%s%s", base, extra);
     /* feed01 asks a server of its own (the test server answers any address) */
     char *f1 = strstr(cfg, "  - name: feed01\n");
     assert_non_null(f1);

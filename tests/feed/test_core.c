@@ -296,7 +296,8 @@ static void test_retries_then_final(void **state)
     assert_int_equal(h->st.final_lost, 1);
     /* a retransmission after the final gap is a duplicate */
     h_pkt(h, R, 2, 1);
-    assert_int_equal(h->st.line[R].duplicates, 1);
+    assert_int_equal(h->st.line[R].late, 1); /* late, not a plain duplicate */
+    assert_int_equal(h->st.line[R].duplicates, 0);
     expect_msgs(h, (uint64_t[]){1, 3}, 2);
     finish(h);
 }
@@ -632,6 +633,228 @@ static void test_sync_on_first(void **state)
     finish(h);
 }
 
+/* ------------------------------------------------------------------------------ */
+/* The arrival clock: a backlog at the handler must never turn into a gap          */
+/* ------------------------------------------------------------------------------ */
+
+/* A packet of input (line, 0) stamped @p rx, taken by a handler at @p wall. */
+static void cpkt(harness_t *h, feed_clock_t *k, uint8_t line, uint64_t seq, uint16_t count,
+                 uint64_t rx, uint64_t wall)
+{
+    h->now = feed_clock_packet(k, h->core, line, 0, rx, wall);
+    h_pkt_s(h, H_S1, line, seq, count, rx);
+}
+
+static void ctick(harness_t *h, feed_clock_t *k, uint64_t wall)
+{
+    h->now = wall;
+    feed_clock_tick(k, h->core, wall);
+}
+
+static const unsigned N_AB[FEED_LINES] = {1, 1, 0};
+static const unsigned N_ABR[FEED_LINES] = {1, 1, 1};
+
+/* B's copy arrived within gap_wait, but the handler reads it 50 ms later: no gap. */
+static void test_backlog_no_gap(void **state)
+{
+    (void)state;
+    feed_core_conf_t c = conf();
+    harness_t *h = h_new(&c);
+    feed_clock_t k;
+    uint64_t t0 = h->now, wall = t0 + 50 * WAIT;
+    feed_clock_init(&k, N_AB);
+    cpkt(h, &k, A, 1, 1, t0 + 10, wall);
+    cpkt(h, &k, A, 3, 1, t0 + 20, wall); /* 2 lost on A */
+    feed_clock_empty(&k, A, 0, wall);
+    ctick(h, &k, wall);
+    /* a wall clock would declare the gap now; B is not read: arrival time is not on */
+    assert_true(feed_core_due(h->core, wall));
+    assert_int_equal(k.arrival, 0);
+    assert_int_equal(h->st.gaps, 0);
+    cpkt(h, &k, B, 1, 1, t0 + 15, wall);
+    cpkt(h, &k, B, 2, 1, t0 + 20 + WAIT - 1, wall); /* within gap_wait of A's 3 */
+    cpkt(h, &k, B, 3, 1, t0 + 25 + WAIT, wall);
+    feed_clock_empty(&k, B, 0, wall);
+    ctick(h, &k, wall);
+    assert_int_equal(h->st.gaps, 0);
+    assert_int_equal(h_count_ev(h, MD_EV_GAP), 0);
+    expect_msgs(h, (uint64_t[]){1, 2, 3}, 3);
+    assert_int_equal(h->st.line[B].wins, 1);
+    finish(h);
+}
+
+/* B's copy was stamped beyond gap_wait: a gap, then a fill by B (the same as at 1x). */
+static void test_backlog_late_stamp_gap_then_fill(void **state)
+{
+    (void)state;
+    feed_core_conf_t c = conf();
+    harness_t *h = h_new(&c);
+    feed_clock_t k;
+    uint64_t t0 = h->now, wall = t0 + 50 * WAIT;
+    feed_clock_init(&k, N_AB);
+    cpkt(h, &k, A, 1, 1, t0 + 10, wall);
+    cpkt(h, &k, A, 3, 1, t0 + 20, wall);
+    feed_clock_empty(&k, A, 0, wall);
+    ctick(h, &k, wall);
+    cpkt(h, &k, B, 1, 1, t0 + 15, wall);
+    assert_int_equal(h->st.gaps, 0);
+    /* arrival time passes the deadline with this packet: the gap comes first */
+    cpkt(h, &k, B, 2, 1, t0 + 20 + WAIT + 5, wall);
+    assert_int_equal(h->st.gaps, 1);
+    int g = h_find_ev(h, MD_EV_GAP, 0), f = h_find_ev(h, MD_EV_GAP_FILLED, 0);
+    assert_true(g > 0 && f > g);
+    assert_int_equal(h->log[g].seq, 2);
+    assert_int_equal(h->log[f].line, B);
+    expect_msgs(h, (uint64_t[]){1, 3, 2}, 3);
+    assert_int_equal(h->st.recovered, 1);
+    assert_int_equal(h->st.final_lost, 0);
+    feed_clock_empty(&k, B, 0, wall);
+    ctick(h, &k, wall);
+    assert_int_equal(h_count_ev(h, MD_EV_GAP_FINAL), 0);
+    finish(h);
+}
+
+/* Line silence is arrival time too: B's backlog cannot make A look silent, ... */
+static void test_backlog_line_silence(void **state)
+{
+    (void)state;
+    feed_core_conf_t c = conf();
+    uint64_t to = c.line_timeout_ns;
+    harness_t *h = h_new(&c);
+    feed_clock_t k;
+    uint64_t t0 = h->now, wall = t0 + 2 * to;
+    feed_clock_init(&k, N_AB);
+    cpkt(h, &k, A, 1, 1, t0 + 10, wall);
+    feed_clock_empty(&k, A, 0, wall);
+    ctick(h, &k, wall); /* B not read yet: arrival time has not started */
+    assert_int_equal(k.arrival, 0);
+    assert_int_equal(h_count_ev(h, MD_EV_LINE_DOWN), 0);
+    /* ... but B's traffic stamped past A's timeout shows A really was silent */
+    cpkt(h, &k, B, 1, 1, t0 + to / 2, wall);
+    assert_int_equal(h_count_ev(h, MD_EV_LINE_DOWN), 0);
+    cpkt(h, &k, B, 2, 1, t0 + to + 20, wall);
+    assert_int_equal(h_count_ev(h, MD_EV_LINE_DOWN), 1);
+    assert_int_equal(h->st.line[A].state, FEED_DOWN);
+    assert_int_equal(h->st.line[B].state, FEED_UP);
+    /* idle: the wall clock runs, and a silent line goes down (B too, later) */
+    feed_clock_empty(&k, B, 0, wall);
+    ctick(h, &k, wall);
+    assert_int_equal(h->st.line[B].state, FEED_UP);
+    /* still a backlog on A: no wall clock for it */
+    ctick(h, &k, t0 + 2 * to + 21);
+    assert_int_equal(h->st.line[B].state, FEED_UP);
+    feed_clock_empty(&k, A, 0, t0 + 2 * to + 21);
+    feed_clock_empty(&k, B, 0, t0 + 2 * to + 21);
+    ctick(h, &k, t0 + 2 * to + 21);
+    assert_int_equal(h->st.line[B].state, FEED_DOWN);
+    assert_int_equal(h->st.feed_state, FEED_DOWN);
+    finish(h);
+}
+
+/* The retry timer is real time, but a retransmission waiting in its channel holds it. */
+static void test_queued_retransmission_holds_retry(void **state)
+{
+    (void)state;
+    feed_core_conf_t c = conf_rereq();
+    harness_t *h = h_new(&c);
+    feed_clock_t k;
+    uint64_t t0 = h->now, w1 = t0 + 30;
+    feed_clock_init(&k, N_ABR);
+    cpkt(h, &k, A, 1, 1, t0 + 10, w1);
+    cpkt(h, &k, A, 3, 1, t0 + 20, w1);
+    uint64_t w2 = t0 + 20 + WAIT; /* idle until the gap is due */
+    for (uint8_t l = 0; l < FEED_LINES; l++)
+        feed_clock_empty(&k, l, 0, w2);
+    ctick(h, &k, w2);
+    assert_int_equal(h->st.gaps, 1);
+    assert_int_equal(h->nreq, 1);
+    /* the answer came at w2 + retry/2 but the handler is behind: a retry would be wrong */
+    uint64_t w3 = w2 + 3 * c.retry_ns;
+    feed_clock_empty(&k, A, 0, w3);
+    feed_clock_empty(&k, B, 0, w3);
+    ctick(h, &k, w3);
+    assert_int_equal(h->nreq, 1);
+    assert_int_equal(h_count_ev(h, MD_EV_GAP_FINAL), 0);
+    cpkt(h, &k, R, 2, 1, w2 + c.retry_ns / 2, w3);
+    assert_int_equal(h->st.recovered, 1);
+    assert_int_equal(feed_core_holes(h->core), 0);
+    feed_clock_empty(&k, R, 0, w3);
+    ctick(h, &k, w3 + 10 * c.retry_ns);
+    assert_int_equal(h->nreq, 1);
+    finish(h);
+}
+
+/* A copy on the other line after the gap, before final: accepted as the fill. */
+static void test_late_copy_fills_open_request(void **state)
+{
+    (void)state;
+    feed_core_conf_t c = conf_rereq();
+    harness_t *h = h_new(&c);
+    h_pkt(h, A, 1, 1);
+    h_pkt(h, A, 3, 1);
+    h_advance(h, h->now + WAIT);
+    assert_int_equal(h->nreq, 1);
+    h_advance(h, h->now + c.retry_ns + 1); /* a retry went out: the hole is still open */
+    assert_int_equal(h->nreq, 2);
+    h_pkt(h, B, 2, 2);
+    expect_msgs(h, (uint64_t[]){1, 3, 2}, 3);
+    assert_int_equal(h->st.line[B].fills, 1);
+    assert_int_equal(h_count_ev(h, MD_EV_GAP_FILLED), 1);
+    assert_int_equal(h_count_ev(h, MD_EV_GAP_FINAL), 0);
+    /* the server's answer to the retry: a plain duplicate now, not late */
+    h_pkt(h, R, 2, 1);
+    assert_int_equal(h->st.line[R].duplicates, 1);
+    assert_int_equal(h->st.line[R].late, 0);
+    h_advance(h, h->now + 10 * c.retry_ns);
+    assert_int_equal(h->nreq, 2);
+    finish(h);
+}
+
+/* A copy after MD_EV_GAP_FINAL: not published, counted as late on its line. */
+static void test_copy_after_final_counted_late(void **state)
+{
+    (void)state;
+    feed_core_conf_t c = conf();
+    harness_t *h = h_new(&c);
+    h_pkt(h, A, 1, 1);
+    h_pkt(h, A, 4, 1);
+    h_advance(h, h->now + 2 * WAIT); /* gap [2, 3], then final after final_wait */
+    assert_int_equal(h_count_ev(h, MD_EV_GAP_FINAL), 1);
+    assert_int_equal(h->st.final_lost, 2);
+    h_pkt(h, B, 2, 1);
+    h_pkt(h, B, 3, 2); /* 3 given up, 4 delivered already */
+    h_pkt(h, B, 4, 1); /* a plain duplicate */
+    assert_int_equal(h->st.line[B].late, 2);
+    assert_int_equal(h->st.line[B].duplicates, 1);
+    assert_int_equal(h->st.recovered, 0);
+    expect_msgs(h, (uint64_t[]){1, 4}, 2);
+    finish(h);
+}
+
+/* A stamp beyond the wall clock or behind what the input showed is clamped. */
+static void test_clock_clamps_stamps(void **state)
+{
+    (void)state;
+    feed_core_conf_t c = conf();
+    harness_t *h = h_new(&c);
+    feed_clock_t k;
+    uint64_t t0 = h->now;
+    feed_clock_init(&k, N_AB);
+    /* queued before the handler started: the stamp stands, it is not clamped up to a
+       start time (that would make both lines' backlogs look simultaneous) */
+    assert_int_equal(feed_clock_packet(&k, h->core, B, 0, 7, t0 + 50), 7);
+    assert_int_equal(feed_clock_known(&k, B, 0), 7);
+    feed_clock_empty(&k, A, 0, t0 + 100);
+    assert_int_equal(feed_clock_packet(&k, h->core, A, 0, 0, t0 + 200), t0 + 100);
+    assert_int_equal(feed_clock_packet(&k, h->core, A, 0, UINT64_MAX, t0 + 200), t0 + 200);
+    assert_int_equal(k.arrival, 7); /* B is read up to 7 */
+    feed_clock_closed(&k, B, 0, t0 + 300);
+    assert_int_equal(k.arrival, t0 + 200);
+    feed_clock_closed(&k, A, 0, t0 + 300);
+    assert_int_equal(k.arrival, t0 + 300); /* nothing open: the wall clock */
+    finish(h);
+}
+
 static void test_hist(void **state)
 {
     (void)state;
@@ -731,6 +954,13 @@ int main(void)
         cmocka_unit_test(test_start_reordered),
         cmocka_unit_test(test_missing_start_is_gap),
         cmocka_unit_test(test_sync_on_first),
+        cmocka_unit_test(test_backlog_no_gap),
+        cmocka_unit_test(test_backlog_late_stamp_gap_then_fill),
+        cmocka_unit_test(test_backlog_line_silence),
+        cmocka_unit_test(test_queued_retransmission_holds_retry),
+        cmocka_unit_test(test_late_copy_fills_open_request),
+        cmocka_unit_test(test_copy_after_final_counted_late),
+        cmocka_unit_test(test_clock_clamps_stamps),
         cmocka_unit_test(test_hist),
         cmocka_unit_test(test_bad_conf),
         cmocka_unit_test(test_request_frame),

@@ -11,9 +11,13 @@
  *   - every gap sequence ends in exactly one GAP_FILLED or GAP_FINAL range;
  *   - the gap set contains every message lost on both lines, and (when the window and
  *     the wait cover the skew, and nothing restarts) is exactly that set;
- *   - per line: packets = wins + fills + duplicates + discarded; counters match;
+ *   - per line: packets = wins + fills + duplicates + late + discarded; counters match;
  *   - every packet is released exactly once;
- *   - with a server that always answers, nothing is lost for good.
+ *   - with a server that always answers, nothing is lost for good;
+ *   - "backlog" modes drive the core as feed_main does, through the arrival clock
+ *     (feed_clock_t), with a handler that stalls for up to 5 gap waits while the
+ *     packets queue per line: the same properties hold, exactness included, i.e. a
+ *     backlog at the handler never turns into a gap.
  * Seed: FEED_PROP_SEED (printed); runs: FEED_PROP_RUNS.
  */
 #include <setjmp.h>
@@ -42,7 +46,8 @@ typedef struct mode {
     bool rereq;
     double ignore; /* share of requests the server ignores */
     double restart;
-    bool exact; /* gap set == lost on both */
+    bool exact;   /* gap set == lost on both */
+    bool backlog; /* drive through the arrival clock with handler stalls */
 } pmode_t;
 
 static uint64_t rng_s;
@@ -159,6 +164,9 @@ static void gen_world(world_t *w, const pmode_t *m)
     qsort(w->ev, w->nev, sizeof(pev_t), pev_cmp);
 }
 
+/* The wall clock of a backlog run (requests go out at it); 0 in plain runs. */
+static uint64_t g_wall;
+
 /* The server's answer to new requests: split in chunks, late, maybe ignored. */
 static void serve(world_t *w, harness_t *h, unsigned *served, const pmode_t *m)
 {
@@ -166,7 +174,7 @@ static void serve(world_t *w, harness_t *h, unsigned *served, const pmode_t *m)
         const h_req_t *q = &h->req[*served];
         if (rndf() < m->ignore)
             continue;
-        uint64_t t = q->at + 2000 + rndn(20000);
+        uint64_t t = (g_wall > q->at ? g_wall : q->at) + 2000 + rndn(20000);
         for (uint64_t s = q->seq; s < q->seq + q->count && w->nretx < 8192;) {
             uint16_t n = (uint16_t)(1 + rndn(7));
             if (s + n > q->seq + q->count)
@@ -239,6 +247,84 @@ static void drive(world_t *w, harness_t *h, const pmode_t *m)
         inject(h, &cur);
         serve(w, h, &served, m);
     }
+    feed_core_flush(h->core, h->now);
+}
+
+/* Per-line FIFOs of a backlog run: what arrived and the handler has not read yet. */
+typedef struct bq {
+    pev_t q[FEED_LINES][NEV_MAX];
+    unsigned head[FEED_LINES], tail[FEED_LINES];
+} bq_t;
+
+/*
+ * Like drive(), but as feed_main sees it: arrivals queue per line while the handler
+ * is busy or stalled; the handler reads the non-empty line furthest behind in bursts,
+ * each packet through feed_clock_packet() (its stamp is the core's time), and ticks
+ * at the wall clock only once every queue is empty.
+ */
+static void drive_backlog(world_t *w, harness_t *h, const pmode_t *m)
+{
+    static bq_t b;
+    memset(b.head, 0, sizeof(b.head));
+    memset(b.tail, 0, sizeof(b.tail));
+    feed_clock_t k;
+    const unsigned n_in[FEED_LINES] = {1, 1, m->rereq ? 1 : 0};
+    uint64_t wall = h->now;
+    feed_clock_init(&k, n_in);
+    unsigned i = 0, served = 0;
+    for (unsigned steps = 0; steps < 10 * NEV_MAX; steps++) {
+        /* arrivals up to now join their line's queue */
+        for (; i < w->nev && w->ev[i].t <= wall; i++)
+            b.q[w->ev[i].line][b.tail[w->ev[i].line]++] = w->ev[i];
+        for (int r; (r = next_retx(w)) >= 0 && w->retx[r].t <= wall;) {
+            b.q[FEED_LINE_RETX][b.tail[FEED_LINE_RETX]++] = w->retx[r];
+            w->retx[r] = w->retx[--w->nretx];
+        }
+        int pick = -1;
+        for (uint8_t l = 0; l < FEED_LINES; l++) {
+            if (b.head[l] == b.tail[l]) {
+                if (n_in[l])
+                    feed_clock_empty(&k, l, 0, wall);
+            } else if (pick < 0 ||
+                       feed_clock_known(&k, l, 0) < feed_clock_known(&k, (uint8_t)pick, 0)) {
+                pick = l;
+            }
+        }
+        if (pick < 0) {
+            /* every queue empty: real time is the clock */
+            h->now = g_wall = wall;
+            feed_clock_tick(&k, h->core, wall);
+            if (h->bad)
+                return;
+            serve(w, h, &served, m);
+            int r = next_retx(w);
+            uint64_t next = feed_core_deadline(h->core);
+            if (i < w->nev && w->ev[i].t < next)
+                next = w->ev[i].t;
+            if (r >= 0 && w->retx[r].t < next)
+                next = w->retx[r].t;
+            if (next == UINT64_MAX)
+                break; /* nothing left to arrive, nothing open */
+            wall = next > wall ? next : wall + 1;
+            if (rndf() < 0.02)
+                wall += rndn(5 * m->gap_wait_ns); /* the handler stalls: a backlog builds */
+            continue;
+        }
+        for (unsigned n = 1 + (unsigned)rndn(32); n > 0 && b.head[pick] < b.tail[pick]; n--) {
+            const pev_t *e = &b.q[pick][b.head[pick]++];
+            h->now = feed_clock_packet(&k, h->core, (uint8_t)pick, 0, e->t, wall);
+            g_wall = wall;
+            if (e->kind == EV_DATA || e->kind == EV_RETX)
+                h_pkt_s(h, H_S1, e->line, e->seq, e->count, e->t);
+            else
+                inject(h, e);
+            if (h->bad)
+                return;
+            serve(w, h, &served, m);
+            wall += rndn(100); /* the handler's own time per packet */
+        }
+    }
+    h->now = g_wall = wall;
     feed_core_flush(h->core, h->now);
 }
 
@@ -327,7 +413,8 @@ static void check_counters(const harness_t *h, const world_t *w, const marks_t *
     assert_int_equal(h->st.recovered, rec);
     for (unsigned l = 0; l < FEED_LINES; l++) {
         const feed_line_stats_t *ls = &h->st.line[l];
-        assert_int_equal(ls->packets, ls->wins + ls->fills + ls->duplicates + ls->discarded);
+        assert_int_equal(ls->packets,
+                         ls->wins + ls->fills + ls->duplicates + ls->late + ls->discarded);
     }
     assert_int_equal(feed_core_held(h->core), 0);
     assert_int_equal(feed_core_holes(h->core), 0);
@@ -353,7 +440,11 @@ static void run_mode(const pmode_t *m, uint64_t seed, unsigned runs)
                               .rate_per_s = 1000000,
                               .max_msgs = 1 + (unsigned)rndn(40)};
         harness_t *h = h_new(&c);
-        drive(&w, h, m);
+        g_wall = 0;
+        if (m->backlog)
+            drive_backlog(&w, h, m);
+        else
+            drive(&w, h, m);
         if (h->bad)
             fail_msg("mode %s run %u: %s", m->name, r, h->why);
         memset(&k, 0, sizeof(k));
@@ -380,6 +471,27 @@ static void run_mode(const pmode_t *m, uint64_t seed, unsigned runs)
 
 static uint64_t seed;
 static unsigned runs;
+
+static void test_backlog_passive(void **state)
+{
+    (void)state;
+    pmode_t m = {"backlog-passive", 64, 20000, false, 0, 0, true, true};
+    run_mode(&m, seed + 5, runs);
+}
+
+static void test_backlog_rereq(void **state)
+{
+    (void)state;
+    pmode_t m = {"backlog-rereq", 64, 20000, true, 0, 0, true, true};
+    run_mode(&m, seed + 6, runs);
+}
+
+static void test_backlog_lossy_server(void **state)
+{
+    (void)state;
+    pmode_t m = {"backlog-lossy-server", 64, 20000, true, 0.4, 0, true, true};
+    run_mode(&m, seed + 7, runs);
+}
 
 static void test_exact_passive(void **state)
 {
@@ -423,7 +535,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_passive),  cmocka_unit_test(test_exact_rereq),
         cmocka_unit_test(test_lossy_server),   cmocka_unit_test(test_stress),
-        cmocka_unit_test(test_stress_passive),
+        cmocka_unit_test(test_stress_passive), cmocka_unit_test(test_backlog_passive),
+        cmocka_unit_test(test_backlog_rereq),  cmocka_unit_test(test_backlog_lossy_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
