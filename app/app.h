@@ -4,7 +4,7 @@
  * Internal interface between the parts of the mdmux binary: the command line
  * (main.c), the automatic feeds of a bare capture (autofeed.c), the wiring and
  * lifecycle of a run (run.c), the feed handlers, mux and outputs (pipeline.c), the
- * latency tap (latency.c) and the final report (report.c).
+ * latency recorder (latency.c) and the final report (report.c).
  */
 #ifndef MDMUX_APP_H
 #define MDMUX_APP_H
@@ -37,6 +37,10 @@ typedef struct app_opts {
     const char *report_dir; /**< --report DIR: stats.json and summary.txt, or NULL */
     const char *shm;        /**< --shm PATH: publish the ring there (replay too), or NULL */
     bool auto_feeds;        /**< the feeds came from the capture (no configuration) */
+    const char *metrics;    /**< --metrics ADDR:PORT (Prometheus endpoint), or NULL */
+    bool telemetry;         /**< --telemetry: DPDK telemetry socket and /mdmux/ commands */
+    unsigned latency_interval_ms; /**< --latency-interval MS (series), 0: default 100 */
+    bool verbose;                 /**< --verbose: per-feed latency table on stdout too */
     int progress;           /**< 1 --progress, 0 --no-progress, -1 auto (a TTY) */
     char **eal_args;        /**< after `--` */
     int neal_args;

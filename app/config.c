@@ -123,6 +123,10 @@ struct raw_replay {
     uint32_t *loop;
 };
 
+struct raw_metrics {
+    char *listen;
+};
+
 struct raw_cfg {
     uint32_t version;
     struct raw_eal *eal;
@@ -138,6 +142,8 @@ struct raw_cfg {
     struct raw_arb *feed_defaults;
     struct raw_outputs *outputs;
     struct raw_rereq *rereq;
+    struct raw_metrics *metrics;
+    bool *telemetry;
 };
 
 #define OPT (CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL)
@@ -268,6 +274,11 @@ static const cyaml_schema_field_t replay_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t metrics_fields[] = {
+    STR("listen", struct raw_metrics, listen, CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_value_t feed_value = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_feed, feed_fields),
 };
@@ -285,6 +296,8 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_MAPPING_PTR("feed_defaults", OPT, struct raw_cfg, feed_defaults, arb_fields),
     CYAML_FIELD_MAPPING_PTR("outputs", OPT, struct raw_cfg, outputs, outputs_fields),
     CYAML_FIELD_MAPPING_PTR("rereq", OPT, struct raw_cfg, rereq, rereq_fields),
+    CYAML_FIELD_MAPPING_PTR("metrics", OPT, struct raw_cfg, metrics, metrics_fields),
+    CYAML_FIELD_BOOL_PTR("telemetry", OPT, struct raw_cfg, telemetry),
     CYAML_FIELD_END,
 };
 
@@ -884,6 +897,33 @@ static int parse_endpoint(const char *s, uint32_t *ip_be, uint16_t *port)
     return 0;
 }
 
+int cfg_parse_listen(const char *s, uint32_t *addr_be, uint16_t *port)
+{
+    char buf[64];
+    if (s == NULL || strlen(s) >= sizeof(buf) - 16)
+        return -1;
+    /* a bare port (or ":PORT") binds to loopback: exposure is opt-in */
+    if (strchr(s, ':') == NULL)
+        snprintf(buf, sizeof(buf), "127.0.0.1:%s", s);
+    else if (s[0] == ':')
+        snprintf(buf, sizeof(buf), "127.0.0.1%s", s);
+    else
+        snprintf(buf, sizeof(buf), "%s", s);
+    return parse_endpoint(buf, addr_be, port);
+}
+
+/* metrics: {listen: ...} and telemetry: */
+static void conv_metrics(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
+{
+    c->telemetry = r->telemetry && *r->telemetry;
+    if (r->metrics == NULL)
+        return;
+    const char *l = r->metrics->listen ? r->metrics->listen : "127.0.0.1:9101";
+    if (cfg_parse_listen(l, &c->metrics.addr_be, &c->metrics.port) < 0)
+        fail(ld, "metrics.listen", "'%s': expected ADDR:PORT (IPv4), :PORT or PORT", l);
+    c->metrics.listen = dup_or_fail(ld, l);
+}
+
 static void conv_shm(loader_t *ld, const struct raw_shm *r, cfg_shm_t *s)
 {
     s->slots = 65536;
@@ -1099,6 +1139,7 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
     conv_rereq(ld, r->rereq, &c->rereq);
     conv_feeds(ld, r, c);
     check_rereq(ld, c);
+    conv_metrics(ld, r, c);
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -1194,6 +1235,7 @@ void cfg_free(cfg_t *c)
     free(c->outputs.pcap);
     free(c->outputs.mcast.device);
     free(c->rereq.device);
+    free(c->metrics.listen);
     free(c);
 }
 

@@ -161,6 +161,12 @@ typedef struct cfg {
         char *pcap; /**< pcap of the multicast datagrams, or NULL */
         cfg_mcast_t mcast;
     } outputs;
+    struct {
+        char *listen;     /**< metrics.listen as written, or NULL: no endpoint */
+        uint32_t addr_be; /**< parsed address (default 127.0.0.1) */
+        uint16_t port;    /**< parsed port, host order */
+    } metrics;            /**< metrics: the Prometheus endpoint (--metrics overrides) */
+    bool telemetry;       /**< telemetry: true keeps DPDK telemetry on (/mdmux/... commands) */
 } cfg_t;
 
 /**
@@ -201,6 +207,12 @@ int cfg_parse_speed(const char *s, cfg_pace_t *pace, double *speed);
  * one). Returns 0, or -1 with errno ENOMEM.
  */
 int cfg_default_rx(cfg_t *c, const cfg_port_t *ports, unsigned nports);
+
+/**
+ * Parse a listen address "ADDR:PORT", ":PORT" or "PORT" (address 127.0.0.1 when
+ * absent; IPv4). Returns 0 and sets *@p addr_be / *@p port, or -1.
+ */
+int cfg_parse_listen(const char *s, uint32_t *addr_be, uint16_t *port);
 
 /** "max", "speed" or "rate". */
 const char *cfg_pace_name(cfg_pace_t p);

@@ -13,6 +13,7 @@
 
 #include "app.h"
 #include "config.h"
+#include "jitter.h"
 
 #ifndef MDMUX_VERSION
 #define MDMUX_VERSION "unknown"
@@ -26,6 +27,7 @@ static const char usage_text[] =
     "  mdmux run --config FILE [--dump FILE] [--report DIR] [--shm PATH]\n"
     "                    [--stats-json FILE] [-- EAL ARGS]\n"
     "  mdmux check-config CONFIG\n"
+    "  mdmux jitter [--cpu LIST] [--seconds S] [--threshold-ns T] [--json FILE]\n"
     "  mdmux --help | --version\n"
     "\n"
     "replay  plays a pcap capture (ns or us) through a net_pcap port into the feed\n"
@@ -35,6 +37,7 @@ static const char usage_text[] =
     "        becomes a single-line MoldUDP64/ITCH feed named address:port.\n"
     "run     opens the configured ports and runs until SIGINT or SIGTERM.\n"
     "check-config  validates a configuration without starting anything.\n"
+    "jitter  measures how much the OS interrupts pinned cores (mdmux jitter --help).\n"
     "\n"
     "options:\n"
     "  -c, --config FILE    configuration (YAML, docs/configuration.md)\n"
@@ -42,10 +45,16 @@ static const char usage_text[] =
     "  --rate PPS           replay at a fixed rate of PPS packets/s\n"
     "  --loop N             play the capture N times (default 1)\n"
     "  --dump FILE          write the merged stream as JSON Lines (lossless)\n"
-    "  --report DIR         write DIR/stats.json and DIR/summary.txt at the end\n"
+    "  --report DIR         write DIR/stats.json, summary.txt, latency.json and latency.txt\n"
+    "                       at the end (latency.*: also on SIGUSR1, without stopping)\n"
+    "  --latency-interval MS  latency time-series interval (default 100 ms)\n"
+    "  --verbose            per-feed latency table on stdout too (always with <= 10 feeds)\n"
     "  --shm PATH           publish the merged stream on a shared-memory ring at PATH\n"
-    "                       (run: default /dev/shm/mdmux; replay: a private ring)\n"
+    "                       (run: default /dev/shm/mdmux; replay: none unless asked)\n"
     "  --stats-json FILE    write the final counters as JSON\n"
+    "  --metrics ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+    "                       (PORT alone: 127.0.0.1)\n"
+    "  --telemetry          keep DPDK telemetry on, with the /mdmux/... commands\n"
     "  --progress           progress line even when stderr is not a terminal\n"
     "  --no-progress        no progress output\n"
     "  -- EAL ARGS          extra DPDK EAL arguments (after the configured ones)\n"
@@ -81,7 +90,11 @@ enum {
     OPT_NO_PROGRESS,
     OPT_DUMP,
     OPT_REPORT,
-    OPT_SHM
+    OPT_SHM,
+    OPT_METRICS,
+    OPT_TELEMETRY,
+    OPT_LAT_INTERVAL,
+    OPT_VERBOSE
 };
 
 static const struct option long_opts[] = {
@@ -93,6 +106,10 @@ static const struct option long_opts[] = {
     {"dump", required_argument, NULL, OPT_DUMP},
     {"report", required_argument, NULL, OPT_REPORT},
     {"shm", required_argument, NULL, OPT_SHM},
+    {"metrics", required_argument, NULL, OPT_METRICS},
+    {"telemetry", no_argument, NULL, OPT_TELEMETRY},
+    {"latency-interval", required_argument, NULL, OPT_LAT_INTERVAL},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"help", no_argument, NULL, 'h'},
@@ -136,6 +153,27 @@ static int take_option(app_opts_t *o, int ch, const char *arg)
         return 0;
     case OPT_SHM:
         o->shm = arg;
+        return 0;
+    case OPT_METRICS: {
+        uint32_t a;
+        uint16_t port;
+        if (cfg_parse_listen(arg, &a, &port) < 0)
+            return usage_error("--metrics '%s': expected ADDR:PORT (IPv4) or PORT", arg);
+        o->metrics = arg;
+        return 0;
+    }
+    case OPT_TELEMETRY:
+        o->telemetry = true;
+        return 0;
+    case OPT_LAT_INTERVAL:
+        /* each interval costs the control lcore (often the mux's) a pass over every
+           overall counter: a floor of 20 ms keeps that well under 1 % */
+        if (parse_number(arg, 3600000, &v) < 0 || v != (unsigned)v || v < 20)
+            return usage_error("--latency-interval '%s': expected whole ms, 20 .. 3600000", arg);
+        o->latency_interval_ms = (unsigned)v;
+        return 0;
+    case OPT_VERBOSE:
+        o->verbose = true;
         return 0;
     case OPT_PROGRESS:
         o->progress = 1;
@@ -302,6 +340,8 @@ int main(int argc, char **argv)
         printf("mdmux %s\n", MDMUX_VERSION);
         return APP_EXIT_OK;
     }
+    if (strcmp(cmd, "jitter") == 0)
+        return app_jitter(argc - 1, argv + 1); /* its own options; no configuration, no EAL */
     if (strcmp(cmd, "replay") == 0)
         o.cmd = APP_REPLAY;
     else if (strcmp(cmd, "run") == 0)

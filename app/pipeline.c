@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The record side of a run (pipeline.h): feed handlers under supervisors, the mux,
- * the outputs, their writers and the latency tap.
+ * the outputs, their writers, and the latency recorder the mux calls (latency.h).
  *
  * Shutdown is by closing, as on the RX side: RX closes a feed's input channels; the
  * feed handler drains them, flushes (held packets in order, open gaps final) and
  * closes its output; the mux ends when every feed's output is closed and drained,
- * and closes the writers' rings and the shm ring; the writers and the tap end when
- * their ring is closed and drained. Nothing is dropped on the way out.
+ * and closes the writers' rings and the shm ring; the writers end when their ring
+ * is closed and drained. Nothing is dropped on the way out.
  */
 #include "pipeline.h"
 
@@ -21,7 +21,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
-#include "mdmux_sub.h"
+#include "mdmux_sub.h" /* MDMUX_SHM_PATH_DEFAULT */
 
 /* Records in flight from one feed to the mux (its output channel). */
 #define OUT_SLOTS 256u
@@ -29,11 +29,6 @@
 #define POOL_SLACK 4096u
 /* Stack of the writer coroutines: stdio and JSON formatting. */
 #define WRITER_STACK (256u * 1024u)
-/* The tap reads up to this many records per turn, then lets others run. */
-#define TAP_BURST   1024u
-#define TAP_IDLE_NS (50u * 1000u)
-/* Slots of replay's private ring: deep, so the tap is rarely lapped. */
-#define PRIVATE_SLOTS (1u << 18)
 /* TX mbufs for the multicast output. */
 #define TX_MBUFS 4095u
 
@@ -49,8 +44,6 @@ int pipe_init(pipe_t *p, const cfg_t *cfg, const app_opts_t *o)
     p->o = o;
     p->tx_port = -1;
     p->retx.port = -1;
-    for (unsigned i = 0; i < LAT_STAGES; i++)
-        io_hist_init(&p->lat.h[i]);
     p->feeds = calloc(cfg->nfeeds, sizeof(*p->feeds));
     return p->feeds ? 0 : -1;
 }
@@ -142,56 +135,6 @@ static void writer_runner(void *arg)
     mux_writer_main(w);
 }
 
-/* One message record's stage latencies; stamps out of order (another clock) are skipped. */
-static void tap_record(pipe_lat_t *l, const md_rec_t *r)
-{
-    if (r->kind != MD_KIND_MSG)
-        return;
-    const uint64_t st[][2] = {
-        [LAT_RX_DEQUEUE] = {r->tsc_rx, r->tsc_dequeue},
-        [LAT_DEQUEUE_DECODE] = {r->tsc_dequeue, r->tsc_decode},
-        [LAT_DECODE_PUBLISH] = {r->tsc_decode, r->tsc_publish},
-        [LAT_RX_PUBLISH] = {r->tsc_rx, r->tsc_publish},
-        [LAT_INTENDED_PUBLISH] = {r->tsc_intended, r->tsc_publish},
-    };
-    for (unsigned i = 0; i < LAT_STAGES; i++)
-        if (st[i][0] != 0 && st[i][1] >= st[i][0])
-            io_hist_record(&l->h[i], co_tsc_to_ns(st[i][1] - st[i][0]));
-    l->samples++;
-}
-
-/* The latency tap: a subscriber of the shm ring on the control lcore. */
-static void tap_main(void *arg)
-{
-    pipe_t *p = arg;
-    mdmux_sub_t s;
-    char err[256];
-    md_rec_t r;
-    if (mdmux_sub_open(&s, mux_shm_path(p->shm), MDMUX_SUB_FROM_OLDEST, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mdmux: latency tap: %s\n", err);
-        atomic_store(&p->tap_done, true);
-        return;
-    }
-    p->lat.measured = true;
-    for (;;) {
-        unsigned n = 0;
-        int rc = 0;
-        while (n < TAP_BURST && (rc = mdmux_sub_next(&s, &r)) == 1) {
-            tap_record(&p->lat, &r);
-            n++;
-        }
-        if (rc < 0)
-            break;
-        if (n == TAP_BURST)
-            co_yield();
-        else
-            co_sleep(TAP_IDLE_NS, CO_BACKGROUND);
-    }
-    p->lat.lost = mdmux_sub_lost(&s);
-    mdmux_sub_close(&s);
-    atomic_store_explicit(&p->tap_done, true, memory_order_release);
-}
-
 /* Spawn @p fn(@p arg) named @p name; false (reported) when it cannot be. */
 static bool spawn(co_fn_t fn, void *arg, const char *name, const char *kind, size_t stack)
 {
@@ -213,10 +156,9 @@ bool pipe_spawn(pipe_t *p, unsigned lcore, bool is_control)
     ok &= retx_spawn(p, lcore);
     if (!is_control || !ok)
         return ok;
-    /* a writer or the tap that did not start is not waited for (pipe_done) */
+    /* a writer that did not start is not waited for (pipe_done) */
     p->dump_started = p->dump && spawn(writer_runner, p->dump, "dump", "writer", WRITER_STACK);
     p->pcap_started = p->pcap && spawn(writer_runner, p->pcap, "pcap", "writer", WRITER_STACK);
-    p->tap_started = p->shm && spawn(tap_main, p, "latency-tap", "tap", 0);
     return (!p->dump || p->dump_started) && (!p->pcap || p->pcap_started);
 }
 
@@ -230,7 +172,7 @@ bool pipe_done(pipe_t *p)
         return false;
     if (p->retx.on && !atomic_load_explicit(&p->retx.done, memory_order_acquire))
         return false;
-    return !p->tap_started || atomic_load_explicit(&p->tap_done, memory_order_acquire);
+    return true;
 }
 
 void pipe_fail_lcore(pipe_t *p, unsigned lcore)
@@ -246,7 +188,7 @@ void pipe_fail_lcore(pipe_t *p, unsigned lcore)
     if (p->retx.on && lcore == p->retx.lcore)
         atomic_store(&p->retx.done, true);
     if (lcore == p->mux_lcore) {
-        /* the writers and the tap wait for the mux to close their rings */
+        /* the writers wait for the mux to close their rings */
         if (p->dump)
             mux_writer_close(p->dump);
         if (p->pcap)
@@ -320,12 +262,12 @@ static int build_feed(pipe_t *p, unsigned i)
     return 0;
 }
 
-/* The shm ring: on by default for run; replay gets a private ring (for the latency
-   summary) unless outputs.shm or --shm asks for a public one. */
+/* The shm ring: on by default for run; replay has none unless outputs.shm or --shm
+   asks for one (latency is recorded by the mux itself, latency.h). */
 static int build_shm(pipe_t *p)
 {
     const cfg_shm_t *s = &p->cfg->outputs.shm;
-    char priv[64], err[512];
+    char err[512];
     mux_shm_conf_t sc = {.mode = s->mode, .slots = s->slots, .keep_file = true};
     if (s->set && !s->enabled && p->o->shm == NULL)
         return 0;
@@ -333,14 +275,8 @@ static int build_shm(pipe_t *p)
         sc.path = p->o->shm;
     else if (s->set || p->o->cmd == APP_RUN)
         sc.path = s->path ? s->path : MDMUX_SHM_PATH_DEFAULT;
-    else {
-        snprintf(priv, sizeof(priv), "/dev/shm/mdmux.replay.%d", (int)getpid());
-        sc.path = priv;
-        sc.slots = PRIVATE_SLOTS;
-        sc.mode = 0600;
-        sc.keep_file = false;
-        p->shm_private = true;
-    }
+    else
+        return 0;
     sc.feed_names = p->names;
     sc.n_feed_names = p->cfg->nfeeds;
     p->shm = mux_shm_new(&sc, err, sizeof(err));
@@ -439,7 +375,9 @@ static int build_mux(pipe_t *p)
                      .shm = p->shm,
                      .udp = p->udp_on ? &p->udp : NULL,
                      .pcap = p->pcap,
-                     .dump = p->dump};
+                     .dump = p->dump,
+                     .observe = lat_observe,
+                     .observe_arg = p->latency};
     if (p->tx)
         mc.tx = mux_tx_sink(p->tx);
     p->mux = mux_new(&mc);
@@ -465,6 +403,14 @@ int pipe_build(pipe_t *p)
     for (unsigned i = 0; i < c->nfeeds; i++)
         if (build_feed(p, i) < 0)
             return -1;
+    /* intended_to_publish only under paced replay: at --speed max (and live) the
+       intended time is the release (or RX) time, so it would repeat rx_to_publish */
+    lat_conf_t lc = {.nfeeds = c->nfeeds,
+                     .names = p->names,
+                     .intended = p->o->cmd == APP_REPLAY && c->replay.pace != CFG_PACE_MAX,
+                     .interval_ms = p->o->latency_interval_ms};
+    if ((p->latency = lat_new(&lc)) == NULL)
+        return -1;
     return build_outputs(p) == 0 && build_mux(p) == 0 ? 0 : -1;
 }
 
@@ -484,6 +430,7 @@ static void free_pool(pool_t *pl)
 void pipe_free(pipe_t *p)
 {
     mux_free(p->mux);
+    lat_free(p->latency);
     for (unsigned i = 0; p->feeds && i < p->cfg->nfeeds; i++) {
         pipe_feed_t *pf = &p->feeds[i];
         feed_free(pf->feed);

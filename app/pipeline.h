@@ -4,8 +4,9 @@
  * The record side of a run: one feed handler per feed (lib/feed) under a supervisor
  * on its handler lcore, records from a pool per handler lcore, the mux (lib/mux) on
  * the first handler lcore, and the outputs: the shared-memory ring, the JSON Lines
- * dump, UDP datagrams on a DPDK TX device and their pcap. Writers and the latency tap
- * run on the control lcore, off the data path.
+ * dump, UDP datagrams on a DPDK TX device and their pcap, and the latency recorder
+ * (latency.h) the mux calls per burst. Writers run on the control lcore, off the data
+ * path.
  *
  * run.c builds the RX side and fills each feed's input channels (pipe_feed_in()),
  * then calls pipe_build() before the lcores start and pipe_spawn() on each lcore.
@@ -22,25 +23,21 @@
 #include "config.h"
 #include "feed.h"
 #include "io.h"
+#include "latency.h"
 #include "mux.h"
 
-/** Latency stages measured from the records' TSC stamps. */
+/**
+ * The recorded stages by their older names (app/metrics.c and app/telemetry.c use
+ * them); the same numbers as latency.h's enum lat_stage.
+ */
 enum {
-    LAT_RX_DEQUEUE = 0,   /**< RX -> the handler took the mbuf off its channel */
-    LAT_DEQUEUE_DECODE,   /**< dequeue -> decoded (sequencing, window, decode) */
-    LAT_DECODE_PUBLISH,   /**< decoded -> published by the mux */
-    LAT_RX_PUBLISH,       /**< the whole path */
-    LAT_INTENDED_PUBLISH, /**< replay: intended send time -> published */
-    LAT_STAGES
+    LAT_RX_DEQUEUE = LAT_RX_TO_DEQUEUE,
+    LAT_DEQUEUE_DECODE = LAT_DEQUEUE_TO_DECODE,
+    LAT_DECODE_PUBLISH = LAT_DECODE_TO_PUBLISH,
+    LAT_RX_PUBLISH = LAT_RX_TO_PUBLISH,
+    LAT_INTENDED_PUBLISH = LAT_INTENDED_TO_PUBLISH,
+    LAT_STAGES = LAT_NSTAGES
 };
-
-/** The latency summary (a precursor of issue 6's lib/stats). */
-typedef struct pipe_lat {
-    io_hist_t h[LAT_STAGES]; /**< ns */
-    uint64_t samples;        /**< message records measured */
-    uint64_t lost;           /**< records the tap missed (lapped on the ring) */
-    bool measured;           /**< a tap ran (needs the shm ring) */
-} pipe_lat_t;
 
 /** One feed: its handler, supervisor and channels. */
 typedef struct pipe_feed {
@@ -77,17 +74,16 @@ typedef struct pipe {
     const char **names; /**< feed names by id */
     mux_t *mux;
     mux_shm_t *shm;
-    bool shm_private; /**< replay's own ring (for the latency tap only) */
     mux_writer_t *dump, *pcap;
     mux_udp_conf_t udp;
     bool udp_on;
     int tx_port; /**< -1: no TX device */
     struct rte_mempool *tx_pool;
     mux_tx_t *tx;
-    pipe_lat_t lat;
+    lat_t *latency; /**< per-stage latency recorder (the mux's observer) */
     atomic_uint feeds_done;
-    atomic_bool mux_done, tap_done;
-    bool dump_started, pcap_started, tap_started; /**< their coroutines run */
+    atomic_bool mux_done;
+    bool dump_started, pcap_started; /**< their coroutines run */
     const char *dump_path, *pcap_path;
     pipe_retx_t retx;
     atomic_uint *rx_done; /**< run.c's count of finished RX pollers ... */
@@ -108,12 +104,12 @@ int pipe_build(pipe_t *p);
 
 /**
  * Spawn lcore @p lcore's roles (feeds, mux, retransmission poller; on the control
- * lcore the writers and the tap) on its scheduler. Returns false (reported) if one
+ * lcore the writers) on its scheduler. Returns false (reported) if one
  * could not start: the caller then fails the lcore (pipe_fail_lcore) and stops the run.
  */
 bool pipe_spawn(pipe_t *p, unsigned lcore, bool is_control);
 
-/** True when every feed, the mux, the writers and the tap have finished. */
+/** True when every feed, the mux and the writers have finished. */
 bool pipe_done(pipe_t *p);
 
 /** Account for lcore @p lcore's roles as finished (its scheduler could not start). */

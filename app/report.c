@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "html.h"
+
 /* Merge one unknown flow into @p t's list (kept busiest first, IO_TOPK long). */
 static void merge_flow(io_rx_stats_t *t, const io_flow_count_t *f)
 {
@@ -89,14 +91,6 @@ static void print_rx(FILE *f, const rep_t *r)
                 "or a length mismatch): lost before RX\n",
                 (unsigned long)r->undelivered);
 }
-
-static const char *const lat_names[LAT_STAGES] = {
-    [LAT_RX_DEQUEUE] = "rx->dequeue",
-    [LAT_DEQUEUE_DECODE] = "dequeue->decode",
-    [LAT_DECODE_PUBLISH] = "decode->publish",
-    [LAT_RX_PUBLISH] = "rx->publish",
-    [LAT_INTENDED_PUBLISH] = "intended->publish",
-};
 
 /* Sum of a feed's malformed packets (both lines) and ITCH decode errors. */
 static uint64_t feed_bad(const feed_stats_t *s)
@@ -183,23 +177,10 @@ static void print_outputs(FILE *f, const rep_t *r)
 
 static void print_latency(FILE *f, const rep_t *r)
 {
-    const pipe_lat_t *l = r->lat;
-    if (l == NULL || !l->measured) {
-        fprintf(f, "latency: not measured (no shm ring to tap)\n");
-        return;
-    }
-    fprintf(f, "latency per stage, ns (%lu messages, %lu not sampled: tap lapped):\n",
-            (unsigned long)l->samples, (unsigned long)l->lost);
-    fprintf(f, "  %-18s %10s %10s %10s %10s\n", "stage", "p50", "p99", "p99.9", "max");
-    for (unsigned i = 0; i < LAT_STAGES; i++) {
-        if (l->h[i].count == 0)
-            continue;
-        fprintf(f, "  %-18s %10lu %10lu %10lu %10lu\n", lat_names[i],
-                (unsigned long)io_hist_quantile(&l->h[i], 0.5),
-                (unsigned long)io_hist_quantile(&l->h[i], 0.99),
-                (unsigned long)io_hist_quantile(&l->h[i], 0.999),
-                (unsigned long)io_hist_quantile(&l->h[i], 1.0));
-    }
+    if (r->lat == NULL)
+        fprintf(f, "latency: not measured\n");
+    else
+        lat_print(f, r->lat, r->lat_feeds);
 }
 
 /* The RX -> handler accounting per line; with many feeds only the lines that dropped. */
@@ -347,26 +328,6 @@ static json_t *ports_json(const rep_t *r)
     return a;
 }
 
-static json_t *latency_json(const rep_t *r)
-{
-    json_t *o = json_object();
-    const pipe_lat_t *l = r->lat;
-    if (l == NULL || !l->measured)
-        return o;
-    json_object_set_new(o, "samples", json_integer((json_int_t)l->samples));
-    json_object_set_new(o, "not_sampled", json_integer((json_int_t)l->lost));
-    for (unsigned i = 0; i < LAT_STAGES; i++) {
-        const io_hist_t *h = &l->h[i];
-        json_object_set_new(o, lat_names[i],
-                            json_pack("{s:I, s:I, s:I, s:I, s:I}", "count", (json_int_t)h->count,
-                                      "p50", (json_int_t)io_hist_quantile(h, 0.5), "p99",
-                                      (json_int_t)io_hist_quantile(h, 0.99), "p999",
-                                      (json_int_t)io_hist_quantile(h, 0.999), "max",
-                                      (json_int_t)io_hist_quantile(h, 1.0)));
-    }
-    return o;
-}
-
 static json_t *outputs_json(const rep_t *r)
 {
     json_t *o = json_pack("{s:I, s:I, s:I}", "published", (json_int_t)r->mux.published, "events",
@@ -409,7 +370,8 @@ int rep_write_json(const char *path, const rep_t *r)
         "capture_error", r->capture_error, "interrupted", r->interrupted, "elapsed_s", r->elapsed_s,
         "ports", ports_json(r), "rx", rx_json(&r->rx), "pacing", pacing, "feeds", feeds_json(r));
     json_object_set_new(root, "outputs", outputs_json(r));
-    json_object_set_new(root, "latency_ns", latency_json(r));
+    if (r->lat)
+        json_object_set_new(root, "latency", lat_json(r->lat));
     int rc = -1;
     if (root == NULL)
         fprintf(stderr, "mdmux: --stats-json %s: cannot build the JSON report\n", path);
@@ -418,6 +380,23 @@ int rep_write_json(const char *path, const rep_t *r)
     else
         rc = 0;
     json_decref(root);
+    return rc;
+}
+
+/* DIR/report.html from DIR/stats.json (tools/report, html.h). */
+static int rep_write_html(const char *dir)
+{
+    char path[4096];
+    json_error_t e;
+    snprintf(path, sizeof(path), "%s/stats.json", dir);
+    json_t *stats = json_load_file(path, 0, &e);
+    if (stats == NULL) {
+        fprintf(stderr, "mdmux: --report: %s: %s\n", path, e.text);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/report.html", dir);
+    int rc = report_html_write_file(stats, path);
+    json_decref(stats);
     return rc;
 }
 
@@ -442,5 +421,7 @@ int rep_write_dir(const char *dir, const rep_t *r)
         fprintf(stderr, "mdmux: --report: %s: write error\n", path);
         return -1;
     }
-    return 0;
+    if (r->lat && lat_write_dir(r->lat, dir) < 0)
+        return -1;
+    return rep_write_html(dir);
 }

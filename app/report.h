@@ -56,7 +56,8 @@ typedef struct rep {
     bool has_dump, has_pcap, has_tx;
     mux_writer_stats_t dump, pcap;     /**< writers' counters */
     mux_tx_stats_t tx;                 /**< multicast TX counters */
-    const pipe_lat_t *lat;             /**< latency summary */
+    const lat_t *lat;                  /**< per-stage latency (synced), or NULL */
+    bool lat_feeds;                    /**< stdout: the per-feed latency table too */
     const char *dump_path, *pcap_path; /**< outputs written */
     const char *shm_path;              /**< the public shm ring, or NULL */
     const char *mcast;                 /**< "group:port" of the multicast output, or NULL */
@@ -66,12 +67,16 @@ typedef struct rep {
 /** Add @p s (one RX lcore's counters) into @p total, merging the unknown-flow lists. */
 void rep_add_rx(io_rx_stats_t *total, const io_rx_stats_t *s);
 
-/** Print the summary, the per-feed table, the outputs and the latency summary to @p f. */
+/**
+ * Print the summary, the per-feed table, the outputs and the latency table (per feed
+ * too when r->lat_feeds) to @p f.
+ */
 void rep_print(FILE *f, const rep_t *r);
 
 /**
- * Write DIR/stats.json and DIR/summary.txt (creating @p dir). Returns 0, or -1 with
- * a message on stderr.
+ * Write DIR/stats.json, DIR/summary.txt, DIR/latency.json, DIR/latency.txt and
+ * DIR/report.html (tools/report, from the stats.json written) (creating @p dir).
+ * Returns 0, or -1 with a message on stderr.
  */
 int rep_write_dir(const char *dir, const rep_t *r);
 

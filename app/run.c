@@ -9,7 +9,7 @@
  * Each lcore runs, as coroutines on its own scheduler, whatever roles it has: an RX
  * poller, the handlers of the feeds it handles, the mux (first handler lcore), and
  * (main lcore) the control coroutine that watches signals and prints progress, the
- * output writers and the latency tap (pipeline.c). Any mix on one lcore works, since
+ * output writers (pipeline.c), and the latency series and reports (latency.c). Any mix on one lcore works, since
  * each role yields or parks.
  *
  * Stopping is by closing, as in Go: an RX poller that is done (capture fully
@@ -21,11 +21,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +39,7 @@
 #include "app.h"
 #include "co.h"
 #include "io.h"
+#include "metrics.h"
 #include "report.h"
 #include "pipeline.h"
 
@@ -79,10 +82,21 @@ struct app {
     atomic_bool stop;
     uint64_t t_start_ns, t_end_ns;
     bool interrupted;
+    metrics_view_t mv;  /* what the endpoint and telemetry read (metrics.h) */
+    metrics_t *metrics; /* the Prometheus endpoint, or NULL */
+    bool telemetry;     /* DPDK telemetry on: the /mdmux/ commands are attached */
 };
 
 /* Set by the signal handler, polled by the control coroutine. */
 static volatile sig_atomic_t g_signals;
+/* SIGUSR1: write the latency reports now, without stopping. */
+static volatile sig_atomic_t g_report;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    g_report = 1;
+}
 
 static void on_signal(int sig)
 {
@@ -101,6 +115,35 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction su = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
+    sigemptyset(&su.sa_mask);
+    sigaction(SIGUSR1, &su, NULL);
+    /* A SIGUSR1 sent before the handler existed may be pending (blocked by whoever
+       started us): take it now. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* SIGUSR1: the current latency reports into the --report directory (or the tables on
+   stderr), on the control lcore, while the run goes on. */
+static void report_on_demand(app_t *a)
+{
+    lat_t *l = a->pipe.latency;
+    const char *dir = a->o->report_dir;
+    if (l == NULL)
+        return;
+    lat_sync(l, false);
+    if (dir == NULL) {
+        fprintf(stderr, "mdmux: SIGUSR1: latency report (on demand)\n");
+        lat_print(stderr, l, true);
+        return;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        fprintf(stderr, "mdmux: SIGUSR1: cannot create %s: %s\n", dir, strerror(errno));
+    else if (lat_write_dir(l, dir) == 0)
+        fprintf(stderr, "mdmux: SIGUSR1: latency report (on demand) in %s/latency.json\n", dir);
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -189,12 +232,19 @@ static void control_main(void *arg)
                     REPLAY_STALL_NS / 1000000000ull);
             atomic_store(&a->stop, true);
         }
+        if (a->pipe.latency)
+            lat_tick(a->pipe.latency);
+        if (g_report) {
+            g_report = 0;
+            report_on_demand(a);
+        }
         if (progress && now >= next) {
             progress_line(a, tty);
             printed = true;
             next = now + period;
         }
-        co_sleep(CONTROL_TICK_NS, CO_BACKGROUND);
+        co_sleep(a->pipe.latency ? lat_sleep_ns(a->pipe.latency, CONTROL_TICK_NS) : CONTROL_TICK_NS,
+                 CO_BACKGROUND);
     }
     a->t_end_ns = co_now_ns();
     if (printed && tty) {
@@ -291,11 +341,17 @@ static int eal_init(app_t *a)
         .extra = extra,
         .n_extra = nextra,
         .log_level = "lib.eal:notice", /* not the INFO banner; `-- --log-level=..` wins */
+        .telemetry = a->telemetry,
     };
+    /* before the EAL starts the telemetry thread: no client sees a partial list */
+    if (a->telemetry && telemetry_register() < 0)
+        fprintf(stderr, "mdmux: telemetry: cannot register the /mdmux/ commands\n");
     if (io_eal_init(&eo, err, sizeof(err)) < 0) {
         fprintf(stderr, "mdmux: %s\n", err);
         return -1;
     }
+    if (a->telemetry)
+        fprintf(stderr, "mdmux: telemetry: %s/dpdk_telemetry.v2\n", rte_eal_get_runtime_dir());
     return 0;
 }
 
@@ -571,11 +627,14 @@ static int pipe_report(app_t *a, rep_t *r)
         mux_tx_stats(p->tx, &r->tx);
         r->mcast = c->outputs.mcast.group_text;
     }
-    r->lat = &p->lat;
+    /* the lcores have returned: the mux's last records happen-before this */
+    lat_sync(p->latency, true);
+    r->lat = p->latency;
+    r->lat_feeds = c->nfeeds <= 10 || a->o->verbose;
     r->retx = p->retx.on ? &p->retx : NULL;
     r->dump_path = p->dump_path;
     r->pcap_path = p->pcap_path;
-    r->shm_path = p->shm && !p->shm_private ? mux_shm_path(p->shm) : NULL;
+    r->shm_path = p->shm ? mux_shm_path(p->shm) : NULL;
     return 0;
 }
 
@@ -609,7 +668,8 @@ static int write_reports(app_t *a, const rep_t *r)
     if (a->o->stats_json)
         printf("  %s\n", a->o->stats_json);
     if (a->o->report_dir)
-        printf("  %s/stats.json\n  %s/summary.txt\n", a->o->report_dir, a->o->report_dir);
+        printf("  %s/stats.json\n  %s/summary.txt\n  %s/latency.json\n  %s/latency.txt\n",
+               a->o->report_dir, a->o->report_dir, a->o->report_dir, a->o->report_dir);
     if (r->has_dump)
         printf("  %s (merged stream, JSON Lines)\n", r->dump_path);
     if (r->has_pcap)
@@ -677,6 +737,50 @@ static int report(app_t *a)
     return rc;
 }
 
+/* Start the endpoint and attach the telemetry commands once every object they read
+   exists (after pipe_build, before the lcores start). A failed listen is a run error:
+   the user asked for it, and a monitored run without its metrics is not what they
+   want. */
+static int obs_start(app_t *a)
+{
+    metrics_view_t *v = &a->mv;
+    v->cfg = a->cfg;
+    v->pipe = &a->pipe;
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++)
+        v->rx[id] = a->lc[id].rx;
+    v->nrx = a->nrx;
+    for (unsigned i = 0; i < a->cfg->nhandlers; i++)
+        v->nhandlers += a->lc[a->cfg->handlers[i]].used;
+    if (a->telemetry)
+        telemetry_attach(v);
+    const char *listen = a->o->metrics ? a->o->metrics : a->cfg->metrics.listen;
+    if (listen == NULL)
+        return 0;
+    uint32_t addr = a->cfg->metrics.addr_be;
+    uint16_t port = a->cfg->metrics.port;
+    char err[256];
+    if (a->o->metrics)
+        cfg_parse_listen(a->o->metrics, &addr, &port); /* checked by main.c */
+    a->metrics = metrics_start(v, addr, port, err, sizeof(err));
+    if (a->metrics == NULL) {
+        fprintf(stderr, "mdmux: metrics: %s\n", err);
+        return -1;
+    }
+    char host[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &addr, host, sizeof(host));
+    fprintf(stderr, "mdmux: metrics: http://%s:%u/metrics\n", host, port);
+    return 0;
+}
+
+/* Before anything the view points at is freed. */
+static void obs_stop(app_t *a)
+{
+    metrics_stop(a->metrics);
+    a->metrics = NULL;
+    if (a->telemetry)
+        telemetry_detach();
+}
+
 static void teardown(app_t *a)
 {
     /* handlers first: they may still hold mbufs and point at the RX channels */
@@ -714,6 +818,7 @@ int app_run(const app_opts_t *o, cfg_t *cfg)
         return APP_EXIT_FAIL;
     a->o = o;
     a->cfg = cfg;
+    a->telemetry = cfg->telemetry || o->telemetry;
     for (unsigned i = 0; i < CFG_MAX_LCORES; i++) {
         a->lc[i].app = a;
         a->lc[i].id = i;
@@ -728,7 +833,7 @@ int app_run(const app_opts_t *o, cfg_t *cfg)
               build_rx(a) == 0 && build_channels(a) == 0 && check_main(a) == 0;
     a->pipe.rx_done = &a->rx_done;
     a->pipe.nrx = a->nrx;
-    ok = ok && pipe_build(&a->pipe) == 0;
+    ok = ok && pipe_build(&a->pipe) == 0 && obs_start(a) == 0;
     if (ok) {
         if (o->cmd == APP_RUN)
             printf("mdmux: running: %u ports, %u RX lcores, %u feeds\n", a->nports_open, a->nrx,
@@ -737,6 +842,7 @@ int app_run(const app_opts_t *o, cfg_t *cfg)
         ok = launch_and_wait(a) == 0;
         rc = report(a) == 0 && ok ? APP_EXIT_OK : APP_EXIT_FAIL;
     }
+    obs_stop(a);
     teardown(a);
     free(a);
     return rc;

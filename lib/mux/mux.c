@@ -10,6 +10,9 @@
 #define MUX_BURST_DEFAULT 32u
 #define MUX_BURST_MAX     64u
 #define MUX_YIELD_DEFAULT 64u
+/* Idle-call period of an observer: short enough that a reader waiting for an
+   interval swap waits ~1 ms, long enough that an idle mux costs nothing. */
+#define MUX_OBSERVE_IDLE_NS 1000000ull
 
 /* One input and its counters. The record a select case receives lands in rec. */
 typedef struct mux_in {
@@ -29,6 +32,7 @@ struct mux {
     mux_in_t in[MUX_INPUTS_MAX];
     mux_pack_t *pack;
     uint64_t seq; /* last merged seq given */
+    uint64_t observe_idle_tsc; /* idle-call period of the observer, TSC ticks */
     mux_stats_t st;
     md_rec_t *batch[MUX_BURST_MAX];
 };
@@ -76,6 +80,12 @@ mux_t *mux_new(const mux_conf_t *c)
     if (m->burst > MUX_BURST_MAX)
         m->burst = MUX_BURST_MAX;
     m->yield_every = c->yield_every ? c->yield_every : MUX_YIELD_DEFAULT;
+    if (c->observe) {
+        uint64_t ns = c->observe_idle_ns ? c->observe_idle_ns : MUX_OBSERVE_IDLE_NS;
+        m->observe_idle_tsc = (uint64_t)((double)ns * (double)co_tsc_hz() / 1e9);
+        if (m->observe_idle_tsc == 0)
+            m->observe_idle_tsc = 1;
+    }
     if (c->udp && !(m->pack = mux_pack_new(c->udp, on_frame, m))) {
         co_mem_free(m);
         return NULL;
@@ -156,6 +166,9 @@ static void handle_pick(mux_t *m, mux_in_t *in)
     unsigned n = 1 + take_more(m, in);
     for (unsigned i = 0; i < n; i++)
         publish(m, m->batch[i]);
+    /* One indirect call per burst, before the records go back to their pool. */
+    if (m->conf.observe)
+        m->conf.observe(m->conf.observe_arg, m->batch, n);
     /* One pool call per pick: the per-thread cache lookup and any flush to the
        shared store are paid once for the whole burst. */
     if (in->conf.pool)
@@ -198,6 +211,20 @@ static void finish(mux_t *m)
         mux_writer_close(m->conf.dump);
 }
 
+/* Wait for an input. With an observer, wake every observe_idle_tsc to give it its
+   idle call (its own deadline: a timeout of the mux's context still ends the mux). */
+static int park(mux_t *m)
+{
+    if (!m->conf.observe)
+        return ch_select(m->cases, (int)m->n_open, 0, UINT64_MAX, m->conf.ctx);
+    for (;;) {
+        m->conf.observe(m->conf.observe_arg, NULL, 0);
+        int i = ch_select(m->cases, (int)m->n_open, 0, co_tsc() + m->observe_idle_tsc, m->conf.ctx);
+        if (i != -ETIMEDOUT || (m->conf.ctx && co_ctx_err(m->conf.ctx) != 0))
+            return i;
+    }
+}
+
 void mux_main(void *arg)
 {
     mux_t *m = arg;
@@ -205,7 +232,7 @@ void mux_main(void *arg)
         int i = ch_select(m->cases, (int)m->n_open, CH_NONBLOCK, UINT64_MAX, m->conf.ctx);
         if (i == CH_DEFAULT) {
             flush_idle(m);
-            i = ch_select(m->cases, (int)m->n_open, 0, UINT64_MAX, m->conf.ctx);
+            i = park(m);
         }
         if (i < 0)
             break; /* cancelled */

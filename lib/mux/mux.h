@@ -273,6 +273,16 @@ typedef struct mux_input {
     const char *name; /**< the feed's name (reports) */
 } mux_input_t;
 
+/**
+ * Observer of the published stream (e.g. a latency recorder), called on the mux's
+ * thread: after each burst with the @p n records just published (stamped, still
+ * valid; all from one input), and with @p n == 0 from the idle path at least every
+ * mux_conf_t.observe_idle_ns while no input is ready, so an observer that hands
+ * data to another thread at its batch boundaries (stats_interval_t) still does so
+ * when the market is quiet. Data path: no allocation, lock or system call.
+ */
+typedef void (*mux_observe_fn)(void *arg, md_rec_t *const *recs, unsigned n);
+
 /** Mux options; zero fields take the defaults. */
 typedef struct mux_conf {
     const mux_input_t *inputs; /**< copied */
@@ -286,6 +296,9 @@ typedef struct mux_conf {
     mux_sink_t tx;             /**< where frames are sent (tx.frame NULL: nowhere) */
     mux_writer_t *pcap;        /**< pcap writer of the frames (needs udp), or NULL */
     mux_writer_t *dump;        /**< JSON Lines writer, or NULL */
+    mux_observe_fn observe;    /**< called per published burst and when idle, or NULL */
+    void *observe_arg;         /**< its argument */
+    uint64_t observe_idle_ns;  /**< idle-call period; default 1 ms (with observe) */
 } mux_conf_t;
 
 typedef struct mux mux_t; /**< The merger. */

@@ -728,6 +728,100 @@ static void test_cancel_closes_outputs(void **state)
     co_sched_free(sched, stderr);
 }
 
+/* ---- the observer (latency recorder hook) ---- */
+
+typedef struct obs {
+    uint64_t records, bursts, idle, bad;
+} obs_t;
+
+/* Every burst: stamped records of one feed; n == 0: an idle call. */
+static void observe(void *arg, md_rec_t *const *recs, unsigned n)
+{
+    obs_t *o = arg;
+    if (n == 0) {
+        o->idle++;
+        return;
+    }
+    o->bursts++;
+    for (unsigned i = 0; i < n; i++) {
+        o->records++;
+        o->bad += recs[i]->feed != recs[0]->feed || recs[i]->tsc_publish < recs[i]->tsc_rx ||
+                  recs[i]->seq == 0;
+    }
+}
+
+/* Sends half its records, sleeps (so the mux idles), sends the rest, closes. */
+static void pausing_producer(void *arg)
+{
+    prod_t *p = arg;
+    for (uint64_t k = 1; k <= p->n; k++) {
+        if (k == p->n / 2 + 1)
+            co_sleep(5 * 1000 * 1000, CO_BACKGROUND);
+        md_rec_t *r = get_rec(p->pool);
+        fill(r, p->feed, k);
+        assert_int_equal(ch_send_ptr(p->local, r, CO_BACKGROUND), 0);
+    }
+    ch_close(p->local);
+}
+
+static void test_observer(void **state)
+{
+    (void)state;
+    co_sched_t *sched = co_sched_new(NULL);
+    pool_t *pool =
+        pool_new(&(pool_opts_t){.name = "obs", .elem_size = sizeof(md_rec_t), .count = 512});
+    prod_t p[2];
+    mux_input_t in[2];
+    for (unsigned i = 0; i < 2; i++) {
+        p[i] = (prod_t){
+            .local = ch_new(sizeof(void *), 64), .pool = pool, .feed = (uint16_t)i, .n = 1000};
+        in[i] = (mux_input_t){.local = p[i].local, .pool = pool};
+        co_spawn(pausing_producer, &p[i], NULL);
+    }
+    obs_t o = {0};
+    mux_t *m = mux_new(&(mux_conf_t){.inputs = in,
+                                     .n_inputs = 2,
+                                     .observe = observe,
+                                     .observe_arg = &o,
+                                     .observe_idle_ns = 100000});
+    co_spawn(mux_main, m, NULL);
+    assert_int_equal(co_sched_run(sched), 0);
+    assert_int_equal(o.records, 2000); /* every published record, once */
+    assert_int_equal(o.bad, 0);
+    assert_true(o.bursts >= 2);
+    assert_true(o.idle >= 1); /* the producers' pause left the mux with nothing ready */
+    mux_free(m);
+    for (unsigned i = 0; i < 2; i++)
+        ch_free(p[i].local);
+    pool_free(pool);
+    co_sched_free(sched, stderr);
+}
+
+/* An observer's idle wake-ups do not keep a cancelled (timed-out) mux alive. */
+static void test_observer_timeout_ends_mux(void **state)
+{
+    (void)state;
+    co_sched_t *sched = co_sched_new(NULL);
+    co_ctx_t *ctx = co_ctx_with_timeout(CO_BACKGROUND, 20 * 1000 * 1000);
+    ch_t *c = ch_new(sizeof(void *), 4); /* never closed, never fed */
+    mux_input_t in = {.local = c};
+    obs_t o = {0};
+    mux_t *m = mux_new(&(mux_conf_t){.inputs = &in,
+                                     .n_inputs = 1,
+                                     .ctx = ctx,
+                                     .observe = observe,
+                                     .observe_arg = &o,
+                                     .observe_idle_ns = 1000000});
+    co_spawn(mux_main, m, NULL);
+    assert_int_equal(co_sched_run(sched), 0);
+    assert_true(o.idle >= 1);
+    assert_int_equal(o.records, 0);
+    mux_free(m);
+    ch_free(c);
+    co_ctx_free(ctx);
+    co_sched_free(sched, stderr);
+}
+
 static void test_bad_conf(void **state)
 {
     (void)state;
@@ -757,6 +851,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pack_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frames_to_sink_and_pcap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_closes_outputs, setup, teardown),
+        cmocka_unit_test(test_observer),
+        cmocka_unit_test(test_observer_timeout_ends_mux),
         cmocka_unit_test(test_bad_conf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

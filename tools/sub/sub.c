@@ -9,8 +9,8 @@
  * object a line, the dump's format), --text as one short line, --count (default)
  * prints nothing per record. At exit (ring closed, SIGINT/SIGTERM, --max records, or
  * --idle-exit ms without a record) it prints to stderr: records, lost (exact, from
- * laps), laps and the publish->consume latency (now - tsc_publish, TSC at the
- * publisher's calibration) p50/p99/max in ns. --slow-ns spins that long per record
+ * laps), laps and the publish_to_consume latency (now - tsc_publish, TSC at the
+ * publisher's calibration, in a lib/stats histogram) p50/p99/max in ns. --slow-ns spins that long per record
  * (a deliberately slow subscriber). --wait-ms waits that long for the ring to appear.
  * --check verifies the stream: every record's seq is the previous one's + 1, plus
  * exactly the records counted lost in between (breaches are reported).
@@ -27,6 +27,7 @@
 
 #include "co.h"
 #include "mdmux_sub.h"
+#include "stats.h"
 
 enum mode { MODE_COUNT, MODE_JSON, MODE_TEXT };
 
@@ -41,14 +42,9 @@ struct opts {
     bool check;
 };
 
-/* Log-linear latency histogram: 16 sub-buckets per power of two, exact below 16 ns. */
-#define HIST_SUB  16u
-#define HIST_BKTS (HIST_SUB * 64u)
-
-struct hist {
-    uint64_t n, max;
-    uint64_t b[HIST_BKTS];
-};
+/* publish_to_consume: 1 ns .. 60 s at 3 significant digits (lib/stats, as mdmux's
+   stages), recorded in ns with the publisher's TSC calibration. */
+#define LAT_HIGHEST 60000000000ull
 
 static volatile sig_atomic_t stop;
 
@@ -56,42 +52,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop = 1;
-}
-
-static unsigned hist_bucket(uint64_t v)
-{
-    if (v < HIST_SUB)
-        return (unsigned)v;
-    unsigned msb = 63u - (unsigned)__builtin_clzll(v);
-    unsigned sub = (unsigned)(v >> (msb - 4)) & (HIST_SUB - 1);
-    return (msb - 3) * HIST_SUB + sub;
-}
-
-static uint64_t hist_lower(unsigned b)
-{
-    if (b < HIST_SUB)
-        return b;
-    unsigned msb = b / HIST_SUB + 3, sub = b % HIST_SUB;
-    return ((uint64_t)(HIST_SUB + sub)) << (msb - 4);
-}
-
-static void hist_add(struct hist *h, uint64_t v)
-{
-    h->b[hist_bucket(v)]++;
-    h->n++;
-    if (v > h->max)
-        h->max = v;
-}
-
-static uint64_t hist_q(const struct hist *h, double q)
-{
-    uint64_t rank = (uint64_t)(q * (double)h->n), seen = 0;
-    for (unsigned b = 0; b < HIST_BKTS; b++) {
-        seen += h->b[b];
-        if (seen > rank)
-            return hist_lower(b);
-    }
-    return h->max;
 }
 
 static void usage(FILE *f)
@@ -230,14 +190,13 @@ static int open_ring(const struct opts *o, mdmux_sub_t *s)
     return -1;
 }
 
-static void report(const mdmux_sub_t *s, const struct hist *h, double ns_per_tick,
-                   uint64_t breaches)
+static void report(const mdmux_sub_t *s, const stats_hist_t *h, uint64_t breaches)
 {
     fprintf(stderr,
             "mdmux-sub: records %" PRIu64 " lost %" PRIu64 " laps %" PRIu64 " breaches %" PRIu64
-            " latency_ns p50 %.0f p99 %.0f max %.0f\n",
-            s->got, mdmux_sub_lost(s), s->laps, breaches, (double)hist_q(h, 0.50) * ns_per_tick,
-            (double)hist_q(h, 0.99) * ns_per_tick, (double)h->max * ns_per_tick);
+            " latency_ns p50 %" PRIu64 " p99 %" PRIu64 " max %" PRIu64 "\n",
+            s->got, mdmux_sub_lost(s), s->laps, breaches, stats_hist_quantile(h, 0.50),
+            stats_hist_quantile(h, 0.99), stats_hist_max(h));
 }
 
 /* --check: the seq follows the last one, after exactly the records counted lost. */
@@ -254,9 +213,11 @@ static uint64_t check_rec(const mdmux_sub_t *s, const md_rec_t *r, uint64_t *exp
     return bad;
 }
 
-static int run(const struct opts *o, mdmux_sub_t *s, struct hist *h)
+static int run(const struct opts *o, mdmux_sub_t *s, stats_hist_t *h)
 {
     uint64_t hz = mdmux_sub_tsc_hz(s) ? mdmux_sub_tsc_hz(s) : co_tsc_hz();
+    /* TSC -> ns: one multiply by a 32.32 factor per record, computed once */
+    uint64_t mult = (uint64_t)(((unsigned __int128)1000000000u << 32) / (hz ? hz : 1));
     uint64_t idle_ticks = o->idle_exit_ms * (hz / 1000), last = co_tsc();
     uint64_t expect = s->cursor + 1, lost_before = 0, breaches = 0;
     md_rec_t r;
@@ -272,7 +233,8 @@ static int run(const struct opts *o, mdmux_sub_t *s, struct hist *h)
             continue;
         }
         last = now;
-        hist_add(h, now > r.tsc_publish ? now - r.tsc_publish : 0); /* ticks */
+        uint64_t d = now > r.tsc_publish ? now - r.tsc_publish : 0;
+        stats_hist_record(h, (uint64_t)(((unsigned __int128)d * mult) >> 32));
         if (o->check)
             breaches += check_rec(s, &r, &expect, &lost_before);
         print_rec(o, s, &r);
@@ -282,7 +244,7 @@ static int run(const struct opts *o, mdmux_sub_t *s, struct hist *h)
             spin_ns(o->slow_ns, hz);
     }
     fflush(stdout);
-    report(s, h, 1e9 / (double)hz, breaches);
+    report(s, h, breaches);
     return breaches ? 2 : 0;
 }
 
@@ -295,8 +257,14 @@ int main(int argc, char **argv)
     mdmux_sub_t s;
     if (open_ring(&o, &s) < 0)
         return 1;
-    static struct hist h; /* 8 KiB: static, not on the stack */
-    int rc = run(&o, &s, &h);
+    stats_hist_t *h = stats_hist_create(1, LAT_HIGHEST, STATS_HIST_SIGFIGS_DEFAULT);
+    if (h == NULL) {
+        fprintf(stderr, "mdmux-sub: cannot allocate the latency histogram\n");
+        mdmux_sub_close(&s);
+        return 1;
+    }
+    int rc = run(&o, &s, h);
     mdmux_sub_close(&s);
+    stats_hist_free(h);
     return rc;
 }

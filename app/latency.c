@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Per-stage latency (latency.h). The mux calls lat_observe() once per published burst
+ * on its lcore: the only writer of every histogram here, so recording is the inline
+ * stats_hist_record() with no atomics. Each histogram is half of a stats_interval_t,
+ * so the control lcore takes consistent copies while the mux keeps recording:
+ *
+ * - overall, per stage: swapped every interval (the time series), merged into totals;
+ * - per feed, per stage: swapped only when a report is due (lat_sync), because a swap
+ *   costs the reader a merge of every counter and there may be 128 feeds.
+ *
+ * TSC -> ns is one 64x64->128 multiply by a 32.32 fixed-point factor computed once,
+ * per stage per message; stamps out of order (a NIC clock behind the TSC) count as 0.
+ */
+#include "latency.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "co.h"
+
+/* Range of every histogram: 1 ns .. 60 s (beyond: clamped, counted as overflow). */
+#define LAT_LOWEST  1ull
+#define LAT_HIGHEST 60000000000ull
+/* Per-feed precision: 3 digits cost 220 KiB per histogram and a feed has 15 of them,
+   so above a few feeds they keep 2 digits (1 %); the overall ones always keep 3. */
+#define LAT_FEED_SIGFIGS_FEW_MAX 4u
+#define LAT_FEED_SIGFIGS_MANY    2u
+/* Longest series kept: 1 h at 100 ms. Later points are dropped (series.truncated). */
+#define LAT_SERIES_MAX 36000u
+/* How long lat_sync() waits for the mux to take a swap, and its poll period. */
+#define LAT_SYNC_WAIT_NS (100ull * 1000 * 1000)
+#define LAT_SYNC_POLL_NS (50ull * 1000)
+/* HdrHistogram's percentile output: 5 steps per half-distance to 100 %. */
+#define LAT_TICKS_PER_HALF 5u
+
+static const char *const stage_names[LAT_NSTAGES] = {
+    [LAT_RX_TO_DEQUEUE] = "rx_to_dequeue",
+    [LAT_DEQUEUE_TO_DECODE] = "dequeue_to_decode",
+    [LAT_DECODE_TO_PUBLISH] = "decode_to_publish",
+    [LAT_RX_TO_PUBLISH] = "rx_to_publish",
+    [LAT_INTENDED_TO_PUBLISH] = "intended_to_publish",
+};
+
+/* One feed's histograms. */
+typedef struct lat_feed {
+    stats_interval_t iv[LAT_NSTAGES]; /* writer: the mux */
+    stats_hist_t *tot[LAT_NSTAGES];   /* reader: merged intervals */
+    uint64_t msgs;                    /* writer: messages recorded (relaxed stores) */
+    uint64_t last_msgs;               /* reader: msgs at the previous series point */
+} lat_feed_t;
+
+struct lat {
+    /* Writer (mux lcore). */
+    stats_interval_t iv[LAT_NSTAGES];
+    uint64_t mult; /* ns per TSC tick, 32.32 fixed point */
+    unsigned nst;  /* stages recorded: LAT_NSTAGES, or one less without intended */
+    unsigned nfeeds;
+    unsigned sweep; /* next feed whose intervals a busy burst visits */
+    lat_feed_t *feeds;
+    /* Reader (control lcore). */
+    stats_hist_t *tot[LAT_NSTAGES];     /* the control lcore's own running totals */
+    stats_hist_t *pub[LAT_NSTAGES];     /* under lock: a copy of tot for other threads */
+    pthread_mutex_t lock;               /* guards pub; the control lcore only trylocks */
+    stats_hist_t *scratch[LAT_NSTAGES]; /* the last partial interval */
+    const char *const *names;
+    uint64_t interval_ns, t0_ns, next_ns, last_point_ns, req_ns;
+    bool pending, final, truncated;
+    unsigned feed_sigfigs;
+    uint64_t hz;
+    stats_clock_cost_t cc;
+    /* The series: t_ms[n], rates[n * nfeeds], q[stage][0..2][n] (p50, p99, max). */
+    size_t n, cap;
+    uint64_t *t_ms;
+    double *rates;
+    uint64_t *q[LAT_NSTAGES][3];
+};
+
+const char *lat_stage_name(unsigned s)
+{
+    return s < LAT_NSTAGES ? stage_names[s] : "?";
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Writer                                                                         */
+/* ------------------------------------------------------------------------------ */
+
+/* @p to - @p from in ns; 0 when the stamps are out of order (a cmov, no branch). */
+static inline uint64_t span_ns(uint64_t mult, uint64_t from, uint64_t to)
+{
+    uint64_t d = to >= from ? to - from : 0;
+    return (uint64_t)(((unsigned __int128)d * mult) >> 32);
+}
+
+/* A batch boundary for every interval of feed @p f: completes its pending swaps. */
+static inline void visit_feed(lat_t *l, lat_feed_t *f)
+{
+    for (unsigned s = 0; s < l->nst; s++)
+        (void)stats_interval_writer(&f->iv[s]);
+}
+
+void lat_observe(void *arg, md_rec_t *const *recs, unsigned n)
+{
+    lat_t *l = arg;
+    if (n == 0) {
+        /* Idle: a batch boundary for everything, so a quiet mux still hands over. */
+        for (unsigned s = 0; s < l->nst; s++)
+            (void)stats_interval_writer(&l->iv[s]);
+        for (unsigned i = 0; i < l->nfeeds; i++)
+            visit_feed(l, &l->feeds[i]);
+        return;
+    }
+    /* A burst comes from one input, so from one feed. */
+    unsigned fid = recs[0]->feed;
+    if (__builtin_expect(fid >= l->nfeeds, 0))
+        return;
+    lat_feed_t *f = &l->feeds[fid];
+    stats_hist_t *o[LAT_NSTAGES], *h[LAT_NSTAGES];
+    for (unsigned s = 0; s < l->nst; s++) {
+        o[s] = stats_interval_writer(&l->iv[s]);
+        h[s] = stats_interval_writer(&f->iv[s]);
+    }
+    const uint64_t mult = l->mult;
+    const bool intended = l->nst > LAT_INTENDED_TO_PUBLISH;
+    uint64_t msgs = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const md_rec_t *r = recs[i];
+        if (r->kind != MD_KIND_MSG)
+            continue; /* events carry no packet stamps */
+        uint64_t v[LAT_INTENDED_TO_PUBLISH] = {
+            [LAT_RX_TO_DEQUEUE] = span_ns(mult, r->tsc_rx, r->tsc_dequeue),
+            [LAT_DEQUEUE_TO_DECODE] = span_ns(mult, r->tsc_dequeue, r->tsc_decode),
+            [LAT_DECODE_TO_PUBLISH] = span_ns(mult, r->tsc_decode, r->tsc_publish),
+            [LAT_RX_TO_PUBLISH] = span_ns(mult, r->tsc_rx, r->tsc_publish),
+        };
+        for (unsigned s = 0; s < LAT_INTENDED_TO_PUBLISH; s++) {
+            stats_hist_record(o[s], v[s]);
+            stats_hist_record(h[s], v[s]);
+        }
+        if (intended && r->tsc_intended != 0) {
+            uint64_t x = span_ns(mult, r->tsc_intended, r->tsc_publish);
+            stats_hist_record(o[LAT_INTENDED_TO_PUBLISH], x);
+            stats_hist_record(h[LAT_INTENDED_TO_PUBLISH], x);
+        }
+        msgs++;
+    }
+    __atomic_store_n(&f->msgs, f->msgs + msgs, __ATOMIC_RELAXED);
+    /* A busy mux never idles: visit one other feed per burst, so a silent feed's
+       swap completes within nfeeds bursts too. */
+    visit_feed(l, &l->feeds[l->sweep]);
+    l->sweep = l->sweep + 1 < l->nfeeds ? l->sweep + 1 : 0;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Set-up                                                                         */
+/* ------------------------------------------------------------------------------ */
+
+static stats_hist_t *new_hist(unsigned sigfigs)
+{
+    return stats_hist_create(LAT_LOWEST, LAT_HIGHEST, sigfigs);
+}
+
+static int new_interval(stats_interval_t *iv, unsigned sigfigs)
+{
+    stats_hist_t *a = new_hist(sigfigs), *b = new_hist(sigfigs);
+    if (a && b && stats_interval_init(iv, a, b) == 0)
+        return 0;
+    stats_hist_free(a);
+    stats_hist_free(b);
+    iv->h[0] = iv->h[1] = NULL;
+    return -1;
+}
+
+lat_t *lat_new(const lat_conf_t *c)
+{
+    size_t sz = (sizeof(lat_t) + 63) & ~(size_t)63;
+    lat_t *l = aligned_alloc(64, sz);
+    if (l == NULL)
+        goto nomem;
+    memset(l, 0, sizeof(*l));
+    pthread_mutex_init(&l->lock, NULL);
+    /* One calibration for the whole process (lib/rt's), then the clock read cost. */
+    l->hz = co_tsc_hz();
+    stats_clock_set_hz(l->hz);
+    stats_clock_cost(&l->cc, 0);
+    l->mult = (uint64_t)(((unsigned __int128)1000000000u << 32) / (l->hz ? l->hz : 1));
+    l->nst = c->intended ? LAT_NSTAGES : LAT_INTENDED_TO_PUBLISH;
+    l->nfeeds = c->nfeeds;
+    l->names = c->names;
+    l->interval_ns =
+        (uint64_t)(c->interval_ms ? c->interval_ms : LAT_INTERVAL_MS_DEFAULT) * 1000000u;
+    l->feed_sigfigs =
+        c->nfeeds <= LAT_FEED_SIGFIGS_FEW_MAX ? STATS_HIST_SIGFIGS_DEFAULT : LAT_FEED_SIGFIGS_MANY;
+    size_t fsz = ((size_t)(c->nfeeds ? c->nfeeds : 1) * sizeof(lat_feed_t) + 63) & ~(size_t)63;
+    l->feeds = aligned_alloc(64, fsz);
+    if (l->feeds == NULL)
+        goto nomem;
+    memset(l->feeds, 0, fsz);
+    for (unsigned s = 0; s < l->nst; s++) {
+        if (new_interval(&l->iv[s], STATS_HIST_SIGFIGS_DEFAULT) < 0 ||
+            !(l->tot[s] = new_hist(STATS_HIST_SIGFIGS_DEFAULT)) ||
+            !(l->pub[s] = new_hist(STATS_HIST_SIGFIGS_DEFAULT)) ||
+            !(l->scratch[s] = new_hist(STATS_HIST_SIGFIGS_DEFAULT)))
+            goto nomem;
+        for (unsigned i = 0; i < l->nfeeds; i++)
+            if (new_interval(&l->feeds[i].iv[s], l->feed_sigfigs) < 0 ||
+                !(l->feeds[i].tot[s] = new_hist(l->feed_sigfigs)))
+                goto nomem;
+    }
+    return l; /* the series starts at the first lat_tick(): when the run does */
+nomem:
+    fprintf(stderr, "mdmux: latency: cannot allocate the histograms (%u feeds)\n", c->nfeeds);
+    lat_free(l);
+    return NULL;
+}
+
+void lat_free(lat_t *l)
+{
+    if (l == NULL)
+        return;
+    for (unsigned s = 0; s < LAT_NSTAGES; s++) {
+        stats_hist_free(l->iv[s].h[0]);
+        stats_hist_free(l->iv[s].h[1]);
+        stats_hist_free(l->tot[s]);
+        stats_hist_free(l->pub[s]);
+        stats_hist_free(l->scratch[s]);
+        for (unsigned i = 0; l->feeds && i < l->nfeeds; i++) {
+            stats_hist_free(l->feeds[i].iv[s].h[0]);
+            stats_hist_free(l->feeds[i].iv[s].h[1]);
+            stats_hist_free(l->feeds[i].tot[s]);
+        }
+        for (unsigned k = 0; k < 3; k++)
+            free(l->q[s][k]);
+    }
+    free(l->t_ms);
+    free(l->rates);
+    free(l->feeds);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}
+
+stats_hist_t *lat_stage_snapshot(lat_t *l, unsigned stage)
+{
+    if (l == NULL || stage >= l->nst)
+        return NULL;
+    stats_hist_t *h = new_hist(STATS_HIST_SIGFIGS_DEFAULT);
+    if (h == NULL)
+        return NULL;
+    pthread_mutex_lock(&l->lock);
+    stats_hist_copy(h, l->pub[stage]);
+    pthread_mutex_unlock(&l->lock);
+    return h;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Reader                                                                         */
+/* ------------------------------------------------------------------------------ */
+
+/* Room for one more series point (control path: realloc is fine here). */
+static bool series_room(lat_t *l)
+{
+    if (l->n < l->cap)
+        return true;
+    if (l->cap >= LAT_SERIES_MAX) {
+        l->truncated = true;
+        return false;
+    }
+    size_t cap = l->cap ? l->cap * 2 : 256;
+    if (cap > LAT_SERIES_MAX)
+        cap = LAT_SERIES_MAX;
+    uint64_t *t = realloc(l->t_ms, cap * sizeof(*t));
+    if (t)
+        l->t_ms = t;
+    double *r = realloc(l->rates, cap * (l->nfeeds ? l->nfeeds : 1) * sizeof(*r));
+    if (r)
+        l->rates = r;
+    bool ok = t && r;
+    for (unsigned s = 0; s < l->nst; s++)
+        for (unsigned k = 0; k < 3; k++) {
+            uint64_t *q = realloc(l->q[s][k], cap * sizeof(*q));
+            if (q)
+                l->q[s][k] = q;
+            ok = ok && q;
+        }
+    if (!ok) {
+        l->truncated = true;
+        return false;
+    }
+    l->cap = cap;
+    return true;
+}
+
+/*
+ * Copy the totals for lat_stage_snapshot() (metrics and telemetry threads). The
+ * control lcore may share its core with feed handlers and the mux, so it never waits
+ * for a scrape: when a reader holds the copy, this tick's update is skipped and the
+ * next one (an interval later) catches up.
+ */
+static void publish_totals(lat_t *l)
+{
+    if (pthread_mutex_trylock(&l->lock) != 0)
+        return;
+    for (unsigned s = 0; s < l->nst; s++)
+        stats_hist_copy(l->pub[s], l->tot[s]);
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* A series point for the interval ending at @p now from @p h[stage]; merged into the
+   totals whether or not the series has room. */
+static void add_point(lat_t *l, uint64_t now, stats_hist_t *const *h)
+{
+    double dt = (double)(now - l->last_point_ns) / 1e9;
+    bool room = series_room(l);
+    for (unsigned i = 0; i < l->nfeeds; i++) {
+        uint64_t m = __atomic_load_n(&l->feeds[i].msgs, __ATOMIC_RELAXED);
+        if (room)
+            l->rates[l->n * l->nfeeds + i] =
+                dt > 0 ? (double)(m - l->feeds[i].last_msgs) / dt : 0.0;
+        l->feeds[i].last_msgs = m;
+    }
+    static const double q[] = {0.5, 0.99};
+    for (unsigned s = 0; s < l->nst; s++) {
+        if (room) {
+            uint64_t v[2];
+            stats_hist_quantiles(h[s], q, 2, v);
+            l->q[s][0][l->n] = v[0];
+            l->q[s][1][l->n] = v[1];
+            l->q[s][2][l->n] = stats_hist_max(h[s]);
+        }
+        stats_hist_merge(l->tot[s], h[s]);
+    }
+    publish_totals(l);
+    if (room)
+        l->t_ms[l->n++] = (now - l->t0_ns + 500000u) / 1000000u;
+    l->last_point_ns = now;
+}
+
+/* Start the series clock (first tick, or a report before any tick). */
+static void start(lat_t *l, uint64_t now)
+{
+    if (l->t0_ns != 0)
+        return;
+    l->t0_ns = l->last_point_ns = now;
+    l->next_ns = now + l->interval_ns;
+}
+
+uint64_t lat_sleep_ns(const lat_t *l, uint64_t max_ns)
+{
+    if (l->final || l->t0_ns == 0)
+        return max_ns;
+    if (l->pending) /* the mux takes a swap within ~1 ms: poll soon */
+        return max_ns < 1000000u ? max_ns : 1000000u;
+    uint64_t now = co_now_ns();
+    uint64_t left = l->next_ns > now ? l->next_ns - now : 0;
+    return left < max_ns ? left : max_ns;
+}
+
+void lat_tick(lat_t *l)
+{
+    if (l->final)
+        return;
+    uint64_t now = co_now_ns();
+    start(l, now);
+    if (!l->pending) {
+        if (now < l->next_ns)
+            return;
+        for (unsigned s = 0; s < l->nst; s++)
+            stats_interval_request(&l->iv[s]);
+        l->pending = true;
+        /* the interval ends at the request: the mux switches at its next burst */
+        l->req_ns = now;
+        l->next_ns += l->interval_ns;
+        if (l->next_ns <= now) /* the control lcore was late: do not catch up in bursts */
+            l->next_ns = now + l->interval_ns;
+        return; /* the mux takes the swap at its next burst or idle call */
+    }
+    /* Poll every stage; the first poll that succeeds keeps its histogram (valid until
+       the next request), so a stage may finish before the others. */
+    stats_hist_t *h[LAT_NSTAGES];
+    unsigned got = 0;
+    for (unsigned s = 0; s < l->nst; s++) {
+        uint32_t req = atomic_load_explicit(&l->iv[s].request, memory_order_relaxed);
+        if (l->iv[s].pending)
+            (void)stats_interval_poll(&l->iv[s]);
+        if (!l->iv[s].pending) {
+            h[s] = l->iv[s].h[(req & 1u) ^ 1u];
+            got++;
+        }
+    }
+    if (got < l->nst)
+        return;
+    l->pending = false;
+    add_point(l, l->req_ns, h);
+}
+
+/* Feed intervals: request a swap of each, wait for the mux to take them, merge. */
+static void sync_feeds(lat_t *l)
+{
+    for (unsigned i = 0; i < l->nfeeds; i++)
+        for (unsigned s = 0; s < l->nst; s++)
+            if (!l->feeds[i].iv[s].pending)
+                stats_interval_request(&l->feeds[i].iv[s]);
+    uint64_t t0 = co_now_ns();
+    for (;;) {
+        unsigned left = 0;
+        for (unsigned i = 0; i < l->nfeeds; i++)
+            for (unsigned s = 0; s < l->nst; s++) {
+                stats_interval_t *iv = &l->feeds[i].iv[s];
+                if (!iv->pending)
+                    continue;
+                stats_hist_t *h = stats_interval_poll(iv);
+                if (h)
+                    stats_hist_merge(l->feeds[i].tot[s], h);
+                else
+                    left++;
+            }
+        if (left == 0 || co_now_ns() - t0 > LAT_SYNC_WAIT_NS)
+            return; /* a swap still pending is merged by the next sync */
+        co_sleep(LAT_SYNC_POLL_NS, CO_BACKGROUND);
+    }
+}
+
+/* The writer has ended: whatever it last recorded into, and a swap it took that was
+   not polled yet, belongs to the totals. */
+static void drain(stats_interval_t *iv, stats_hist_t *into, bool handed_unmerged)
+{
+    uint32_t req = atomic_load_explicit(&iv->request, memory_order_relaxed);
+    stats_hist_t *h = stats_interval_poll(iv);
+    if (h == NULL && handed_unmerged)
+        h = iv->h[(req & 1u) ^ 1u]; /* polled by lat_tick, its other stages pending */
+    if (h)
+        stats_hist_merge(into, h);
+    uint32_t ack = atomic_load_explicit(&iv->ack, memory_order_acquire);
+    stats_hist_merge(into, iv->h[ack & 1u]);
+}
+
+void lat_sync(lat_t *l, bool writer_done)
+{
+    if (l->final)
+        return;
+    start(l, co_now_ns());
+    if (!writer_done) {
+        sync_feeds(l);
+        return;
+    }
+    for (unsigned s = 0; s < l->nst; s++) {
+        stats_hist_reset(l->scratch[s]);
+        drain(&l->iv[s], l->scratch[s], l->pending && !l->iv[s].pending);
+    }
+    l->pending = false;
+    add_point(l, co_now_ns(), l->scratch);
+    for (unsigned i = 0; i < l->nfeeds; i++)
+        for (unsigned s = 0; s < l->nst; s++)
+            drain(&l->feeds[i].iv[s], l->feeds[i].tot[s], false);
+    l->final = true;
+}
+
+uint64_t lat_count(const lat_t *l)
+{
+    return stats_hist_count(l->tot[LAT_RX_TO_PUBLISH]);
+}
+
+/* ------------------------------------------------------------------------------ */
+/* JSON                                                                           */
+/* ------------------------------------------------------------------------------ */
+
+static json_t *summary_json(const stats_hist_t *h, bool distribution)
+{
+    stats_summary_t s;
+    stats_hist_summary(h, &s);
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}", "count",
+                          (json_int_t)s.count, "min", (json_int_t)s.min, "p50", (json_int_t)s.p50,
+                          "p90", (json_int_t)s.p90, "p99", (json_int_t)s.p99, "p999",
+                          (json_int_t)s.p999, "p9999", (json_int_t)s.p9999, "max",
+                          (json_int_t)s.max, "mean", s.mean, "overflow", (json_int_t)s.overflow);
+    if (!distribution)
+        return o;
+    json_t *d = json_array();
+    if (s.count) {
+        stats_iter_t it;
+        stats_iter_percentiles(&it, h, LAT_TICKS_PER_HALF);
+        while (stats_iter_next(&it))
+            json_array_append_new(d, json_pack("[I, f, I]", (json_int_t)it.value, it.percentile,
+                                               (json_int_t)it.cumulative));
+    }
+    json_object_set_new(o, "distribution", d);
+    return o;
+}
+
+static json_t *u64_array(const uint64_t *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer((json_int_t)v[i]));
+    return a;
+}
+
+static json_t *series_json(const lat_t *l)
+{
+    json_t *rates = json_object(), *stages = json_object();
+    for (unsigned i = 0; i < l->nfeeds; i++) {
+        json_t *a = json_array();
+        for (size_t k = 0; k < l->n; k++)
+            json_array_append_new(a, json_real(l->rates[k * l->nfeeds + i]));
+        json_object_set_new(rates, l->names[i], a);
+    }
+    for (unsigned s = 0; s < l->nst; s++)
+        json_object_set_new(stages, stage_names[s],
+                            json_pack("{s:o, s:o, s:o}", "p50", u64_array(l->q[s][0], l->n), "p99",
+                                      u64_array(l->q[s][1], l->n), "max",
+                                      u64_array(l->q[s][2], l->n)));
+    return json_pack("{s:I, s:o, s:o, s:o, s:b}", "interval_ms",
+                     (json_int_t)(l->interval_ns / 1000000u), "t_ms", u64_array(l->t_ms, l->n),
+                     "rates", rates, "stages", stages, "truncated", l->truncated);
+}
+
+void *lat_json(const lat_t *l)
+{
+    json_t *stages = json_array(), *overall = json_object(), *feeds = json_object();
+    for (unsigned s = 0; s < l->nst; s++) {
+        json_array_append_new(stages, json_string(stage_names[s]));
+        json_object_set_new(overall, stage_names[s], summary_json(l->tot[s], true));
+    }
+    for (unsigned i = 0; i < l->nfeeds; i++) {
+        json_t *f = json_object();
+        for (unsigned s = 0; s < l->nst; s++)
+            json_object_set_new(f, stage_names[s], summary_json(l->feeds[i].tot[s], false));
+        json_object_set_new(feeds, l->names[i], f);
+    }
+    json_t *clock = json_pack("{s:I, s:f, s:f}", "tsc_hz", (json_int_t)l->hz, "read_cost_ns",
+                              l->cc.rdtsc_ns, "read_cost_rdtscp_ns", l->cc.rdtscp_ns);
+    json_t *o = json_pack("{s:s, s:o, s:i, s:i, s:b, s:o, s:o, s:o}", "unit", "ns", "clock", clock,
+                          "precision_digits", STATS_HIST_SIGFIGS_DEFAULT, "feed_precision_digits",
+                          (int)l->feed_sigfigs, "final", l->final, "stages", stages, "overall",
+                          overall, "feeds", feeds);
+    json_object_set_new(o, "series", series_json(l));
+    return o;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Text                                                                           */
+/* ------------------------------------------------------------------------------ */
+
+static void print_row(FILE *f, const stats_hist_t *h, const char *name)
+{
+    char row[256];
+    stats_hist_format_row(h, name, row, sizeof(row));
+    fprintf(f, "  %s", row);
+    if (stats_hist_overflow(h))
+        fprintf(f, "  (%" PRIu64 " over 60 s)", stats_hist_overflow(h));
+    fputc('\n', f);
+}
+
+int lat_print(FILE *f, const lat_t *l, bool feeds)
+{
+    char hdr[256];
+    stats_hist_format_header(hdr, sizeof(hdr));
+    fprintf(f,
+            "latency per stage, ns (%" PRIu64 " messages; clock read %.1f ns rdtsc, %.1f ns "
+            "rdtscp, not charged to the stages)%s:\n",
+            lat_count(l), l->cc.rdtsc_ns, l->cc.rdtscp_ns, l->final ? "" : " [running]");
+    fprintf(f, "  %s\n", hdr);
+    for (unsigned s = 0; s < l->nst; s++)
+        print_row(f, l->tot[s], stage_names[s]);
+    if (l->nst <= LAT_INTENDED_TO_PUBLISH)
+        fprintf(f, "  (intended_to_publish: paced replay only)\n");
+    for (unsigned i = 0; feeds && i < l->nfeeds; i++) {
+        fprintf(f, "feed %s:\n", l->names[i]);
+        for (unsigned s = 0; s < l->nst; s++)
+            print_row(f, l->feeds[i].tot[s], stage_names[s]);
+    }
+    return ferror(f) ? -EIO : 0;
+}
+
+int lat_write_dir(const lat_t *l, const char *dir)
+{
+    char path[4096];
+    int rc = 0;
+    json_t *root = json_pack("{s:o}", "latency", (json_t *)lat_json(l));
+    snprintf(path, sizeof(path), "%s/latency.json", dir);
+    if (root == NULL || json_dump_file(root, path, JSON_INDENT(1) | JSON_PRESERVE_ORDER) != 0) {
+        fprintf(stderr, "mdmux: --report: cannot write %s\n", path);
+        rc = -1;
+    }
+    json_decref(root);
+    snprintf(path, sizeof(path), "%s/latency.txt", dir);
+    FILE *f = fopen(path, "w");
+    int wr = f ? lat_print(f, l, true) : -1;
+    if (f == NULL || fclose(f) != 0 || wr < 0) {
+        fprintf(stderr, "mdmux: --report: cannot write %s\n", path);
+        rc = -1;
+    }
+    return rc;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file latency.h
+ * Per-stage latency of every published message (docs/latency.md, "Stages"): a
+ * recorder the mux calls right after it stamps tsc_publish (mux_conf_t.observe), on
+ * the mux's lcore, into lib/stats histograms per stage, overall and per feed; the
+ * control lcore swaps the overall ones every interval (time series of p50/p99/max and
+ * per-feed message rates), merges everything on read, and writes the latency JSON
+ * (the `latency` key of the stats JSON, and DIR/latency.json) and the text tables.
+ *
+ * Threads: lat_observe() is the only writer (the mux's lcore); every other function
+ * runs on the control lcore. No atomics on the writer beyond stats_interval_writer()'s
+ * plain load and the relaxed stores of the message counters.
+ */
+#ifndef MDMUX_APP_LATENCY_H
+#define MDMUX_APP_LATENCY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "proto.h"
+#include "stats.h"
+
+/** The stages recorded by the mux, in report order (names: lat_stage_name()). */
+enum lat_stage {
+    LAT_RX_TO_DEQUEUE = 0,   /**< tsc_rx -> tsc_dequeue */
+    LAT_DEQUEUE_TO_DECODE,   /**< tsc_dequeue -> tsc_decode */
+    LAT_DECODE_TO_PUBLISH,   /**< tsc_decode -> tsc_publish */
+    LAT_RX_TO_PUBLISH,       /**< tsc_rx -> tsc_publish */
+    LAT_INTENDED_TO_PUBLISH, /**< tsc_intended -> tsc_publish (paced replay only) */
+    LAT_NSTAGES
+};
+
+/** Default interval of the time series, ms. */
+#define LAT_INTERVAL_MS_DEFAULT 100u
+
+typedef struct lat lat_t; /**< The recorder, its histograms and the series. */
+
+/** Recorder options. */
+typedef struct lat_conf {
+    unsigned nfeeds;          /**< feed ids 0 .. nfeeds-1 */
+    const char *const *names; /**< feed names by id (borrowed) */
+    bool intended;            /**< record intended_to_publish (paced replay) */
+    unsigned interval_ms;     /**< series interval; 0: LAT_INTERVAL_MS_DEFAULT */
+} lat_conf_t;
+
+/**
+ * Create the recorder: calibrate the clock (stats_clock_set_hz(co_tsc_hz())), measure
+ * the clock read cost, allocate every histogram (all memory is taken here).
+ *
+ * @return the recorder, or NULL (message on stderr).
+ */
+lat_t *lat_new(const lat_conf_t *c);
+
+/** Free @p l (after the mux has ended). */
+void lat_free(lat_t *l);
+
+/**
+ * The mux's observer (mux_observe_fn, arg: the lat_t): record the burst's message
+ * records; @p n == 0 is the idle call (completes pending interval swaps).
+ */
+void lat_observe(void *arg, md_rec_t *const *recs, unsigned n);
+
+/**
+ * Control lcore, every few ms: at each interval boundary, swap the overall stage
+ * histograms, add a point to the series and merge into the totals. Never blocks.
+ */
+void lat_tick(lat_t *l);
+
+/**
+ * How long the control lcore may sleep before lat_tick() is due again, at most
+ * @p max_ns (so intervals end on time, not on the control loop's period).
+ */
+uint64_t lat_sleep_ns(const lat_t *l, uint64_t max_ns);
+
+/**
+ * Control lcore: bring the totals up to date. While the mux runs (@p writer_done
+ * false) the per-feed histograms are swapped, waiting (co_sleep) up to ~100 ms for
+ * the mux; once it has ended (@p writer_done true: its last records happen-before)
+ * everything left is merged in and the last partial interval closes the series.
+ */
+void lat_sync(lat_t *l, bool writer_done);
+
+/** Messages recorded so far (as of the last sync). */
+uint64_t lat_count(const lat_t *l);
+
+/**
+ * The latency report object (the value of the `latency` key; docs/latency.md): a
+ * jansson json_t *, returned as void * so that callers need not include jansson.
+ */
+void *lat_json(const lat_t *l);
+
+/**
+ * Write the text tables: the overall one per stage; the per-feed one too when
+ * @p feeds is true. Returns 0 or -EIO.
+ */
+int lat_print(FILE *f, const lat_t *l, bool feeds);
+
+/**
+ * Write DIR/latency.json and DIR/latency.txt (@p dir exists). Returns 0, or -1 with
+ * a message on stderr.
+ */
+int lat_write_dir(const lat_t *l, const char *dir);
+
+/**
+ * Any thread (e.g. the Prometheus endpoint's): a copy of stage @p stage's overall
+ * histogram, as of the last interval, in a new histogram (free it with
+ * stats_hist_free()). NULL when the stage is not recorded (intended_to_publish outside
+ * paced replay) or on ENOMEM.
+ */
+stats_hist_t *lat_stage_snapshot(lat_t *l, unsigned stage);
+
+/** The JSON key of stage @p s ("rx_to_dequeue", ...). */
+const char *lat_stage_name(unsigned s);
+
+#endif /* MDMUX_APP_LATENCY_H */

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * DPDK telemetry commands (metrics.h) on the EAL's standard socket
+ * (<runtime dir>/dpdk_telemetry.v2; `dpdk-telemetry.py -f PREFIX`). DPDK runs the
+ * callbacks in its telemetry thread, one per client connection, so the view they read
+ * is guarded by a mutex: commands cannot be unregistered, and a command must never
+ * see the run's objects once run.c starts freeing them (telemetry_detach()).
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_telemetry.h>
+
+#include "co.h"
+#include "feed.h"
+#include "latency.h"
+#include "metrics.h"
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static const metrics_view_t *g_view;
+
+/* An error answer: a dict {"error": msg}, so a client sees why (not just null). */
+static int tel_error(struct rte_tel_data *d, const char *msg)
+{
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "error", msg);
+    return 0;
+}
+
+/* Add container @p c under @p name; DPDK frees it with the parent (keep 0), or we
+ * do when it refuses it (a full dict, or a name it does not accept). */
+static void add_container(struct rte_tel_data *d, const char *name, struct rte_tel_data *c)
+{
+    /* DPDK 22.11 accepts only [A-Za-z0-9_/] in dict keys: a coroutine kind such as
+       "feed-runner" or an automatic feed's "239.1.1.1:30000" would be refused, so map
+       the rest to '_' (the exact name stays in a "name" value where it matters) */
+    char key[RTE_TEL_MAX_STRING_LEN];
+    size_t i = 0;
+    for (; name[i] && i < sizeof(key) - 1; i++) {
+        char ch = name[i];
+        bool ok = (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= 'a' && ch <= 'z') || ch == '_' || ch == '/';
+        key[i] = ok ? ch : '_';
+    }
+    key[i] = '\0';
+    if (rte_tel_data_add_dict_container(d, key, c, 0) != 0)
+        rte_tel_data_free(c);
+}
+
+/* Key counters of feed @p f into dict @p d (started by the caller). */
+static void feed_dict(const metrics_view_t *v, unsigned f, struct rte_tel_data *d, bool detail)
+{
+    feed_stats_t s = {0};
+    if (v->pipe->feeds[f].feed)
+        feed_stats(v->pipe->feeds[f].feed, &s);
+    rte_tel_data_add_dict_string(d, "state", s.feed_state == FEED_UP ? "up" : "down");
+    rte_tel_data_add_dict_u64(d, "messages", s.messages);
+    rte_tel_data_add_dict_u64(d, "gaps", s.gaps);
+    rte_tel_data_add_dict_u64(d, "recovered", s.recovered);
+    rte_tel_data_add_dict_u64(d, "lost", s.final_lost);
+    for (unsigned l = 0; l < v->cfg->feeds[f].nlines; l++) {
+        const feed_line_stats_t *ls = &s.line[l];
+        char k[32];
+        if (!detail) {
+            snprintf(k, sizeof(k), "packets_%s", cfg_line_name(l));
+            rte_tel_data_add_dict_u64(d, k, ls->packets);
+            continue;
+        }
+        struct rte_tel_data *c = rte_tel_data_alloc();
+        if (c == NULL)
+            continue;
+        rte_tel_data_start_dict(c);
+        rte_tel_data_add_dict_string(c, "state", ls->state == FEED_UP ? "up" : "down");
+        rte_tel_data_add_dict_u64(c, "packets", ls->packets);
+        rte_tel_data_add_dict_u64(c, "bytes", ls->bytes);
+        rte_tel_data_add_dict_u64(c, "wins", ls->wins);
+        rte_tel_data_add_dict_u64(c, "duplicates", ls->duplicates);
+        rte_tel_data_add_dict_u64(c, "recovered", ls->fills);
+        rte_tel_data_add_dict_u64(c, "late", ls->late);
+        rte_tel_data_add_dict_u64(c, "heartbeats", ls->heartbeats);
+        rte_tel_data_add_dict_u64(c, "malformed", ls->malformed);
+        uint64_t full = 0, rxp = 0;
+        for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
+            if (v->rx[id] == NULL)
+                continue;
+            io_line_stats_t rs;
+            io_rx_line_stats(v->rx[id], (uint16_t)f, (uint8_t)l, &rs);
+            full += rs.channel_full;
+            rxp += rs.packets;
+        }
+        rte_tel_data_add_dict_u64(c, "rx_packets", rxp);
+        rte_tel_data_add_dict_u64(c, "channel_full", full);
+        add_container(d, cfg_line_name(l), c);
+    }
+    if (detail) {
+        rte_tel_data_add_dict_u64(d, "gap_messages", s.gap_msgs);
+        rte_tel_data_add_dict_u64(d, "itch_errors", s.itch_errors);
+        rte_tel_data_add_dict_u64(d, "session_changes", s.session_changes);
+        rte_tel_data_add_dict_u64(d, "requests", s.requests);
+        rte_tel_data_add_dict_u64(d, "skew_p50_ns", s.skew_p50_ns);
+        rte_tel_data_add_dict_u64(d, "skew_p99_ns", s.skew_p99_ns);
+    }
+}
+
+/* /mdmux/feeds: every feed (up to the dict's 256 entries) with its key counters. */
+static int cmd_feeds(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+    (void)cmd, (void)params;
+    pthread_mutex_lock(&g_lock);
+    const metrics_view_t *v = g_view;
+    if (v == NULL) {
+        pthread_mutex_unlock(&g_lock);
+        return tel_error(d, "mdmux is not running");
+    }
+    rte_tel_data_start_dict(d);
+    for (unsigned f = 0; f < v->cfg->nfeeds && f < RTE_TEL_MAX_DICT_ENTRIES; f++) {
+        struct rte_tel_data *c = rte_tel_data_alloc();
+        if (c == NULL)
+            break;
+        rte_tel_data_start_dict(c);
+        rte_tel_data_add_dict_string(c, "name", v->cfg->feeds[f].name);
+        feed_dict(v, f, c, false);
+        add_container(d, v->cfg->feeds[f].name, c);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+}
+
+/* /mdmux/feed,NAME: one feed in detail; an unknown name is an error dict. */
+static int cmd_feed(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+    (void)cmd;
+    if (params == NULL || *params == '\0')
+        return tel_error(d, "usage: /mdmux/feed,NAME");
+    pthread_mutex_lock(&g_lock);
+    const metrics_view_t *v = g_view;
+    int rc = 0;
+    if (v == NULL) {
+        rc = tel_error(d, "mdmux is not running");
+    } else {
+        unsigned f = 0;
+        while (f < v->cfg->nfeeds && strcmp(v->cfg->feeds[f].name, params) != 0)
+            f++;
+        if (f == v->cfg->nfeeds) {
+            char msg[RTE_TEL_MAX_STRING_LEN];
+            snprintf(msg, sizeof(msg), "unknown feed '%.64s'", params);
+            rc = tel_error(d, msg);
+        } else {
+            rte_tel_data_start_dict(d);
+            rte_tel_data_add_dict_string(d, "name", v->cfg->feeds[f].name);
+            feed_dict(v, f, d, true);
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+/* /mdmux/latency: per stage count and percentiles, ns. */
+static int cmd_latency(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+    (void)cmd, (void)params;
+    pthread_mutex_lock(&g_lock);
+    const metrics_view_t *v = g_view;
+    if (v == NULL) {
+        pthread_mutex_unlock(&g_lock);
+        return tel_error(d, "mdmux is not running");
+    }
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "unit", "ns");
+    static const double q[] = {0.5, 0.9, 0.99, 0.999, 0.9999};
+    static const char *const qn[] = {"p50", "p90", "p99", "p999", "p9999"};
+    for (unsigned st = 0; st < LAT_NSTAGES; st++) {
+        stats_hist_t *h = metrics_stage_snapshot(v->pipe, st);
+        struct rte_tel_data *c = h ? rte_tel_data_alloc() : NULL;
+        if (c == NULL) {
+            stats_hist_free(h);
+            continue;
+        }
+        uint64_t out[5];
+        stats_hist_quantiles(h, q, 5, out);
+        rte_tel_data_start_dict(c);
+        rte_tel_data_add_dict_u64(c, "count", stats_hist_count(h));
+        rte_tel_data_add_dict_u64(c, "min", stats_hist_min(h));
+        for (unsigned i = 0; i < 5; i++)
+            rte_tel_data_add_dict_u64(c, qn[i], out[i]);
+        rte_tel_data_add_dict_u64(c, "max", stats_hist_max(h));
+        add_container(d, metrics_stage_name(st), c);
+        stats_hist_free(h);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+}
+
+/* /mdmux/coroutines: per kind, live now and created/finished/panicked so far. */
+static int cmd_coroutines(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+    (void)cmd, (void)params;
+    co_kind_stats_t k[64];
+    size_t n = co_registry_snapshot(k, 64);
+    rte_tel_data_start_dict(d);
+    for (size_t i = 0; i < n && i < 64; i++) {
+        struct rte_tel_data *c = rte_tel_data_alloc();
+        if (c == NULL)
+            break;
+        rte_tel_data_start_dict(c);
+        rte_tel_data_add_dict_u64(c, "live", k[i].live);
+        rte_tel_data_add_dict_u64(c, "created", k[i].created);
+        rte_tel_data_add_dict_u64(c, "finished", k[i].finished);
+        rte_tel_data_add_dict_u64(c, "panicked", k[i].panicked);
+        add_container(d, k[i].kind ? k[i].kind : "?", c);
+    }
+    return 0;
+}
+
+int telemetry_register(void)
+{
+    static bool done;
+    if (done)
+        return 0;
+    done = true;
+    int rc = rte_telemetry_register_cmd("/mdmux/feeds", cmd_feeds,
+                                        "Feeds with key counters. No parameters");
+    rc |= rte_telemetry_register_cmd("/mdmux/feed", cmd_feed,
+                                     "One feed in detail. Parameters: feed name");
+    rc |= rte_telemetry_register_cmd("/mdmux/latency", cmd_latency,
+                                     "Per-stage latency percentiles (ns). No parameters");
+    rc |= rte_telemetry_register_cmd("/mdmux/coroutines", cmd_coroutines,
+                                     "Coroutines by kind: live, created. No parameters");
+    return rc ? -1 : 0;
+}
+
+void telemetry_attach(const metrics_view_t *v)
+{
+    pthread_mutex_lock(&g_lock);
+    g_view = v;
+    pthread_mutex_unlock(&g_lock);
+}
+
+void telemetry_detach(void)
+{
+    pthread_mutex_lock(&g_lock);
+    g_view = NULL;
+    pthread_mutex_unlock(&g_lock);
+}

@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The latency report of mdmux (app/latency.c, docs/latency.md): replay small generated
+ * captures and check DIR/latency.json and the stats JSON's `latency` key against the
+ * schema of the issue-6 plan, the on-demand report on SIGUSR1, and intended_to_publish
+ * under paced replay only. Nothing here depends on how fast the machine is: only
+ * counts, orderings and shapes are checked, never a latency value.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "apptest.h"
+
+static const char *const stages4[] = {"rx_to_dequeue", "dequeue_to_decode", "decode_to_publish",
+                                      "rx_to_publish"};
+#define INTENDED "intended_to_publish"
+
+static int setup(void **state)
+{
+    char *dir = malloc(256);
+    at_tmpdir(dir, 256, "lat");
+    *state = dir;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    at_rmdir(*state);
+    free(*state);
+    return 0;
+}
+
+/* mdmux ARGS -- --file-prefix=..., which must succeed. */
+static void mdmux_ok(const char *const *args, at_result_t *r)
+{
+    char *argv[48];
+    int n = 0;
+    argv[n++] = (char *)MDMUX_BIN;
+    for (int i = 0; args[i] && n < 44; i++)
+        argv[n++] = (char *)args[i];
+    argv[n++] = (char *)"--";
+    argv[n++] = (char *)at_file_prefix();
+    argv[n] = NULL;
+    if (at_run(argv, AT_TIMEOUT_S, r) != 0)
+        fail_msg("mdmux failed (%d):\n%s\n%s", r->status, r->out, r->err);
+}
+
+static json_t *get(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (v == NULL)
+        fail_msg("latency JSON: no key '%s'", key);
+    return v;
+}
+
+static uint64_t u(json_t *o, const char *key)
+{
+    json_t *v = get(o, key);
+    assert_true(json_is_integer(v));
+    assert_true(json_integer_value(v) >= 0);
+    return (uint64_t)json_integer_value(v);
+}
+
+/* One stage summary: count as expected, every figure ordered, distribution (when
+   present) monotone and ending at 100 % with every value counted. */
+static void check_stage(json_t *s, uint64_t count, bool distribution)
+{
+    assert_int_equal(u(s, "count"), count);
+    static const char *const order[] = {"min", "p50", "p90", "p99", "p999", "p9999", "max"};
+    uint64_t prev = 0;
+    for (unsigned i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        uint64_t v = u(s, order[i]);
+        if (v < prev)
+            fail_msg("latency JSON: %s %llu below the previous figure %llu", order[i],
+                     (unsigned long long)v, (unsigned long long)prev);
+        prev = v;
+    }
+    assert_true(u(s, "p50") <= u(s, "p99") && u(s, "p99") <= u(s, "max"));
+    assert_true(json_is_number(get(s, "mean")));
+    if (!distribution) {
+        assert_null(json_object_get(s, "distribution"));
+        return;
+    }
+    json_t *d = get(s, "distribution");
+    assert_true(json_is_array(d));
+    assert_true(json_array_size(d) >= 2);
+    double pp = -1;
+    uint64_t pv = 0, pc = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(d, i, e)
+    {
+        assert_int_equal(json_array_size(e), 3);
+        uint64_t v = (uint64_t)json_integer_value(json_array_get(e, 0));
+        double p = json_number_value(json_array_get(e, 1));
+        uint64_t c = (uint64_t)json_integer_value(json_array_get(e, 2));
+        assert_true(v >= pv);
+        assert_true(p >= pp);
+        assert_true(c >= pc);
+        assert_true(p >= 0 && p <= 100);
+        pv = v, pp = p, pc = c;
+    }
+    assert_true(pp == 100.0);
+    assert_int_equal(pc, count);
+    assert_int_equal(pv, u(s, "max"));
+}
+
+/* The whole latency object: stages, overall, every feed of @p feeds, series. */
+static void check_latency(json_t *lat, uint64_t messages, const char *const *feeds, unsigned nfeeds,
+                          bool intended)
+{
+    assert_string_equal(json_string_value(get(lat, "unit")), "ns");
+    json_t *clock = get(lat, "clock");
+    assert_true(u(clock, "tsc_hz") > 0);
+    assert_true(json_number_value(get(clock, "read_cost_ns")) > 0);
+    assert_int_equal(u(lat, "precision_digits"), 3);
+    assert_true(json_is_true(get(lat, "final")));
+
+    json_t *stages = get(lat, "stages");
+    unsigned nst = intended ? 5 : 4;
+    assert_int_equal(json_array_size(stages), nst);
+    for (unsigned s = 0; s < 4; s++)
+        assert_string_equal(json_string_value(json_array_get(stages, s)), stages4[s]);
+    if (intended)
+        assert_string_equal(json_string_value(json_array_get(stages, 4)), INTENDED);
+
+    json_t *overall = get(lat, "overall");
+    for (unsigned s = 0; s < nst; s++)
+        check_stage(get(overall, json_string_value(json_array_get(stages, s))), messages, true);
+    if (!intended)
+        assert_null(json_object_get(overall, INTENDED));
+
+    json_t *fj = get(lat, "feeds");
+    assert_int_equal(json_object_size(fj), nfeeds);
+    for (unsigned s = 0; s < nst; s++) {
+        const char *name = json_string_value(json_array_get(stages, s));
+        uint64_t sum = 0;
+        for (unsigned f = 0; f < nfeeds; f++) {
+            json_t *st = get(get(fj, feeds[f]), name);
+            check_stage(st, u(st, "count"), false);
+            sum += u(st, "count");
+        }
+        assert_int_equal(sum, messages); /* every message in exactly one feed */
+    }
+
+    json_t *series = get(lat, "series");
+    assert_int_equal(u(series, "interval_ms"), 100);
+    json_t *t = get(series, "t_ms");
+    size_t n = json_array_size(t);
+    assert_true(n >= 1);
+    for (size_t i = 1; i < n; i++)
+        assert_true(json_integer_value(json_array_get(t, i)) >=
+                    json_integer_value(json_array_get(t, i - 1)));
+    json_t *rates = get(series, "rates");
+    assert_int_equal(json_object_size(rates), nfeeds);
+    for (unsigned f = 0; f < nfeeds; f++)
+        assert_int_equal(json_array_size(get(rates, feeds[f])), n);
+    json_t *ss = get(series, "stages");
+    assert_int_equal(json_object_size(ss), nst);
+    for (unsigned s = 0; s < nst; s++) {
+        json_t *x = get(ss, json_string_value(json_array_get(stages, s)));
+        json_t *p50 = get(x, "p50"), *p99 = get(x, "p99"), *mx = get(x, "max");
+        assert_int_equal(json_array_size(p50), n);
+        assert_int_equal(json_array_size(p99), n);
+        assert_int_equal(json_array_size(mx), n);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(json_integer_value(json_array_get(p50, i)) <=
+                        json_integer_value(json_array_get(p99, i)));
+            assert_true(json_integer_value(json_array_get(p99, i)) <=
+                        json_integer_value(json_array_get(mx, i)));
+        }
+    }
+}
+
+static const char *const feeds3[] = {"feed00", "feed01", "feed02"};
+
+/* Messages the mux published: records minus events (stats JSON). */
+static uint64_t published_messages(json_t *st)
+{
+    return (uint64_t)(at_jint(st, "outputs.published") - at_jint(st, "outputs.events"));
+}
+
+/* --speed 1: DIR/latency.json, the stats JSON's copy, latency.txt, stdout's tables. */
+static void test_report_dir(void **state)
+{
+    const char *dir = *state;
+    const char *gen[] = {"--feeds", "3", "--duration-ms", "300", "--rate", "2000", NULL};
+    at_gen(dir, "c", gen);
+    char pcap[512], rep[512], path[600];
+    snprintf(pcap, sizeof(pcap), "%s/c.pcap", dir);
+    snprintf(rep, sizeof(rep), "%s/rep", dir);
+    const char *args[] = {"replay", pcap, "--speed", "1", "--report", rep, "--no-progress", NULL};
+    at_result_t r;
+    mdmux_ok(args, &r);
+    at_contains(r.out, "latency per stage");
+    at_contains(r.out, "rx_to_publish");
+    at_contains(r.out, "feed feed02:"); /* <= 10 feeds: the per-feed table on stdout */
+    at_contains(r.out, "latency.json");
+    at_result_free(&r);
+
+    snprintf(path, sizeof(path), "%s/stats.json", rep);
+    json_t *st = at_json(path);
+    uint64_t msgs = published_messages(st);
+    assert_true(msgs > 0);
+    check_latency(json_object_get(st, "latency"), msgs, feeds3, 3, true);
+
+    snprintf(path, sizeof(path), "%s/latency.json", rep);
+    json_t *lj = at_json(path);
+    check_latency(json_object_get(lj, "latency"), msgs, feeds3, 3, true);
+    json_decref(lj);
+    json_decref(st);
+
+    snprintf(path, sizeof(path), "%s/latency.txt", rep);
+    char *txt = at_slurp(path);
+    assert_non_null(txt);
+    at_contains(txt, "intended_to_publish");
+    at_contains(txt, "feed feed00:");
+    at_contains(txt, "p99.99");
+    free(txt);
+}
+
+/* --speed max: no pacing, so no intended_to_publish stage at all. */
+static void test_speed_max(void **state)
+{
+    const char *dir = *state;
+    const char *gen[] = {"--feeds", "3", "--duration-ms", "100", "--rate", "2000", NULL};
+    at_gen(dir, "m", gen);
+    char pcap[512], stats[512];
+    snprintf(pcap, sizeof(pcap), "%s/m.pcap", dir);
+    snprintf(stats, sizeof(stats), "%s/m.stats.json", dir);
+    const char *args[] = {"replay",       pcap,  "--speed",       "max",
+                          "--stats-json", stats, "--no-progress", NULL};
+    at_result_t r;
+    mdmux_ok(args, &r);
+    at_contains(r.out, "intended_to_publish: paced replay only");
+    at_result_free(&r);
+    json_t *st = at_json(stats);
+    check_latency(json_object_get(st, "latency"), published_messages(st), feeds3, 3, false);
+    json_decref(st);
+}
+
+/*
+ * SIGUSR1 while the replay runs. The signal is sent at once but blocked in the child
+ * (the mask survives exec), so it stays pending until mdmux has its handler and
+ * unblocks it: no sleep and no race with start-up.
+ */
+static void run_with_usr1(const char *dir, const char *pcap, const char *rep, const char *name)
+{
+    char *argv[16];
+    int n = 0;
+    argv[n++] = (char *)MDMUX_BIN;
+    argv[n++] = (char *)"replay";
+    argv[n++] = (char *)pcap;
+    argv[n++] = (char *)"--speed";
+    argv[n++] = (char *)"1";
+    argv[n++] = (char *)"--no-progress";
+    if (rep) {
+        argv[n++] = (char *)"--report";
+        argv[n++] = (char *)rep;
+    }
+    argv[n++] = (char *)"--";
+    argv[n++] = (char *)at_file_prefix();
+    argv[n] = NULL;
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    pid_t pid = at_start(argv, dir, name);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    assert_true(pid > 0);
+    assert_int_equal(kill(pid, SIGUSR1), 0);
+    assert_int_equal(at_wait(pid, AT_TIMEOUT_S), 0);
+}
+
+static void test_sigusr1(void **state)
+{
+    const char *dir = *state;
+    /* long enough at --speed 1 that the control lcore sees the signal mid-replay */
+    const char *gen[] = {"--feeds", "3", "--duration-ms", "1500", "--rate", "500", NULL};
+    at_gen(dir, "s", gen);
+    char pcap[512], rep[512], path[600];
+    snprintf(pcap, sizeof(pcap), "%s/s.pcap", dir);
+    snprintf(rep, sizeof(rep), "%s/rep", dir);
+
+    /* with --report: the files, and a notice on stderr */
+    run_with_usr1(dir, pcap, rep, "usr1dir");
+    snprintf(path, sizeof(path), "%s/usr1dir.err", dir);
+    char *err = at_slurp(path);
+    assert_non_null(err);
+    at_contains(err, "SIGUSR1: latency report (on demand) in");
+    free(err);
+    snprintf(path, sizeof(path), "%s/latency.json", rep);
+    json_t *lj = at_json(path); /* the final one by now */
+    assert_true(json_is_true(json_object_get(json_object_get(lj, "latency"), "final")));
+    json_decref(lj);
+
+    /* without: the running tables on stderr */
+    run_with_usr1(dir, pcap, NULL, "usr1");
+    snprintf(path, sizeof(path), "%s/usr1.err", dir);
+    err = at_slurp(path);
+    assert_non_null(err);
+    at_contains(err, "SIGUSR1: latency report (on demand)");
+    at_contains(err, "[running]");
+    at_contains(err, "feed feed01:");
+    free(err);
+}
+
+int main(void)
+{
+    if (!at_have_gen()) {
+        printf("skipped: mdmux-gen not built\n");
+        return 0;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_report_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_speed_max, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigusr1, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
