@@ -55,6 +55,9 @@ typedef struct rt_cx {
 
 /* Suspend into *save_sp, resume load_sp; the resumed side sees @p value returned. */
 int rt_switch(void **save_sp, void *load_sp, int value);
+/* Non-zero: rt_switch reloads MXCSR on every switch instead of comparing first
+ * (AMD: see switch_x86_64.S). Set once, before the first scheduler exists. */
+extern uint8_t rt_fp_eager;
 void rt_trampoline(void);
 
 /*

@@ -26,12 +26,13 @@
  * unwinds through it, and rt_trampoline marks the outermost frame of a coroutine so
  * backtraces end cleanly there instead of walking into garbage.
  */
-    .text
+    /* with co_yield & co in .text.hot: see sched.c and docs/architecture.md */
+    .section .text.hot.rt_switch, "ax", @progbits
 
     .globl  rt_switch
     .hidden rt_switch
     .type   rt_switch, @function
-    .p2align 4
+    .p2align 6
 rt_switch:
     .cfi_startproc
     leaq    -0x38(%rsp), %rsp       /* the return address stays at 0x38(%rsp) */
@@ -56,19 +57,25 @@ rt_switch:
     movq    %rsi, %rsp              /* resume the target: same frame layout */
 .Lrt_load:                          /* rt_resume joins here: r9 = FP control words */
     movq    0x38(%rsp), %r8         /* where the target resumes */
+    .cfi_remember_state
     /*
-     * Restore the FP control words only when they differ: LDMXCSR and FLDCW cost
-     * several cycles each and almost every switch finds them equal.
+     * MXCSR. On Intel, LDMXCSR costs more than comparing first, and almost every
+     * switch finds the words equal. On AMD Zen the compare is the expensive part:
+     * its load forwards from the STMXCSR store just above (a slow, microcoded
+     * store there), and reloading unconditionally, as Boost.Context does, is
+     * cheaper. rt_fp_eager picks (set once from CPUID, see sched.c). The AMD
+     * path is the fall-through; the Intel one runs the same compares as before,
+     * out of line, taking two branches as it used to (je 1f, je 2f) plus one
+     * fused compare-and-branch on a byte that never changes.
      */
-    movl    (%rsp), %eax
-    cmpl    (%r9), %eax
-    je      1f
+    cmpb    $0, rt_fp_eager(%rip)
+    je      .Lrt_lazy
     ldmxcsr (%rsp)
-1:  movzwl  4(%rsp), %eax
+.Lrt_cw:                            /* FNSTCW forwards cheaply everywhere: compare */
+    movzwl  4(%rsp), %eax
     cmpw    4(%r9), %ax
-    je      2f
-    fldcw   4(%rsp)
-2:
+    jne     .Lrt_fldcw
+.Lrt_regs:
     movq    0x08(%rsp), %r15
     movq    0x10(%rsp), %r14
     movq    0x18(%rsp), %r13
@@ -85,6 +92,22 @@ rt_switch:
      * predictor learns the alternation (Boost.Context does the same).
      */
     jmp     *%r8
+    /* out of line, so the common path is straight: same frame as at .Lrt_load */
+.Lrt_lazy:
+    .cfi_restore_state
+    .cfi_remember_state
+    movl    (%rsp), %eax
+    cmpl    (%r9), %eax
+    je      .Lrt_cw
+.Lrt_ldmxcsr:
+    .cfi_restore_state
+    .cfi_remember_state
+    ldmxcsr (%rsp)
+    jmp     .Lrt_cw
+.Lrt_fldcw:
+    .cfi_restore_state
+    fldcw   4(%rsp)
+    jmp     .Lrt_regs
     .cfi_endproc
     .size   rt_switch, .-rt_switch
 
