@@ -59,6 +59,9 @@ int rt_switch(void **save_sp, void *load_sp, int value);
  * (AMD: see switch_x86_64.S). Set once, before the first scheduler exists. */
 extern uint8_t rt_fp_eager;
 void rt_trampoline(void);
+/* called from switch_x86_64.S's co_yield fast path */
+__attribute__((visibility("hidden"))) void rt_yield_slow(co_sched_t *s, co_t *self);
+__attribute__((visibility("hidden"), noreturn)) void rt_canary_broken(const co_t *co);
 
 /*
  * Running is not a state of its own: it is "runnable and sched->cur". FREE is zero
@@ -230,6 +233,20 @@ struct co_sched {
 #define RT_TLS __thread __attribute__((tls_model("initial-exec")))
 
 extern RT_TLS co_sched_t *rt_tls_sched;
+/* the offsets switch_x86_64.S's co_yield uses (sanitizer builds use the C one) */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+_Static_assert(offsetof(struct co_sched, rq_head) == 0x20, "co_yield (switch_x86_64.S)");
+_Static_assert(offsetof(struct co_sched, rq_tail) == 0x28, "co_yield (switch_x86_64.S)");
+_Static_assert(offsetof(struct co_sched, budget) == 0x30 && sizeof(unsigned) == 4,
+               "co_yield (switch_x86_64.S)");
+_Static_assert(offsetof(struct co, cx.sp) == 0 && offsetof(struct co, cx.stack_lo) == 0x08,
+               "co_yield (switch_x86_64.S)");
+_Static_assert(offsetof(struct co, next) == 0x18 && offsetof(struct co, stack_class) == 0x21 &&
+                   CO_STK_SMALL == 1,
+               "co_yield (switch_x86_64.S)");
+_Static_assert(offsetof(struct co, wake) == 0x24 && sizeof(int16_t) == 2,
+               "co_yield (switch_x86_64.S)");
+#endif
 _Static_assert(offsetof(struct co_sched, cur) == 0, "co_self_inline() reads cur at offset 0");
 extern _Atomic uint64_t rt_cancel_epoch;
 extern uint64_t rt_canary_seed;

@@ -89,7 +89,8 @@ static void reap(co_sched_t *s)
     rt_stack_put(s, co);
 }
 
-static __attribute__((noinline, noreturn, cold)) void canary_broken(const co_t *co)
+/* not static: switch_x86_64.S's co_yield calls it */
+__attribute__((noinline, noreturn, cold)) void rt_canary_broken(const co_t *co)
 {
     rt_die("coroutine '%s' overflowed its %zu KiB stack (canary smashed)", co->name,
            rt_stack_kib(rt_tls_sched, co));
@@ -98,7 +99,7 @@ static __attribute__((noinline, noreturn, cold)) void canary_broken(const co_t *
 static inline __attribute__((always_inline)) void check_canary(const co_t *co)
 {
     if (co->stack_class == CO_STK_SMALL && *rt_canary_slot(co) != rt_canary_value(co))
-        canary_broken(co);
+        rt_canary_broken(co);
 }
 
 /* FIFO run queue. The tail's ->next is stale: rq_pop() stops at rq_tail instead. */
@@ -874,8 +875,9 @@ void rt_finish(co_t *self)
     finish_switch(s, self);
 }
 
-/* co_yield() when the fast path does not apply: nobody else ready, or a pass due. */
-static __attribute__((noinline)) void yield_slow(co_sched_t *s, co_t *self)
+/* co_yield() when the fast path does not apply: nobody else ready, or a pass due.
+ * Not static: outside sanitizer builds, co_yield is in switch_x86_64.S. */
+__attribute__((noinline)) void rt_yield_slow(co_sched_t *s, co_t *self)
 {
     rq_push(s, self);
     int value;
@@ -884,6 +886,11 @@ static __attribute__((noinline)) void yield_slow(co_sched_t *s, co_t *self)
         switch_from_co(self, to, value);
 }
 
+/*
+ * The C original of switch_x86_64.S's co_yield, which replaces it outside sanitizer
+ * builds (these must tell the sanitizers about every switch): the two must agree.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 /* hot (also co_park, co_ready, co_wake): .text.hot, beside rt_switch, so where
  * the switching paths land relative to one another does not depend on the rest of
  * this file (docs/architecture.md: placement moved co.switch by up to 60 % on Zen) */
@@ -895,7 +902,7 @@ __attribute__((hot)) void co_yield(void)
         return;
     co_t *next = s->rq_head;
     if (RT_UNLIKELY(!next || !s->budget)) {
-        yield_slow(s, self);
+        rt_yield_slow(s, self);
         return;
     }
     /*
@@ -922,6 +929,7 @@ __attribute__((hot)) void co_yield(void)
     s->cur = next;
     switch_from_co(self, &next->cx, next->wake);
 }
+#endif
 
 int co_sleep(uint64_t ns, co_ctx_t *ctx)
 {

@@ -10,6 +10,7 @@
  * jumps to the saved return address with @value in %eax: the resumed side's own
  * rt_switch call (or the call it tail-jumped from) returns @value.
  * Caller-saved registers need no saving: the C compiler assumes a call clobbers them.
+ * co_yield's fast path (below, outside sanitizer builds) falls into it.
  *
  * Frame left on a suspended stack (sp points at the lowest word):
  *
@@ -26,8 +27,76 @@
  * unwinds through it, and rt_trampoline marks the outermost frame of a coroutine so
  * backtraces end cleanly there instead of walking into garbage.
  */
+/* Sanitizer builds keep sched.c's C co_yield: gcc defines __SANITIZE_*__ here
+ * too, clang only answers __has_feature (as in rt_internal.h). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RT_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define RT_SANITIZED 1
+#endif
+#endif
+
     /* with co_yield & co in .text.hot: see sched.c and docs/architecture.md */
     .section .text.hot.rt_switch, "ax", @progbits
+    /* 128 less the bytes of co_yield's straight path (below). If it is off, the
+     * .p2align before rt_switch still aligns it, but the fall-through then runs
+     * padding nops: recount after changing that path (objdump). */
+    .set    RT_YIELD_PAD, 128 - 101
+
+#ifndef RT_SANITIZED
+/*
+ * void co_yield(void) -- its fast path, falling straight into rt_switch.
+ *
+ * sched.c's C co_yield (used in sanitizer builds, which must be told about every
+ * switch) says what this does: with another coroutine ready and budget left, the
+ * yielder goes to the tail of the run queue and the head runs. Written here so
+ * that no taken jump separates it from rt_switch and no register is shuffled
+ * into the argument order of a call: on Zen, where STMXCSR's microcode keeps the
+ * rest of a switch waiting to dispatch, every instruction on this path shows
+ * (docs/architecture.md). Offsets are checked in rt_internal.h. Everything
+ * uncommon goes to C: rt_yield_slow (nobody else ready, or a pass due) and
+ * rt_canary_broken.
+ */
+    .globl  co_yield
+    .type   co_yield, @function
+    /* placed so that it ends, and rt_switch starts, on a 64-byte boundary (the
+     * .p2align before rt_switch adds nothing then): the same instructions
+     * measured 5.73 ns so and 6.7-9.9 with co_yield aligned instead
+     * (docs/architecture.md) */
+    .p2align 6
+    .skip   RT_YIELD_PAD, 0xcc
+co_yield:
+    .cfi_startproc
+    movq    rt_tls_sched@gottpoff(%rip), %rax
+    movq    %fs:(%rax), %rcx        /* s */
+    testq   %rcx, %rcx
+    je      .Lyield_ret
+    movq    (%rcx), %rdi            /* self = s->cur; &self->cx.sp is self */
+    testq   %rdi, %rdi
+    je      .Lyield_ret
+    movq    0x20(%rcx), %rax        /* next = s->rq_head */
+    testq   %rax, %rax
+    je      .Lyield_slow
+    movl    0x30(%rcx), %r8d        /* s->budget - 1: borrows when it was 0 */
+    subl    $1, %r8d
+    jb      .Lyield_slow
+    cmpb    $1, 0x21(%rdi)          /* CO_STK_SMALL: check its canary */
+    je      .Lyield_canary
+.Lyield_checked:
+    cmpq    %rax, 0x28(%rcx)        /* next == s->rq_tail: the queue becomes [self] */
+    jne     .Lyield_many
+    movq    %rdi, 0x20(%rcx)        /* s->rq_head = self */
+.Lyield_queued:
+    movq    (%rax), %rsi            /* load_sp = next->cx.sp */
+    movswl  0x24(%rax), %edx        /* value = next->wake */
+    movq    %rdi, 0x28(%rcx)        /* s->rq_tail = self */
+    movl    %r8d, 0x30(%rcx)        /* s->budget-- */
+    movq    %rax, (%rcx)            /* s->cur = next */
+    /* falls into rt_switch(&self->cx.sp, next->cx.sp, next->wake) */
+    .cfi_endproc
+    .size   co_yield, .-co_yield
+#endif
 
     .globl  rt_switch
     .hidden rt_switch
@@ -110,6 +179,39 @@ rt_switch:
     jmp     .Lrt_regs
     .cfi_endproc
     .size   rt_switch, .-rt_switch
+
+#ifndef RT_SANITIZED
+/* co_yield's uncommon paths, out of the way of the straight one; nothing is on
+ * the stack yet, so the frame is the caller's return address alone */
+    .type   rt_yield_cold, @function
+rt_yield_cold:
+    .cfi_startproc
+.Lyield_ret:
+    ret
+.Lyield_many:                       /* two or more ready: link self after the tail */
+    movq    0x28(%rcx), %rdx
+    movq    %rdi, 0x18(%rdx)        /* s->rq_tail->next = self */
+    movq    0x18(%rax), %rdx        /* after = next->next: not self */
+    movq    %rdx, 0x20(%rcx)        /* s->rq_head = after */
+    prefetcht0 -0x40(%rdx)          /* warm it while next runs: see next_cx() */
+    prefetcht0 (%rdx)
+    prefetcht0 0x80(%rdx)
+    jmp     .Lyield_queued
+.Lyield_canary:
+    movq    0x08(%rdi), %rdx        /* the canary slot: self->cx.stack_lo */
+    movq    rt_canary_seed@GOTPCREL(%rip), %rsi
+    movq    (%rsi), %rsi
+    xorq    %rdi, %rsi              /* rt_canary_value(self) */
+    cmpq    %rsi, (%rdx)
+    je      .Lyield_checked
+    jmp     rt_canary_broken        /* (self): never returns */
+.Lyield_slow:
+    movq    %rdi, %rsi
+    movq    %rcx, %rdi
+    jmp     rt_yield_slow           /* (s, self) */
+    .cfi_endproc
+    .size   rt_yield_cold, .-rt_yield_cold
+#endif
 
 /*
  * void rt_resume(void *load_sp, int value)  -- never returns
