@@ -667,9 +667,12 @@ static int write_reports(app_t *a, const rep_t *r)
         printf("\nreports:\n");
     if (a->o->stats_json)
         printf("  %s\n", a->o->stats_json);
-    if (a->o->report_dir)
-        printf("  %s/stats.json\n  %s/summary.txt\n  %s/latency.json\n  %s/latency.txt\n",
-               a->o->report_dir, a->o->report_dir, a->o->report_dir, a->o->report_dir);
+    if (a->o->report_dir) {
+        static const char *const files[] = {"stats.json", "summary.txt", "latency.json",
+                                            "latency.txt", "report.html (open in a browser)"};
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+            printf("  %s/%s\n", a->o->report_dir, files[i]);
+    }
     if (r->has_dump)
         printf("  %s (merged stream, JSON Lines)\n", r->dump_path);
     if (r->has_pcap)

@@ -56,8 +56,9 @@ static void test_one_second_json(void **state)
 
     json_int_t iters = jint(c, "iterations"), elapsed = jint(c, "elapsed_ns");
     assert_true(iters > 0);
-    /* the run lasts the asked second (give or take the last gap) */
-    assert_true(elapsed >= 1000000000);
+    /* the run lasts the asked second (give or take the last gap, and the rounding of
+       1 s to TSC ticks and back) */
+    assert_true(elapsed >= 1000000000 - 1000);
     json_int_t min = jint(c, "min"), p50 = jint(c, "p50"), p90 = jint(c, "p90");
     json_int_t p99 = jint(c, "p99"), p999 = jint(c, "p999"), p9999 = jint(c, "p9999");
     json_int_t max = jint(c, "max");
