@@ -32,17 +32,17 @@ typedef struct app_opts {
     bool has_rate;
     unsigned loop; /**< --loop, when has_loop */
     bool has_loop;
-    const char *stats_json; /**< --stats-json FILE, or NULL */
-    const char *dump;       /**< --dump FILE (JSON Lines of the merged stream), or NULL */
-    const char *report_dir; /**< --report DIR: stats.json and summary.txt, or NULL */
-    const char *shm;        /**< --shm PATH: publish the ring there (replay too), or NULL */
-    bool auto_feeds;        /**< the feeds came from the capture (no configuration) */
-    const char *metrics;    /**< --metrics ADDR:PORT (Prometheus endpoint), or NULL */
-    bool telemetry;         /**< --telemetry: DPDK telemetry socket and /mdmux/ commands */
+    const char *stats_json;       /**< --stats-json FILE, or NULL */
+    const char *dump;             /**< --dump FILE (JSON Lines of the merged stream), or NULL */
+    const char *report_dir;       /**< --report DIR: stats.json and summary.txt, or NULL */
+    const char *shm;              /**< --shm PATH: publish the ring there (replay too), or NULL */
+    bool auto_feeds;              /**< the feeds came from the capture (no configuration) */
+    const char *metrics;          /**< --metrics ADDR:PORT (Prometheus endpoint), or NULL */
+    bool telemetry;               /**< --telemetry: DPDK telemetry socket and /mdmux/ commands */
     unsigned latency_interval_ms; /**< --latency-interval MS (series), 0: default 100 */
     bool verbose;                 /**< --verbose: per-feed latency table on stdout too */
-    int progress;           /**< 1 --progress, 0 --no-progress, -1 auto (a TTY) */
-    char **eal_args;        /**< after `--` */
+    int progress;                 /**< 1 --progress, 0 --no-progress, -1 auto (a TTY) */
+    char **eal_args;              /**< after `--` */
     int neal_args;
 } app_opts_t;
 

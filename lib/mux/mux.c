@@ -31,7 +31,7 @@ struct mux {
     mux_in_t *case_in[MUX_INPUTS_MAX]; /* the input of each case (moves with it) */
     mux_in_t in[MUX_INPUTS_MAX];
     mux_pack_t *pack;
-    uint64_t seq; /* last merged seq given */
+    uint64_t seq;              /* last merged seq given */
     uint64_t observe_idle_tsc; /* idle-call period of the observer, TSC ticks */
     mux_stats_t st;
     md_rec_t *batch[MUX_BURST_MAX];
