@@ -290,3 +290,43 @@ void at_check_lines(const char *stats_path, const char *truth_path, bool lossles
     json_decref(s);
     json_decref(t);
 }
+
+int at_dir_setup(void **state)
+{
+    char *dir = malloc(256);
+    if (dir == NULL)
+        return -1;
+    at_tmpdir(dir, 256, "app");
+    *state = dir;
+    return 0;
+}
+
+int at_dir_teardown(void **state)
+{
+    if (getenv("MDMUX_TEST_KEEP") == NULL)
+        at_rmdir(*state);
+    free(*state);
+    return 0;
+}
+
+void at_need_gen(void)
+{
+    if (!at_have_gen()) {
+        print_message("mdmux-gen not built (tools/gen): skipped\n");
+        skip();
+    }
+}
+
+void at_mdmux_ok(const char *const *args, at_result_t *r)
+{
+    char *argv[48];
+    int n = 0;
+    argv[n++] = (char *)MDMUX_BIN;
+    for (int i = 0; args[i] && n < 44; i++)
+        argv[n++] = (char *)args[i];
+    argv[n++] = (char *)"--";
+    argv[n++] = (char *)at_file_prefix();
+    argv[n] = NULL;
+    if (at_run(argv, AT_TIMEOUT_S, r) != 0)
+        fail_msg("mdmux failed (%d):\n%s\n%s", r->status, r->out, r->err);
+}

@@ -97,4 +97,17 @@ void at_check_lines(const char *stats_path, const char *truth_path, bool lossles
 /** Fail the test if @p hay does not contain @p needle (printing @p hay). */
 void at_contains(const char *hay, const char *needle);
 
+/** cmocka setup: a fresh scratch directory (char *) in *state. */
+int at_dir_setup(void **state);
+
+/** cmocka teardown: remove the scratch directory (kept with MDMUX_TEST_KEEP set). */
+int at_dir_teardown(void **state);
+
+/** Skip the running test when mdmux-gen was not built. */
+void at_need_gen(void);
+
+/** Run mdmux with @p args (NULL-terminated) plus `-- --file-prefix=...`; fail unless it
+    exits 0. */
+void at_mdmux_ok(const char *const *args, at_result_t *r);
+
 #endif /* MDMUX_APPTEST_H */

@@ -51,30 +51,6 @@ typedef struct exp {
     bool rereq;             /* a re-request server fills every gap */
 } exp_t;
 
-static int setup(void **state)
-{
-    char *dir = malloc(256);
-    at_tmpdir(dir, 256, "e2e");
-    *state = dir;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    if (getenv("MDMUX_TEST_KEEP") == NULL)
-        at_rmdir(*state);
-    free(*state);
-    return 0;
-}
-
-static void need_gen(void)
-{
-    if (!at_have_gen()) {
-        print_message("mdmux-gen not built (tools/gen): skipped\n");
-        skip();
-    }
-}
-
 /* Call @p fn on every JSON line of @p path. */
 static void each_line(const char *path, void (*fn)(exp_t *, json_t *), exp_t *e)
 {
@@ -257,21 +233,6 @@ static void free_exp(exp_t *e)
     }
 }
 
-/* Run mdmux with @p args (NULL-terminated, after the binary); fail unless it exits 0. */
-static void mdmux_ok(const char *const *args, at_result_t *r)
-{
-    char *argv[48];
-    int n = 0;
-    argv[n++] = (char *)MDMUX_BIN;
-    for (int i = 0; args[i] && n < 44; i++)
-        argv[n++] = (char *)args[i];
-    argv[n++] = (char *)"--";
-    argv[n++] = (char *)at_file_prefix();
-    argv[n] = NULL;
-    if (at_run(argv, AT_TIMEOUT_S, r) != 0)
-        fail_msg("mdmux failed (%d):\n%s\n%s", r->status, r->out, r->err);
-}
-
 /* Remove every occurrence of @p what from @p s, in place. */
 static void cut_all(char *s, const char *what)
 {
@@ -352,7 +313,7 @@ static void replay_and_compare2(const char *dir, const char *name, const char *t
     const char *args[] = {"replay",       pcap,  "--dump",        dump,
                           "--stats-json", stats, "--no-progress", NULL};
     at_result_t r;
-    mdmux_ok(args, &r);
+    at_mdmux_ok(args, &r);
     at_contains(r.out, "packets A");
     at_contains(r.out, "latency per stage");
     at_result_free(&r);
@@ -388,7 +349,7 @@ static void replay_and_compare(const char *dir, const char *name)
 
 static void test_every_impairment(void **state)
 {
-    need_gen();
+    at_need_gen();
     static const char *const gen[] = {"--feeds",   "4",           "--duration-ms",
                                       "80",        "--seed",      "3",
                                       "--loss-a",  "0.01",        "--loss-b",
@@ -407,7 +368,7 @@ static void test_every_impairment(void **state)
    SPSC channels. */
 static void test_two_handler_lcores(void **state)
 {
-    need_gen();
+    at_need_gen();
     static const char *const gen[] = {
         "--feeds",  "6",    "--duration-ms", "60",   "--seed",      "21",
         "--loss-a", "0.01", "--loss-b",      "0.01", "--loss-both", "0.005",
@@ -418,7 +379,7 @@ static void test_two_handler_lcores(void **state)
 
 static void test_vlan_heavy_loss(void **state)
 {
-    need_gen();
+    at_need_gen();
     static const char *const gen[] = {
         "--feeds",     "3",    "--duration-ms", "50",   "--seed",   "11",
         "--vlan",      "7",    "--loss-a",      "0.05", "--loss-b", "0.05",
@@ -481,7 +442,7 @@ static bool wait_for(const char *path, const char *needle, unsigned seconds)
 /* Gaps on both lines, filled by mdmux-rereq over net_memif (a second process). */
 static void test_rereq_fills_gaps(void **state)
 {
-    need_gen();
+    at_need_gen();
     if (MDMUX_REREQ_BIN[0] == '\0') {
         print_message("mdmux-rereq not built (tools/rereq): skipped\n");
         skip();
@@ -554,7 +515,7 @@ static void test_rereq_fills_gaps(void **state)
 /* --report DIR and the pcap / multicast / shm outputs, counted against each other. */
 static void test_outputs_and_report(void **state)
 {
-    need_gen();
+    at_need_gen();
     const char *dir = *state;
     char extra[1024], pcap[512], rep[512], path[600], shm[256];
     snprintf(shm, sizeof(shm), "/dev/shm/mdmux-test-%d", (int)getpid());
@@ -568,7 +529,7 @@ static void test_outputs_and_report(void **state)
     snprintf(rep, sizeof(rep), "%s/report", dir);
     const char *args[] = {"replay", pcap, "--report", rep, "--no-progress", NULL};
     at_result_t r;
-    mdmux_ok(args, &r);
+    at_mdmux_ok(args, &r);
     at_contains(r.out, "summary.txt");
     at_result_free(&r);
 
@@ -660,12 +621,12 @@ static void test_conformance_auto_feeds(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_every_impairment, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_vlan_heavy_loss, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_two_handler_lcores, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rereq_fills_gaps, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outputs_and_report, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conformance_auto_feeds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_impairment, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_vlan_heavy_loss, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_two_handler_lcores, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_rereq_fills_gaps, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_outputs_and_report, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_conformance_auto_feeds, at_dir_setup, at_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

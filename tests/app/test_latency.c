@@ -24,36 +24,6 @@ static const char *const stages4[] = {"rx_to_dequeue", "dequeue_to_decode", "dec
                                       "rx_to_publish"};
 #define INTENDED "intended_to_publish"
 
-static int setup(void **state)
-{
-    char *dir = malloc(256);
-    at_tmpdir(dir, 256, "lat");
-    *state = dir;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    at_rmdir(*state);
-    free(*state);
-    return 0;
-}
-
-/* mdmux ARGS -- --file-prefix=..., which must succeed. */
-static void mdmux_ok(const char *const *args, at_result_t *r)
-{
-    char *argv[48];
-    int n = 0;
-    argv[n++] = (char *)MDMUX_BIN;
-    for (int i = 0; args[i] && n < 44; i++)
-        argv[n++] = (char *)args[i];
-    argv[n++] = (char *)"--";
-    argv[n++] = (char *)at_file_prefix();
-    argv[n] = NULL;
-    if (at_run(argv, AT_TIMEOUT_S, r) != 0)
-        fail_msg("mdmux failed (%d):\n%s\n%s", r->status, r->out, r->err);
-}
-
 static json_t *get(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
@@ -200,7 +170,7 @@ static void test_report_dir(void **state)
     snprintf(rep, sizeof(rep), "%s/rep", dir);
     const char *args[] = {"replay", pcap, "--speed", "1", "--report", rep, "--no-progress", NULL};
     at_result_t r;
-    mdmux_ok(args, &r);
+    at_mdmux_ok(args, &r);
     at_contains(r.out, "latency per stage");
     at_contains(r.out, "rx_to_publish");
     at_contains(r.out, "feed feed02:"); /* <= 10 feeds: the per-feed table on stdout */
@@ -240,7 +210,7 @@ static void test_speed_max(void **state)
     const char *args[] = {"replay",       pcap,  "--speed",       "max",
                           "--stats-json", stats, "--no-progress", NULL};
     at_result_t r;
-    mdmux_ok(args, &r);
+    at_mdmux_ok(args, &r);
     at_contains(r.out, "intended_to_publish: paced replay only");
     at_result_free(&r);
     json_t *st = at_json(stats);
@@ -321,9 +291,9 @@ int main(void)
         return 0;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_report_dir, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_speed_max, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigusr1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_dir, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_speed_max, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_sigusr1, at_dir_setup, at_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

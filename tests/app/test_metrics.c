@@ -27,21 +27,6 @@
 #define PROMTOOL      "/usr/bin/promtool"
 #define TELEMETRY_CLI "/usr/bin/dpdk-telemetry.py"
 
-static int setup(void **state)
-{
-    char *dir = malloc(256);
-    at_tmpdir(dir, 256, "metrics");
-    *state = dir;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    at_rmdir(*state);
-    free(*state);
-    return 0;
-}
-
 /* A loopback TCP port free right now (the kernel picks it; mdmux binds it next). */
 static unsigned free_port(void)
 {
@@ -368,7 +353,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_keys),
-        cmocka_unit_test_setup_teardown(test_scrape_and_telemetry_during_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scrape_and_telemetry_during_replay, at_dir_setup,
+                                        at_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

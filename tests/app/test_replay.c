@@ -20,32 +20,6 @@
 
 #include "apptest.h"
 
-/* A scratch directory per test, removed afterwards. */
-static int setup(void **state)
-{
-    char *dir = malloc(256);
-    at_tmpdir(dir, 256, "replay");
-    *state = dir;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    if (getenv("MDMUX_TEST_KEEP") == NULL)
-        at_rmdir(*state);
-    free(*state);
-    return 0;
-}
-
-/* Skip the test when mdmux-gen was not built. */
-static void need_gen(void)
-{
-    if (!at_have_gen()) {
-        print_message("mdmux-gen not built (tools/gen): skipped\n");
-        skip();
-    }
-}
-
 /*
  * Run `mdmux replay DIR/NAME.pcap [extra...] --stats-json DIR/NAME.stats.json
  * --no-progress -- --file-prefix=...`. Returns the exit status; @p r keeps the output.
@@ -93,7 +67,7 @@ static void replay_and_check(const char *dir, const char *name, const char *cons
 
 static void test_replay_matches_truth(void **state)
 {
-    need_gen();
+    at_need_gen();
     const char *dir = *state;
     static const char *const gen[] = {
         "--feeds",   "8",     "--duration-ms", "60",    "--seed",     "3",
@@ -105,7 +79,7 @@ static void test_replay_matches_truth(void **state)
 
 static void test_replay_vlan_and_qinq(void **state)
 {
-    need_gen();
+    at_need_gen();
     const char *dir = *state;
     static const char *const vlan[] = {"--feeds", "4",          "--duration-ms", "30", "--vlan",
                                        "100",     "--truncate", "0.01",          NULL};
@@ -142,7 +116,7 @@ static void edit_config(const char *dir, const char *name, const char *from, con
 
 static void test_replay_one_lcore(void **state)
 {
-    need_gen();
+    at_need_gen();
     const char *dir = *state;
     static const char *const gen[] = {"--feeds", "6", "--duration-ms", "30", "--seed", "5", NULL};
     at_gen(dir, "one", gen);
@@ -153,7 +127,7 @@ static void test_replay_one_lcore(void **state)
 
 static void test_replay_tiny_channel(void **state)
 {
-    need_gen();
+    at_need_gen();
     const char *dir = *state;
     static const char *const gen[] = {
         "--feeds", "2", "--duration-ms", "300", "--rate", "40000", "--seed", "7", NULL};
@@ -184,7 +158,7 @@ static void test_replay_tiny_channel(void **state)
 
 static void test_replay_loop_and_rate(void **state)
 {
-    need_gen();
+    at_need_gen();
     const char *dir = *state;
     static const char *const gen[] = {"--feeds", "2", "--duration-ms", "20", NULL};
     static const char *const extra[] = {"--loop", "3", "--rate", "20000", NULL};
@@ -211,7 +185,7 @@ static void test_replay_loop_and_rate(void **state)
 
 static void test_truncated_capture(void **state)
 {
-    need_gen();
+    at_need_gen();
     const char *dir = *state;
     static const char *const gen[] = {"--feeds", "3", "--duration-ms", "20", "--clean", NULL};
     char pcap[512], stats[512], truth[512];
@@ -266,7 +240,7 @@ static void test_bad_capture_and_missing_config(void **state)
 
 static void test_sigterm_stops_cleanly(void **state)
 {
-    need_gen();
+    at_need_gen();
     const char *dir = *state;
     static const char *const gen[] = {"--feeds", "4", "--duration-ms", "50", NULL};
     char pcap[512], stats[512];
@@ -316,7 +290,7 @@ static void test_sigterm_stops_cleanly(void **state)
 /* `mdmux run` on a configured net_pcap port (no root needed): until SIGTERM. */
 static void test_run_on_pcap_port(void **state)
 {
-    need_gen();
+    at_need_gen();
     const char *dir = *state;
     static const char *const gen[] = {"--feeds", "3", "--duration-ms", "30", "--seed", "13", NULL};
     char pcap[512], stats[512], truth[512], port[700], outp[512];
@@ -359,15 +333,16 @@ static void test_run_on_pcap_port(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_replay_matches_truth, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay_vlan_and_qinq, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay_one_lcore, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay_tiny_channel, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay_loop_and_rate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncated_capture, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_capture_and_missing_config, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigterm_stops_cleanly, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_run_on_pcap_port, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_matches_truth, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_vlan_and_qinq, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_one_lcore, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_tiny_channel, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_loop_and_rate, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_capture, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_capture_and_missing_config, at_dir_setup,
+                                        at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_stops_cleanly, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_run_on_pcap_port, at_dir_setup, at_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
