@@ -19,10 +19,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
 #include "co.h"
+#include "html.h"
 
 /* Range of every histogram: 1 ns .. 60 s (beyond: clamped, counted as overflow). */
 #define LAT_LOWEST  1ull
@@ -577,23 +579,103 @@ int lat_print(FILE *f, const lat_t *l, bool feeds)
     return ferror(f) ? -EIO : 0;
 }
 
-int lat_write_dir(const lat_t *l, const char *dir)
+/* DIR/latency.json ({"latency": @p lat}) and DIR/latency.txt; @p lat is borrowed. */
+static int write_json_txt(const lat_t *l, const char *dir, json_t *lat, char *err, size_t errlen)
 {
     char path[4096];
-    int rc = 0;
-    json_t *root = json_pack("{s:o}", "latency", (json_t *)lat_json(l));
+    json_t *root = json_pack("{s:O}", "latency", lat);
     snprintf(path, sizeof(path), "%s/latency.json", dir);
-    if (root == NULL || json_dump_file(root, path, JSON_INDENT(1) | JSON_PRESERVE_ORDER) != 0) {
-        fprintf(stderr, "mdmux: --report: cannot write %s\n", path);
-        rc = -1;
-    }
+    int bad = root == NULL || json_dump_file(root, path, JSON_INDENT(1) | JSON_PRESERVE_ORDER) != 0;
     json_decref(root);
+    if (bad) {
+        snprintf(err, errlen, "cannot write %s", path);
+        return -1;
+    }
     snprintf(path, sizeof(path), "%s/latency.txt", dir);
     FILE *f = fopen(path, "w");
     int wr = f ? lat_print(f, l, true) : -1;
     if (f == NULL || fclose(f) != 0 || wr < 0) {
-        fprintf(stderr, "mdmux: --report: cannot write %s\n", path);
+        snprintf(err, errlen, "cannot write %s", path);
+        return -1;
+    }
+    return 0;
+}
+
+int lat_write_dir(const lat_t *l, const char *dir)
+{
+    char err[4200];
+    json_t *lat = lat_json(l);
+    int rc = lat ? write_json_txt(l, dir, lat, err, sizeof(err)) : -1;
+    if (lat == NULL)
+        snprintf(err, sizeof(err), "cannot build the latency JSON");
+    if (rc < 0)
+        fprintf(stderr, "mdmux: --report: %s\n", err);
+    json_decref(lat);
+    return rc;
+}
+
+const char *const lat_report_files[] = {"latency.json", "latency.txt", "report.html", NULL};
+
+int lat_write_report(const lat_t *l, const char *dir, const char *mode, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    json_t *lat = lat_json(l);
+    if (lat == NULL) {
+        snprintf(err, errlen, "cannot build the latency JSON");
+        return -1;
+    }
+    int rc = write_json_txt(l, dir, lat, err, errlen);
+    /* the page from the latency section alone: no counters, marked "final": false */
+    json_t *page =
+        rc == 0 ? json_pack("{s:s, s:O}", "mode", mode ? mode : "run", "latency", lat) : NULL;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/report.html", dir);
+    if (rc == 0 && (page == NULL || report_html_write_file(page, path) != 0)) {
+        snprintf(err, errlen, "cannot write %s", path);
         rc = -1;
     }
+    json_decref(page);
+    json_decref(lat);
     return rc;
+}
+
+unsigned lat_nstages(const lat_t *l)
+{
+    return l ? l->nst : 0;
+}
+
+unsigned lat_nfeeds(const lat_t *l)
+{
+    return l ? l->nfeeds : 0;
+}
+
+/* Cumulative counts of @p h at @p le (as stats_hist_count_le()), count and sum, in
+   one walk over its buckets: a bucket counts under le[k] when its highest value
+   (clamped to max) is <= le[k]. */
+static void le_counts(const stats_hist_t *h, const uint64_t *le, unsigned nle, uint64_t *out)
+{
+    memset(out, 0, (nle + 2) * sizeof(*out));
+    stats_iter_t it;
+    stats_iter_buckets(&it, h);
+    unsigned k = 0;
+    uint64_t cum = 0;
+    while (stats_iter_next(&it)) {
+        for (; k < nle && it.value > le[k]; k++)
+            out[k] = cum;
+        cum += it.count;
+    }
+    for (; k < nle; k++)
+        out[k] = cum;
+    out[nle] = stats_hist_count(h);
+    out[nle + 1] = h->total;
+}
+
+void lat_feed_buckets(const lat_t *l, const uint64_t *le, unsigned nle, uint64_t *out)
+{
+    for (unsigned i = 0; i < l->nfeeds; i++)
+        for (unsigned s = 0; s < l->nst; s++)
+            le_counts(l->feeds[i].tot[s], le, nle, out + ((size_t)i * LAT_NSTAGES + s) * (nle + 2));
 }

@@ -104,6 +104,35 @@ int lat_print(FILE *f, const lat_t *l, bool feeds);
 int lat_write_dir(const lat_t *l, const char *dir);
 
 /**
+ * Control lcore, while the run goes on (after lat_sync(l, false)): write the current
+ * on-demand report set into @p dir (created if missing): DIR/latency.json,
+ * DIR/latency.txt and DIR/report.html (tools/report, from the latency JSON alone;
+ * @p mode, e.g. "replay", titles it). The SIGUSR1 and `POST /report` path. Returns 0,
+ * or -1 with the reason in @p err.
+ */
+int lat_write_report(const lat_t *l, const char *dir, const char *mode, char *err, size_t errlen);
+
+/** The files lat_write_report() writes, in order (NULL-terminated). */
+extern const char *const lat_report_files[];
+
+/** Stages recorded: LAT_NSTAGES, or LAT_INTENDED_TO_PUBLISH outside paced replay. */
+unsigned lat_nstages(const lat_t *l);
+
+/** Feeds recorded (lat_conf_t.nfeeds). */
+unsigned lat_nfeeds(const lat_t *l);
+
+/**
+ * Control lcore: Prometheus-style cumulative buckets of every feed's stage totals
+ * (as of the last lat_sync()), for the bounds @p le[0 .. nle-1] (ns, ascending):
+ * out[((feed * LAT_NSTAGES) + stage) * (nle + 2) + k] is, for k < nle, the count of
+ * values whose bucket lies entirely <= le[k] (stats_hist_count_le()), at k = nle the
+ * count and at k = nle + 1 the exact sum of the values (ns). One pass per histogram.
+ * Stages not recorded are left untouched. Every message is in exactly one feed, so
+ * summing over the feeds gives overall figures consistent with the per-feed ones.
+ */
+void lat_feed_buckets(const lat_t *l, const uint64_t *le, unsigned nle, uint64_t *out);
+
+/**
  * Any thread (e.g. the Prometheus endpoint's): a copy of stage @p stage's overall
  * histogram, as of the last interval, in a new histogram (free it with
  * stats_hist_free()). NULL when the stage is not recorded (intended_to_publish outside

@@ -9,11 +9,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <jansson.h>
 #include <microhttpd.h>
 
 #include "co.h"
@@ -303,31 +307,71 @@ static void seconds(FILE *o, uint64_t ns)
     fprintf(o, "%.9g", (double)ns / 1e9);
 }
 
-static void latency(FILE *o, const metrics_view_t *v)
+/* Is ladder bound @p b (metrics_le_ns) one of the per-feed family's (1-5 steps)? */
+static bool feed_bound(unsigned b)
 {
+    uint64_t v = metrics_le_ns[b];
+    while (v >= 10 && v % 10 == 0)
+        v /= 10;
+    return v != 2;
+}
+
+/* One histogram's series: the buckets of @p x (as lat_feed_buckets()), +Inf, sum,
+   count; @p labels (e.g. `feed="f",stage="s"`) before le. */
+static void histogram(FILE *o, const char *name, const char *labels, const uint64_t *x, bool feed)
+{
+    for (unsigned b = 0; b < METRICS_LE_COUNT; b++) {
+        if (feed && !feed_bound(b))
+            continue;
+        fprintf(o, "%s_bucket{%s,le=\"", name, labels);
+        seconds(o, metrics_le_ns[b]);
+        fprintf(o, "\"} %" PRIu64 "\n", x[b]);
+    }
+    fprintf(o, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, x[METRICS_LE_COUNT]);
+    fprintf(o, "%s_sum{%s} ", name, labels);
+    seconds(o, x[METRICS_LE_COUNT + 1]); /* the exact sum of the values */
+    fprintf(o, "\n%s_count{%s} %" PRIu64 "\n", name, labels, x[METRICS_LE_COUNT]);
+}
+
+#define LE_STRIDE (METRICS_LE_COUNT + 2)
+
+static void latency(FILE *o, const metrics_view_t *v, const metrics_lat_t *lat)
+{
+    if (lat == NULL || lat->nst == 0 || lat->b == NULL)
+        return; /* not measured in this run */
+    char labels[512];
     const char *name = "mdmux_stage_latency_seconds";
     family(o, name, "histogram",
-           "Latency of each pipeline stage (TSC stamps; docs/latency.md), overall.");
-    for (unsigned st = 0; st < LAT_NSTAGES; st++) {
-        stats_hist_t *h = metrics_stage_snapshot(v->pipe, st);
-        if (h == NULL)
-            continue; /* not recorded in this run (intended_to_publish outside replay) */
-        uint64_t count = stats_hist_count(h), sum = h->total; /* exact sum of the values */
-        for (unsigned b = 0; b < METRICS_LE_COUNT; b++) {
-            fprintf(o, "%s_bucket{stage=\"%s\",le=\"", name, lat_stage_name(st));
-            seconds(o, metrics_le_ns[b]);
-            fprintf(o, "\"} %" PRIu64 "\n", stats_hist_count_le(h, metrics_le_ns[b]));
+           "Latency of each pipeline stage over all feeds (TSC stamps; docs/latency.md).");
+    for (unsigned st = 0; st < lat->nst; st++) {
+        uint64_t sum[LE_STRIDE] = {0};
+        for (unsigned f = 0; f < lat->nfeeds; f++)
+            for (unsigned k = 0; k < LE_STRIDE; k++)
+                sum[k] += lat->b[((size_t)f * LAT_NSTAGES + st) * LE_STRIDE + k];
+        snprintf(labels, sizeof(labels), "stage=\"%s\"", lat_stage_name(st));
+        histogram(o, name, labels, sum, false);
+    }
+    name = "mdmux_feed_stage_latency_seconds";
+    family(o, name, "histogram",
+           "Latency of each pipeline stage per feed; sums to mdmux_stage_latency_seconds.");
+    for (unsigned f = 0; f < lat->nfeeds && f < v->cfg->nfeeds; f++) {
+        /* feed names are at most CFG_NAME_MAX characters: escaped, they fit */
+        char feed[2 * CFG_NAME_MAX + 2];
+        size_t n = 0;
+        for (const char *c = v->cfg->feeds[f].name; *c && n + 3 < sizeof(feed); c++) {
+            if (*c == '\\' || *c == '"' || *c == '\n')
+                feed[n++] = '\\';
+            feed[n++] = *c == '\n' ? 'n' : *c;
         }
-        fprintf(o, "%s_bucket{stage=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name, lat_stage_name(st),
-                count);
-        fprintf(o, "%s_sum{stage=\"%s\"} ", name, lat_stage_name(st));
-        seconds(o, sum);
-        fprintf(o, "\n%s_count{stage=\"%s\"} %" PRIu64 "\n", name, lat_stage_name(st), count);
-        stats_hist_free(h);
+        feed[n] = '\0';
+        for (unsigned st = 0; st < lat->nst; st++) {
+            snprintf(labels, sizeof(labels), "feed=\"%s\",stage=\"%s\"", feed, lat_stage_name(st));
+            histogram(o, name, labels, &lat->b[((size_t)f * LAT_NSTAGES + st) * LE_STRIDE], true);
+        }
     }
 }
 
-void metrics_render(const metrics_view_t *v, FILE *out)
+void metrics_render(const metrics_view_t *v, const metrics_lat_t *lat, FILE *out)
 {
     snap_t s = {0};
     family(out, "mdmux_up", "gauge", "1: the mdmux process serves metrics.");
@@ -339,50 +383,335 @@ void metrics_render(const metrics_view_t *v, FILE *out)
     drop(&s);
     rx(out, v);
     runtime(out, v);
-    latency(out, v);
+    latency(out, v, lat);
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Requests the control lcore carries out                                         */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * The latency recorder's totals belong to the control lcore (latency.h), so the HTTP
+ * thread never reads them: it posts a request (a ticket per kind), waits on the
+ * condition variable with a deadline, and copies the answer out under the mutex. The
+ * control coroutine takes every pending kind at its next tick (metrics_control()),
+ * brings the feeds' totals up to date once (lat_sync(), which may co_sleep, never
+ * under the mutex), does the work, then publishes the answers and wakes the waiters.
+ * A request that times out stays asked: the answer is made anyway and the next one of
+ * its kind is served from a newer one.
+ */
+enum { OP_SCRAPE, OP_LATENCY, OP_REPORT, OP_COUNT };
+
+/* How long the HTTP thread waits for the control lcore, ms. A scrape falls back to
+   the previous snapshot; the others answer 503. */
+static const unsigned op_timeout_ms[OP_COUNT] = {
+    [OP_SCRAPE] = 1000,
+    [OP_LATENCY] = 5000,
+    [OP_REPORT] = 10000,
+};
+
+struct metrics {
+    struct MHD_Daemon *d;
+    const metrics_view_t *v;
+    lat_t *lat; /* the recorder, or NULL when latency is not measured */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    /* under mu */
+    uint64_t asked[OP_COUNT], done[OP_COUNT];
+    bool closed;             /* the control coroutine has ended */
+    metrics_lat_t snap;      /* last latency snapshot (b: [nfeeds][LAT_NSTAGES][..]) */
+    char *body[OP_COUNT];    /* last answer of OP_LATENCY, OP_REPORT (malloc'd) */
+    unsigned code[OP_COUNT]; /* its HTTP status */
+    /* control lcore only */
+    uint64_t *work; /* the snapshot being made */
+    size_t snap_len;
+};
+
+/*
+ * Ask the control lcore for @p op and wait for it, at most op_timeout_ms[op]. Returns
+ * 0 (done), -ETIMEDOUT or -ESHUTDOWN (the control coroutine has ended), with m->mu
+ * held either way: the caller copies what it needs and unlocks.
+ */
+static int ask(metrics_t *m, unsigned op)
+{
+    pthread_mutex_lock(&m->mu);
+    if (m->closed)
+        return -ESHUTDOWN;
+    uint64_t ticket = ++m->asked[op];
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += op_timeout_ms[op] / 1000;
+    dl.tv_nsec += (long)(op_timeout_ms[op] % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    while (m->done[op] < ticket && !m->closed)
+        if (pthread_cond_timedwait(&m->cv, &m->mu, &dl) == ETIMEDOUT)
+            break;
+    return m->done[op] >= ticket ? 0 : m->closed ? -ESHUTDOWN : -ETIMEDOUT;
+}
+
+/* A JSON body (malloc'd): jansson's dump of @p j, which is released. */
+static char *dump(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    return s;
+}
+
+static char *error_body(const char *msg)
+{
+    return dump(json_pack("{s:s}", "error", msg));
+}
+
+/* Now, UTC, ISO 8601 with ms ("2026-12-01T14:05:06.123Z"), and in ms since the epoch. */
+static void wall_time(char *buf, size_t n, int64_t *unix_ms)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + k, n - k, ".%03ldZ", ts.tv_nsec / 1000000L);
+    *unix_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000L;
+}
+
+/* POST /report, on the control lcore (after lat_sync): the files, and the answer. */
+static char *do_report(metrics_t *m, unsigned *code)
+{
+    const char *dir = m->v->report_dir;
+    char err[4200], when[40];
+    int64_t unix_ms;
+    uint64_t t0 = co_now_ns();
+    if (lat_write_report(m->lat, dir, m->v->mode, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mdmux: POST /report: %s\n", err);
+        *code = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        return error_body(err);
+    }
+    uint64_t took_us = (co_now_ns() - t0) / 1000u;
+    wall_time(when, sizeof(when), &unix_ms);
+    char abs[PATH_MAX], path[PATH_MAX + 64];
+    const char *base = realpath(dir, abs) ? abs : dir;
+    json_t *files = json_array();
+    for (const char *const *f = lat_report_files; *f; f++) {
+        snprintf(path, sizeof(path), "%s/%s", base, *f);
+        json_array_append_new(files, json_string(path));
+    }
+    fprintf(stderr, "mdmux: POST /report: latency report (on demand) in %s/latency.json\n", dir);
+    *code = MHD_HTTP_OK;
+    return dump(json_pack("{s:s, s:o, s:s, s:I, s:I, s:I}", "dir", base, "files", files, "time",
+                          when, "unix_ms", (json_int_t)unix_ms, "messages",
+                          (json_int_t)lat_count(m->lat), "took_us", (json_int_t)took_us));
+}
+
+void metrics_control(metrics_t *m)
+{
+    if (m == NULL)
+        return;
+    uint64_t want[OP_COUNT];
+    bool any = false;
+    pthread_mutex_lock(&m->mu);
+    for (unsigned op = 0; op < OP_COUNT; op++) {
+        want[op] = m->asked[op];
+        any = any || want[op] > m->done[op];
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (!any)
+        return;
+    /* the feeds' totals up to date, once for everything asked (may co_sleep) */
+    if (m->lat)
+        lat_sync(m->lat, false);
+    char *body[OP_COUNT] = {0};
+    unsigned code[OP_COUNT] = {0};
+    bool fresh = want[OP_SCRAPE] > m->done[OP_SCRAPE] && m->lat && m->work;
+    if (fresh)
+        lat_feed_buckets(m->lat, metrics_le_ns, METRICS_LE_COUNT, m->work);
+    if (want[OP_LATENCY] > m->done[OP_LATENCY]) {
+        code[OP_LATENCY] = MHD_HTTP_OK;
+        body[OP_LATENCY] = dump(lat_json(m->lat));
+    }
+    if (want[OP_REPORT] > m->done[OP_REPORT])
+        body[OP_REPORT] = do_report(m, &code[OP_REPORT]);
+    pthread_mutex_lock(&m->mu);
+    if (fresh)
+        memcpy(m->snap.b, m->work, m->snap_len * sizeof(*m->work));
+    for (unsigned op = 0; op < OP_COUNT; op++) {
+        if (want[op] <= m->done[op])
+            continue;
+        if (op != OP_SCRAPE) {
+            free(m->body[op]);
+            m->body[op] = body[op];
+            m->code[op] = body[op] ? code[op] : MHD_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        m->done[op] = want[op];
+    }
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_control_end(metrics_t *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->closed = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
 }
 
 /* ------------------------------------------------------------------------------ */
 /* HTTP                                                                           */
 /* ------------------------------------------------------------------------------ */
 
-struct metrics {
-    struct MHD_Daemon *d;
-    const metrics_view_t *v;
-};
+static struct MHD_Response *text(const char *msg)
+{
+    return MHD_create_response_from_buffer(strlen(msg), (void *)msg, MHD_RESPMEM_PERSISTENT);
+}
+
+/* A malloc'd body (NULL: out of memory) as a response that frees it. */
+static struct MHD_Response *owned(char *body, const char *type)
+{
+    if (body == NULL)
+        return NULL;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return NULL;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    return r;
+}
+
+static struct MHD_Response *json_error(const char *msg)
+{
+    return owned(error_body(msg), "application/json");
+}
+
+/* GET /metrics: the latency snapshot of this scrape (fresh, or the last one if the
+   control lcore does not answer in time), then the text. */
+static struct MHD_Response *get_metrics(metrics_t *m)
+{
+    metrics_lat_t lat = {0};
+    if (m->lat) {
+        (void)ask(m, OP_SCRAPE); /* returns with mu held */
+        lat = m->snap;
+        lat.b = malloc(m->snap_len * sizeof(*lat.b) + 1);
+        if (lat.b)
+            memcpy(lat.b, m->snap.b, m->snap_len * sizeof(*lat.b));
+        pthread_mutex_unlock(&m->mu);
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f == NULL) {
+        free(lat.b);
+        return NULL;
+    }
+    metrics_render(m->v, lat.b ? &lat : NULL, f);
+    fclose(f);
+    free(lat.b);
+    return owned(buf, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+/* GET /latency and POST /report: the control lcore's answer. */
+static struct MHD_Response *from_control(metrics_t *m, unsigned op, unsigned *code)
+{
+    int rc = ask(m, op);
+    char *body = rc == 0 && m->body[op] ? strdup(m->body[op]) : NULL;
+    *code = m->code[op];
+    pthread_mutex_unlock(&m->mu);
+    if (rc == -ESHUTDOWN) {
+        *code = MHD_HTTP_SERVICE_UNAVAILABLE;
+        return json_error("the run is ending: the final report is written at exit");
+    }
+    if (rc == -ETIMEDOUT) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "the control lcore did not answer within %u ms (the request stays queued)",
+                 op_timeout_ms[op]);
+        *code = MHD_HTTP_SERVICE_UNAVAILABLE;
+        return json_error(msg);
+    }
+    if (body == NULL)
+        *code = MHD_HTTP_INTERNAL_SERVER_ERROR;
+    return body ? owned(body, "application/json") : json_error("out of memory");
+}
+
+static struct MHD_Response *not_allowed(const char *allow, const char *msg, unsigned *code)
+{
+    struct MHD_Response *r = json_error(msg);
+    if (r)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    *code = MHD_HTTP_METHOD_NOT_ALLOWED;
+    return r;
+}
+
+static struct MHD_Response *route(metrics_t *m, const char *url, const char *method, unsigned *code)
+{
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    bool post = strcmp(method, "POST") == 0;
+    *code = MHD_HTTP_OK;
+    if (strcmp(url, "/metrics") == 0 || strcmp(url, "/") == 0) {
+        if (!get)
+            return not_allowed("GET, HEAD", "use GET /metrics", code);
+        return get_metrics(m);
+    }
+    if (strcmp(url, "/latency") == 0) {
+        if (!get)
+            return not_allowed("GET, HEAD", "use GET /latency", code);
+        if (m->lat == NULL) {
+            *code = MHD_HTTP_SERVICE_UNAVAILABLE;
+            return json_error("latency is not measured in this run");
+        }
+        return from_control(m, OP_LATENCY, code);
+    }
+    if (strcmp(url, "/report") == 0) {
+        /* an action that writes files: POST only, so that no crawler, prefetch or
+           mistyped scrape target triggers it */
+        if (!post)
+            return not_allowed("POST",
+                               "POST /report writes the report set to --report DIR; GET "
+                               "/latency reads the current latency JSON",
+                               code);
+        if (m->v->report_dir == NULL) {
+            *code = MHD_HTTP_CONFLICT;
+            return json_error("mdmux runs without --report DIR: there is nowhere to write "
+                              "the report (GET /latency returns the latency JSON)");
+        }
+        if (m->lat == NULL) {
+            *code = MHD_HTTP_SERVICE_UNAVAILABLE;
+            return json_error("latency is not measured in this run");
+        }
+        return from_control(m, OP_REPORT, code);
+    }
+    *code = MHD_HTTP_NOT_FOUND;
+    return text("not found: GET /metrics, GET /latency, POST /report\n");
+}
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_len, void **state)
 {
     metrics_t *m = cls;
-    (void)version, (void)upload, (void)upload_len, (void)state;
-    struct MHD_Response *r;
-    unsigned code = MHD_HTTP_OK;
+    (void)version, (void)upload;
+    /* A request with a body (POST) comes in several calls: the first only announces
+       it, the middle ones carry the body (ignored: nothing takes parameters), the last
+       has none left. Answer on the last. */
+    static int started;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        static const char msg[] = "only GET\n";
-        r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
-        code = MHD_HTTP_METHOD_NOT_ALLOWED;
-    } else if (strcmp(url, "/metrics") != 0 && strcmp(url, "/") != 0) {
-        static const char msg[] = "not found: try /metrics\n";
-        r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
-        code = MHD_HTTP_NOT_FOUND;
-    } else {
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        if (f == NULL)
-            return MHD_NO;
-        metrics_render(m->v, f);
-        fclose(f);
-        /* MHD frees buf with free() once sent */
-        r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-        if (r)
-            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                    "text/plain; version=0.0.4; charset=utf-8");
-        else
-            free(buf);
+        if (*state == NULL) {
+            *state = &started;
+            return MHD_YES;
+        }
+        if (*upload_len != 0) {
+            *upload_len = 0;
+            return MHD_YES;
+        }
     }
+    unsigned code;
+    struct MHD_Response *r = route(m, url, method, &code);
     if (r == NULL)
         return MHD_NO;
     enum MHD_Result rc = MHD_queue_response(c, code, r);
@@ -399,10 +728,31 @@ metrics_t *metrics_start(const metrics_view_t *v, uint32_t addr_be, uint16_t por
         return NULL;
     }
     m->v = v;
+    m->lat = v->pipe->latency;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (m->lat) {
+        /* all zero until the first scrape the control lcore answers */
+        m->snap.nfeeds = lat_nfeeds(m->lat);
+        m->snap.nst = lat_nstages(m->lat);
+        m->snap_len = (size_t)m->snap.nfeeds * LAT_NSTAGES * LE_STRIDE;
+        m->snap.b = calloc(m->snap_len + 1, sizeof(*m->snap.b));
+        m->work = calloc(m->snap_len + 1, sizeof(*m->work));
+        if (m->snap.b == NULL || m->work == NULL) {
+            snprintf(err, errlen, "out of memory");
+            metrics_stop(m);
+            return NULL;
+        }
+    }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     sa.sin_addr.s_addr = addr_be;
-    /* One internal polling thread (not thread-per-connection): scrapes are rare and
-       small, and one thread keeps the footprint off the lcores predictable. */
+    /* One internal polling thread (not thread-per-connection): requests are rare and
+       small, and one thread keeps the footprint off the lcores predictable. A scrape
+       that arrives while a report is being written waits for it (bounded). */
     m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, NULL, NULL,
                             answer, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
@@ -410,7 +760,7 @@ metrics_t *metrics_start(const metrics_view_t *v, uint32_t addr_be, uint16_t por
         char a[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &addr_be, a, sizeof(a));
         snprintf(err, errlen, "cannot listen on %s:%u (address in use, or not local?)", a, port);
-        free(m);
+        metrics_stop(m);
         return NULL;
     }
     return m;
@@ -420,6 +770,15 @@ void metrics_stop(metrics_t *m)
 {
     if (m == NULL)
         return;
-    MHD_stop_daemon(m->d);
+    /* no waiter may outlive the daemon's thread: closed makes them return at once */
+    metrics_control_end(m);
+    if (m->d)
+        MHD_stop_daemon(m->d);
+    for (unsigned op = 0; op < OP_COUNT; op++)
+        free(m->body[op]);
+    free(m->snap.b);
+    free(m->work);
+    pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->mu);
     free(m);
 }

@@ -31,6 +31,8 @@ typedef struct metrics_view {
     io_rx_t *rx[CFG_MAX_LCORES]; /**< RX context of each lcore, or NULL */
     unsigned nrx;                /**< RX lcores */
     unsigned nhandlers;          /**< lcores running feed handlers */
+    const char *report_dir;      /**< --report DIR for POST /report, or NULL */
+    const char *mode;            /**< "replay" or "run" (titles the on-demand report) */
 } metrics_view_t;
 
 /**
@@ -40,6 +42,26 @@ typedef struct metrics_view {
  */
 #define METRICS_LE_COUNT 19
 extern const uint64_t metrics_le_ns[METRICS_LE_COUNT];
+
+/**
+ * Bounds of the per-feed family (mdmux_feed_stage_latency_seconds): the 1-5 subset of
+ * metrics_le_ns (100 ns, 500 ns, 1 us, 5 us, ... 100 ms: 13 bounds, then +Inf), so
+ * that 50 feeds x 5 stages stay near 4000 series and every per-feed `le` is also an
+ * overall one (sum by (stage, le) over the feeds equals the overall bucket).
+ */
+#define METRICS_FEED_LE_COUNT 13
+
+/**
+ * One consistent snapshot of the stage latencies, per feed, for a scrape: what the
+ * control lcore hands the endpoint (lat_feed_buckets() at metrics_le_ns). The overall
+ * family is the sum over the feeds of the same snapshot, so in every scrape the
+ * per-feed counts add up to the overall ones exactly.
+ */
+typedef struct metrics_lat {
+    unsigned nfeeds; /**< feeds in b */
+    unsigned nst;    /**< stages recorded (0: no latency in this run) */
+    uint64_t *b;     /**< [nfeeds][LAT_NSTAGES][METRICS_LE_COUNT + 2], as lat_feed_buckets() */
+} metrics_lat_t;
 
 /** Name of latency stage @p stage (enum lat_stage): "rx_to_dequeue", ... */
 const char *metrics_stage_name(unsigned stage);
@@ -52,18 +74,43 @@ const char *metrics_stage_name(unsigned stage);
  */
 stats_hist_t *metrics_stage_snapshot(const pipe_t *p, unsigned stage);
 
-/** Write every mdmux_* series of @p v in Prometheus text format 0.0.4 to @p out. */
-void metrics_render(const metrics_view_t *v, FILE *out);
+/**
+ * Write every mdmux_* series of @p v in Prometheus text format 0.0.4 to @p out, the
+ * stage latency families from @p lat (NULL: none).
+ */
+void metrics_render(const metrics_view_t *v, const metrics_lat_t *lat, FILE *out);
 
 typedef struct metrics metrics_t;
 
 /**
- * Serve GET /metrics (and /) on @p addr_be:@p port (network order address, host
- * order port) from libmicrohttpd's internal thread. @p v must stay valid until
- * metrics_stop(). Returns NULL with the reason in @p err.
+ * Serve on @p addr_be:@p port (network order address, host order port) from
+ * libmicrohttpd's internal thread (docs/latency.md, "Scraping"):
+ *
+ * - GET /metrics (and /): the Prometheus text;
+ * - GET /latency: the current latency JSON (as DIR/latency.json holds it);
+ * - POST /report: write DIR/latency.json, latency.txt and report.html to --report DIR
+ *   now, and answer a JSON naming the files and the time (409 without --report).
+ *
+ * Anything that reads the latency recorder's totals runs on the control lcore: the
+ * HTTP thread posts the request and waits (bounded) until metrics_control() has done
+ * it. @p v must stay valid until metrics_stop(). Returns NULL with the reason in @p err.
  */
 metrics_t *metrics_start(const metrics_view_t *v, uint32_t addr_be, uint16_t port, char *err,
                          size_t errlen);
+
+/**
+ * Control coroutine, every control tick: carry out what the endpoint asked for (a
+ * fresh latency snapshot for a scrape, a report, the latency JSON) and wake the
+ * waiting HTTP thread. May co_sleep (lat_sync()); returns at once when nothing is
+ * asked. NULL is ignored.
+ */
+void metrics_control(metrics_t *m);
+
+/**
+ * Control coroutine, once it ends: later requests no longer wait for it (scrapes use
+ * the last snapshot; POST /report and GET /latency answer 503). NULL is ignored.
+ */
+void metrics_control_end(metrics_t *m);
 
 /** Stop the endpoint and join its thread (NULL is ignored). */
 void metrics_stop(metrics_t *m);

@@ -126,12 +126,14 @@ static void install_signals(void)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-/* SIGUSR1: the current latency reports into the --report directory (or the tables on
-   stderr), on the control lcore, while the run goes on. */
+/* SIGUSR1: the current latency reports into the --report directory (latency.json,
+   latency.txt, report.html; or the tables on stderr), on the control lcore, while the
+   run goes on. POST /report on the metrics endpoint does the same (metrics.c). */
 static void report_on_demand(app_t *a)
 {
     lat_t *l = a->pipe.latency;
     const char *dir = a->o->report_dir;
+    char err[4200];
     if (l == NULL)
         return;
     lat_sync(l, false);
@@ -140,9 +142,9 @@ static void report_on_demand(app_t *a)
         lat_print(stderr, l, true);
         return;
     }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        fprintf(stderr, "mdmux: SIGUSR1: cannot create %s: %s\n", dir, strerror(errno));
-    else if (lat_write_dir(l, dir) == 0)
+    if (lat_write_report(l, dir, a->replay ? "replay" : "run", err, sizeof(err)) < 0)
+        fprintf(stderr, "mdmux: SIGUSR1: %s\n", err);
+    else
         fprintf(stderr, "mdmux: SIGUSR1: latency report (on demand) in %s/latency.json\n", dir);
 }
 
@@ -238,6 +240,7 @@ static void control_main(void *arg)
             g_report = 0;
             report_on_demand(a);
         }
+        metrics_control(a->metrics); /* POST /report, GET /latency, scrapes */
         if (progress && now >= next) {
             progress_line(a, tty);
             printed = true;
@@ -247,6 +250,7 @@ static void control_main(void *arg)
                  CO_BACKGROUND);
     }
     a->t_end_ns = co_now_ns();
+    metrics_control_end(a->metrics);
     if (printed && tty) {
         progress_line(a, tty);
         fputc('\n', stderr);
@@ -752,6 +756,8 @@ static int obs_start(app_t *a)
     for (unsigned id = 0; id < CFG_MAX_LCORES; id++)
         v->rx[id] = a->lc[id].rx;
     v->nrx = a->nrx;
+    v->report_dir = a->o->report_dir;
+    v->mode = a->replay ? "replay" : "run";
     for (unsigned i = 0; i < a->cfg->nhandlers; i++)
         v->nhandlers += a->lc[a->cfg->handlers[i]].used;
     if (a->telemetry)

@@ -41,23 +41,29 @@ static unsigned free_port(void)
 }
 
 /*
- * GET http://127.0.0.1:PORT/metrics; returns the body (malloc'd) or NULL when nothing
- * listens yet. HTTP/1.0, so the server closes after the body: read to EOF.
+ * METHOD http://127.0.0.1:PORT/PATH (no body); returns the body (malloc'd) or NULL
+ * when nothing listens yet, the status in @p code and the headers (malloc'd, may be
+ * NULL) in @p headers. HTTP/1.0, so the server closes after the body: read to EOF.
  */
-static char *http_get(unsigned port, int *code)
+static char *http_req(unsigned port, const char *method, const char *path, int *code,
+                      char **headers)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (headers)
+        *headers = NULL;
     if (s < 0)
         return NULL;
     if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
         close(s);
         return NULL;
     }
-    static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (write(s, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+    char req[256];
+    int rl = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%s\r\n", method, path,
+                      strcmp(method, "POST") == 0 ? "Content-Length: 0\r\n" : "");
+    if (write(s, req, (size_t)rl) != (ssize_t)rl) {
         close(s);
         return NULL;
     }
@@ -76,9 +82,17 @@ static char *http_get(unsigned port, int *code)
     *code = 0;
     sscanf(buf, "HTTP/%*s %d", code);
     char *body = strstr(buf, "\r\n\r\n");
+    if (headers)
+        *headers = strndup(buf, body ? (size_t)(body - buf) : len);
     char *out = strdup(body ? body + 4 : "");
     free(buf);
     return out;
+}
+
+/* GET /metrics. */
+static char *http_get(unsigned port, int *code)
+{
+    return http_req(port, "GET", "/metrics", code, NULL);
 }
 
 /* Value of the sample line starting with @p series (name and labels); fails if absent. */
@@ -115,6 +129,74 @@ static json_t *telemetry_answer(const char *out, const char *cmd)
     return NULL;
 }
 
+/* Sum of the samples of every line starting with @p prefix and containing @p with. */
+static double sum_samples(const char *text, const char *prefix, const char *with, unsigned *n)
+{
+    double sum = 0;
+    size_t pl = strlen(prefix);
+    *n = 0;
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char line[512];
+        if (strncmp(p, prefix, pl) != 0 || len >= sizeof(line))
+            continue;
+        memcpy(line, p, len);
+        line[len] = '\0';
+        char *sp = strrchr(line, ' ');
+        if (strstr(line, with) == NULL || sp == NULL)
+            continue;
+        sum += strtod(sp + 1, NULL);
+        (*n)++;
+    }
+    return sum;
+}
+
+/*
+ * Per-feed stage histograms: a series per feed and stage, and in the same scrape the
+ * feeds' counts, sums and shared buckets add up to the overall ones exactly.
+ */
+static void check_feed_latency(const char *text)
+{
+    assert_non_null(strstr(text, "# TYPE mdmux_feed_stage_latency_seconds histogram\n"));
+    static const char *const stages[] = {"rx_to_dequeue", "dequeue_to_decode", "decode_to_publish",
+                                         "rx_to_publish"};
+    char with[128], series[256];
+    for (unsigned s = 0; s < 4; s++) {
+        unsigned n;
+        snprintf(with, sizeof(with), "stage=\"%s\"}", stages[s]);
+        double per_feed = sum_samples(text, "mdmux_feed_stage_latency_seconds_count{", with, &n);
+        assert_int_equal(n, 2); /* feed00, feed01 */
+        snprintf(series, sizeof(series), "mdmux_stage_latency_seconds_count{stage=\"%s\"}",
+                 stages[s]);
+        double overall = sample(text, series);
+        if (per_feed != overall)
+            fail_msg("%s: the feeds' counts sum to %.0f, the overall count is %.0f", stages[s],
+                     per_feed, overall);
+        /* a bucket both families have */
+        snprintf(with, sizeof(with), "stage=\"%s\",le=\"5e-05\"}", stages[s]);
+        per_feed = sum_samples(text, "mdmux_feed_stage_latency_seconds_bucket{", with, &n);
+        assert_int_equal(n, 2);
+        snprintf(series, sizeof(series),
+                 "mdmux_stage_latency_seconds_bucket{stage=\"%s\",le=\"5e-05\"}", stages[s]);
+        assert_true(per_feed == sample(text, series));
+    }
+    double c = sample(text, "mdmux_feed_stage_latency_seconds_count{feed=\"feed01\","
+                            "stage=\"rx_to_publish\"}");
+    assert_true(c > 0);
+    assert_true(sample(text, "mdmux_feed_stage_latency_seconds_bucket{feed=\"feed01\","
+                             "stage=\"rx_to_publish\",le=\"+Inf\"}") == c);
+    /* the per-feed ladder is the 1-5 subset: 13 bounds, then +Inf */
+    unsigned n;
+    sum_samples(text,
+                "mdmux_feed_stage_latency_seconds_bucket{feed=\"feed00\","
+                "stage=\"rx_to_publish\"",
+                "", &n);
+    assert_int_equal(n, 14);
+    assert_null(strstr(text, "mdmux_feed_stage_latency_seconds_bucket{feed=\"feed00\","
+                             "stage=\"rx_to_publish\",le=\"2e-06\"}"));
+}
+
 static void check_scrape(const char *dir, const char *text)
 {
     assert_true(sample(text, "mdmux_up") == 1);
@@ -143,6 +225,7 @@ static void check_scrape(const char *dir, const char *text)
                              "le=\"0.001\"}") <= cnt);
     assert_true(sample(text, "mdmux_stage_latency_seconds_sum{stage=\"rx_to_publish\"}") > 0);
     assert_non_null(strstr(text, "# TYPE mdmux_stage_latency_seconds histogram\n"));
+    check_feed_latency(text);
     assert_non_null(strstr(text, "# TYPE mdmux_line_packets_total counter\n"));
 
     char path[512], cmd[1200];
@@ -220,6 +303,77 @@ static void check_telemetry(const char *prefix)
     at_result_free(&r);
 }
 
+/* POST /report writes the on-demand set into --report DIR and names it; GET is refused
+   (an action), GET /latency answers the running latency JSON. */
+static void check_report_endpoint(unsigned port, const char *rep)
+{
+    int code = 0;
+    char *hdr = NULL;
+    char *body = http_req(port, "POST", "/report", &code, &hdr);
+    assert_non_null(body);
+    if (code != 200)
+        fail_msg("POST /report: %d\n%s", code, body);
+    at_contains(hdr, "application/json");
+    json_error_t e;
+    json_t *j = json_loads(body, 0, &e);
+    if (j == NULL)
+        fail_msg("POST /report: not JSON (%s):\n%s", e.text, body);
+    json_t *files = json_object_get(j, "files");
+    assert_int_equal(json_array_size(files), 3);
+    static const char *const want[] = {"/latency.json", "/latency.txt", "/report.html"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *f = json_string_value(json_array_get(files, i));
+        assert_non_null(f);
+        assert_true(f[0] == '/'); /* absolute */
+        size_t fl = strlen(f), wl = strlen(want[i]);
+        assert_true(fl > wl && strcmp(f + fl - wl, want[i]) == 0);
+        assert_int_equal(access(f, R_OK), 0);
+    }
+    const char *when = json_string_value(json_object_get(j, "time"));
+    assert_non_null(when);
+    assert_int_equal(strlen(when), strlen("2026-12-01T14:05:06.123Z"));
+    assert_true(when[strlen(when) - 1] == 'Z');
+    assert_true(json_integer_value(json_object_get(j, "unix_ms")) > 0);
+    assert_true(json_integer_value(json_object_get(j, "messages")) > 0);
+    /* what it wrote is the running report: not final, and a page with plots */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/latency.json", rep);
+    json_t *lj = at_json(path);
+    json_t *lat = json_object_get(lj, "latency");
+    assert_true(json_is_false(json_object_get(lat, "final")));
+    assert_true(json_integer_value(json_object_get(
+                    json_object_get(json_object_get(lat, "overall"), "rx_to_publish"), "count")) >
+                0);
+    json_decref(lj);
+    snprintf(path, sizeof(path), "%s/report.html", rep);
+    char *html = at_slurp(path);
+    assert_non_null(html);
+    at_contains(html, "<svg");
+    at_contains(html, "on-demand report");
+    free(html);
+    json_decref(j);
+    free(body);
+    free(hdr);
+
+    body = http_req(port, "GET", "/report", &code, &hdr);
+    assert_non_null(body);
+    assert_int_equal(code, 405);
+    at_contains(hdr, "Allow: POST");
+    at_contains(body, "\"error\"");
+    free(body);
+    free(hdr);
+
+    body = http_req(port, "GET", "/latency", &code, NULL);
+    assert_non_null(body);
+    assert_int_equal(code, 200);
+    j = json_loads(body, 0, &e);
+    assert_non_null(j);
+    assert_true(json_is_false(json_object_get(j, "final")));
+    assert_non_null(json_object_get(json_object_get(j, "feeds"), "feed01"));
+    json_decref(j);
+    free(body);
+}
+
 static void test_scrape_and_telemetry_during_replay(void **state)
 {
     if (!at_have_gen()) {
@@ -229,8 +383,9 @@ static void test_scrape_and_telemetry_during_replay(void **state)
     const char *dir = *state;
     static const char *const gen[] = {"--feeds", "2", "--duration-ms", "50", NULL};
     at_gen(dir, "live", gen);
-    char pcap[512], listen[32];
+    char pcap[512], listen[32], rep[512];
     snprintf(pcap, sizeof(pcap), "%s/live.pcap", dir);
+    snprintf(rep, sizeof(rep), "%s/rep", dir);
     unsigned port = free_port();
     snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
     const char *fp = at_file_prefix();
@@ -244,6 +399,8 @@ static void test_scrape_and_telemetry_during_replay(void **state)
                     (char *)"--metrics",
                     listen,
                     (char *)"--telemetry",
+                    (char *)"--report",
+                    rep,
                     (char *)"--no-progress",
                     (char *)"--",
                     (char *)fp,
@@ -275,6 +432,7 @@ static void test_scrape_and_telemetry_during_replay(void **state)
     free(text);
 
     check_telemetry(prefix_value(fp));
+    check_report_endpoint(port, rep);
 
     /* live counters: a later scrape has seen more packets */
     usleep(300 * 1000);
@@ -293,6 +451,50 @@ static void test_scrape_and_telemetry_during_replay(void **state)
         free(err);
         fail_msg("mdmux: status %d after SIGTERM", st);
     }
+}
+
+/* Without --report DIR, POST /report says why (409) and writes nothing. */
+static void test_report_without_dir(void **state)
+{
+    at_need_gen();
+    const char *dir = *state;
+    static const char *const gen[] = {"--feeds", "1", "--duration-ms", "50", NULL};
+    at_gen(dir, "nodir", gen);
+    char pcap[512], listen[32];
+    snprintf(pcap, sizeof(pcap), "%s/nodir.pcap", dir);
+    unsigned port = free_port();
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+    char *argv[] = {(char *)MDMUX_BIN,
+                    (char *)"replay",
+                    pcap,
+                    (char *)"--rate",
+                    (char *)"400",
+                    (char *)"--loop",
+                    (char *)"1000",
+                    (char *)"--metrics",
+                    listen,
+                    (char *)"--no-progress",
+                    (char *)"--",
+                    (char *)at_file_prefix(),
+                    NULL};
+    pid_t pid = at_start(argv, dir, "nodir");
+    assert_true(pid > 0);
+    char *body = NULL;
+    int code = 0;
+    for (int i = 0; i < 200 && body == NULL; i++) {
+        body = http_req(port, "POST", "/report", &code, NULL);
+        if (body == NULL)
+            usleep(100 * 1000);
+    }
+    kill(pid, SIGTERM);
+    assert_int_equal(at_wait(pid, AT_TIMEOUT_S), 0);
+    assert_non_null(body);
+    assert_int_equal(code, 409);
+    at_contains(body, "--report DIR");
+    json_t *j = json_loads(body, 0, NULL);
+    assert_non_null(json_string_value(json_object_get(j, "error")));
+    json_decref(j);
+    free(body);
 }
 
 /* metrics: and telemetry: in the configuration; --metrics on the command line. */
@@ -355,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_config_keys),
         cmocka_unit_test_setup_teardown(test_scrape_and_telemetry_during_replay, at_dir_setup,
                                         at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_report_without_dir, at_dir_setup, at_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -210,6 +210,8 @@ static void header(FILE *out, const json_t *st, const json_t *lat)
         fprintf(out, " · %.3f s", el);
     if (json_is_true(json_object_get(st, "interrupted")))
         fputs(" · interrupted by a signal", out);
+    if (json_is_false(json_object_get(lat, "final")))
+        fputs(" · on-demand report, taken while the run went on", out);
     const json_t *clk = json_object_get(lat, "clock");
     double hz = jnum(clk, "tsc_hz"), cost = jnum(clk, "read_cost_ns");
     if (isfinite(hz))
