@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <math.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 #include <png.h>
@@ -191,6 +192,168 @@ static void test_partial_input(void **state)
     json_decref(j);
 }
 
+/* A numeric attribute of a node. */
+static double attr(xmlNodePtr n, const char *name)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+    assert_non_null(v);
+    double d = strtod((const char *)v, NULL);
+    xmlFree(v);
+    return d;
+}
+
+/* The frame of svg @p id: its plot area's left and right edges, pixels. */
+static void frame_of(xmlDocPtr d, const char *id, double *x0, double *x1)
+{
+    char expr[128];
+    snprintf(expr, sizeof(expr), "//svg[@id='%s']/rect[@class='frame']", id);
+    xmlXPathObjectPtr o = xpath(d, expr);
+    assert_non_null(o->nodesetval);
+    assert_int_equal(o->nodesetval->nodeNr, 1);
+    *x0 = attr(o->nodesetval->nodeTab[0], "x");
+    *x1 = *x0 + attr(o->nodesetval->nodeTab[0], "width");
+    xmlXPathFreeObject(o);
+}
+
+/* The x range of every polyline point of svg @p id, pixels. */
+static void points_of(xmlDocPtr d, const char *id, double *lo, double *hi)
+{
+    char expr[128];
+    snprintf(expr, sizeof(expr), "//svg[@id='%s']//polyline", id);
+    xmlXPathObjectPtr o = xpath(d, expr);
+    *lo = 1e9;
+    *hi = -1e9;
+    for (int i = 0; o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+        xmlChar *pts = xmlGetProp(o->nodesetval->nodeTab[i], (const xmlChar *)"points");
+        for (char *p = (char *)pts; p && *p;) {
+            char *end;
+            double x = strtod(p, &end);
+            if (end == p)
+                break;
+            *lo = x < *lo ? x : *lo;
+            *hi = x > *hi ? x : *hi;
+            p = strchr(end, ' ');
+            if (p == NULL)
+                break;
+            p++;
+        }
+        xmlFree(pts);
+    }
+    xmlXPathFreeObject(o);
+}
+
+/* The values of the time ticks ("2.5 s") of svg @p id: count, min and max. */
+static int time_ticks(xmlDocPtr d, const char *id, double *lo, double *hi)
+{
+    char expr[128];
+    snprintf(expr, sizeof(expr), "//svg[@id='%s']/text[@class='tick']", id);
+    xmlXPathObjectPtr o = xpath(d, expr);
+    int n = 0;
+    *lo = 1e9;
+    *hi = -1e9;
+    for (int i = 0; o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+        xmlChar *c = xmlNodeGetContent(o->nodesetval->nodeTab[i]);
+        size_t l = strlen((const char *)c);
+        if (l > 2 && strcmp((const char *)c + l - 2, " s") == 0) {
+            double v = strtod((const char *)c, NULL);
+            *lo = v < *lo ? v : *lo;
+            *hi = v > *hi ? v : *hi;
+            n++;
+        }
+        xmlFree(c);
+    }
+    xmlXPathFreeObject(o);
+    return n;
+}
+
+/* No coordinate or label is a NaN or an infinity. */
+static void no_nan(const char *html)
+{
+    static const char *const bad[] = {
+        "\"nan", "\"-nan", "\"inf", "\"-inf", ",nan",  ",-nan", "nan,",  ",inf",  ",-inf", "inf,",
+        ">nan",  ">-nan",  ">inf",  ">-inf",  " nan ", " nan,", " -nan", " inf ", " -inf"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (strstr(html, bad[i]))
+            fail_msg("'%s' in the page: %.200s", bad[i], strstr(html, bad[i]));
+}
+
+/*
+ * The time axes span the data and no more: a series that ends at 5.7 s ends at the
+ * right edge of the frame and no tick lies past its last interval (a 1-2-5 axis
+ * rounded up to 6 s would leave a blank strip and a tick beyond the data); the
+ * heatmap's cells fill its frame; one interval and empty series draw sane axes.
+ */
+static void test_time_axis(void **state)
+{
+    (void)state;
+    const unsigned nt = 57; /* 0.1 .. 5.7 s: not a multiple of a 1-2-5 step */
+    const double last = nt / 10.0, iv = 0.1;
+    json_t *j = sample_stats(12, nt, 1.0, 3);
+    char *html = render(j);
+    xmlDocPtr d = parse(html);
+    static const char *const ids[] = {"time-0", "time-3", "rates"};
+    for (unsigned i = 0; i < 3; i++) {
+        double f0, f1, p0, p1, t0, t1;
+        frame_of(d, ids[i], &f0, &f1);
+        points_of(d, ids[i], &p0, &p1);
+        if (fabs(p1 - f1) > 0.6 || fabs(p0 - f0) > 0.6)
+            fail_msg("%s: data spans x %.1f..%.1f, the frame %.1f..%.1f", ids[i], p0, p1, f0, f1);
+        assert_true(time_ticks(d, ids[i], &t0, &t1) >= 3);
+        if (t1 > last + iv * 1e-6 || t0 < iv - 1e-6)
+            fail_msg("%s: ticks %.2f..%.2f s outside the data's 0.1..%.1f s", ids[i], t0, t1, last);
+    }
+    /* heatmap: first cell at the frame's left edge, last one ending at its right */
+    double f0, f1, c0 = 1e9, c1 = -1e9;
+    frame_of(d, "rates-heat", &f0, &f1);
+    xmlXPathObjectPtr o = xpath(d, "//svg[@id='rates-heat']/rect[@class='cell']");
+    assert_int_equal(o->nodesetval->nodeNr, 12 * (int)nt);
+    for (int i = 0; i < o->nodesetval->nodeNr; i++) {
+        double x = attr(o->nodesetval->nodeTab[i], "x"),
+               w = attr(o->nodesetval->nodeTab[i], "width");
+        c0 = x < c0 ? x : c0;
+        c1 = x + w > c1 ? x + w : c1;
+    }
+    xmlXPathFreeObject(o);
+    assert_true(fabs(c0 - f0) < 0.6 && fabs(c1 - f1) < 0.6);
+    double t0, t1;
+    assert_true(time_ticks(d, "rates-heat", &t0, &t1) >= 3);
+    assert_true(t0 >= 0 && t1 <= last + 1e-6);
+    xmlFreeDoc(d);
+    free(html);
+    json_decref(j);
+
+    /* one interval: a marker in the middle of a finite axis */
+    j = sample_stats(3, 1, 1.0, 4);
+    html = render(j);
+    d = parse(html);
+    no_nan(html);
+    assert_true(node_count(d, "//svg[@id='time-0']//circle[@class='marker']") == 3);
+    double p0, p1;
+    frame_of(d, "time-0", &f0, &f1);
+    points_of(d, "time-0", &p0, &p1);
+    assert_true(fabs(p0 - (f0 + f1) / 2) < 0.6);
+    assert_true(time_ticks(d, "time-0", &t0, &t1) >= 2);
+    assert_true(t0 >= 0 && t1 <= 0.2 + 1e-6);
+    xmlFreeDoc(d);
+    free(html);
+
+    /* a stage with no message in any interval: a note, not an empty plot */
+    json_t *st = json_object_get(
+        json_object_get(json_object_get(json_object_get(j, "latency"), "series"), "stages"),
+        "rx_to_dequeue");
+    static const char *const q[] = {"p50", "p99", "max"};
+    for (unsigned k = 0; k < 3; k++)
+        json_object_set_new(st, q[k], json_pack("[i]", 0));
+    html = render(j);
+    d = parse(html);
+    assert_int_equal(node_count(d, "//svg[@id='time-0']"), 0);
+    assert_int_equal(node_count(d, "//svg[@id='time-1']"), 1);
+    assert_non_null(strstr(html, "rx_to_dequeue: no message in any interval"));
+    xmlFreeDoc(d);
+    free(html);
+    json_decref(j);
+}
+
 /* Run a shell command; returns its exit status. */
 static int sh(const char *fmt, ...)
 {
@@ -287,13 +450,27 @@ static int png_stats(const char *path, unsigned *colours, double *inked)
     return 0;
 }
 
-/* Script appended to a copy of the page: counts lines with a non-empty bounding box. */
+/*
+ * Script appended to a copy of the page: counts lines with a non-empty bounding box,
+ * and the time plots whose rendered lines span their frame from edge to edge with no
+ * time tick past the data's last interval (%g: that time, seconds, plus one interval).
+ */
 static const char bbox_js[] =
     "<script>//<![CDATA[\n"
     "var l=document.querySelectorAll('svg polyline'),ok=0;"
     "for(var i=0;i<l.length;i++){var b=l[i].getBBox();if(b.width>0&&b.height>0)ok++;}"
     "document.body.setAttribute('data-lines',l.length+':'+ok);"
-    "document.body.setAttribute('data-svgs',document.querySelectorAll('svg').length);\n"
+    "document.body.setAttribute('data-svgs',document.querySelectorAll('svg').length);"
+    "var s=document.querySelectorAll('svg[id^=\"time-\"],svg#rates'),tx=0;"
+    "for(var i=0;i<s.length;i++){var f=s[i].querySelector('rect.frame').getBBox(),"
+    "p=s[i].querySelectorAll('polyline'),lo=1e9,hi=-1e9,tk=-1;"
+    "for(var k=0;k<p.length;k++){var b=p[k].getBBox();lo=Math.min(lo,b.x);"
+    "hi=Math.max(hi,b.x+b.width);}"
+    "var t=s[i].querySelectorAll('text.tick');"
+    "for(var k=0;k<t.length;k++){var c=t[k].textContent;"
+    "if(/ s$/.test(c))tk=Math.max(tk,parseFloat(c));}"
+    "if(Math.abs(lo-f.x)<1&&Math.abs(hi-f.x-f.width)<1&&tk>0&&tk<=%g)tx++;}"
+    "document.body.setAttribute('data-xaxis',s.length+':'+tx);\n"
     "//]]></script>";
 
 static void test_chromium(void **state)
@@ -306,7 +483,9 @@ static void test_chromium(void **state)
     }
     char dir[256], path[512];
     workdir(dir, sizeof(dir));
-    json_t *j = sample_stats(NFEEDS, NINTERVALS, 1.0, 1);
+    /* 57 intervals: the data ends at 5.7 s, where a rounded-out axis would run on */
+    const unsigned nt = 57;
+    json_t *j = sample_stats(NFEEDS, nt, 1.0, 1);
     char *html = render(j);
     snprintf(path, sizeof(path), "%s/report.html", dir);
     FILE *f = fopen(path, "w");
@@ -333,7 +512,9 @@ static void test_chromium(void **state)
     snprintf(path, sizeof(path), "%s/bbox.html", dir);
     f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f, "%.*s%s%s", (int)(pos - html), html, bbox_js, pos);
+    fprintf(f, "%.*s", (int)(pos - html), html);
+    fprintf(f, bbox_js, nt / 10.0 + 0.1 + 1e-9);
+    fputs(pos, f);
     fclose(f);
     assert_int_equal(sh("cd %s && timeout 120 %s " CHROME_FLAGS " --virtual-time-budget=3000 "
                         "--run-all-compositor-stages-before-draw --dump-dom file://%s "
@@ -344,6 +525,12 @@ static void test_chromium(void **state)
     int nsvg = 1 + 2 * SAMPLE_NSTAGES + 2, nlines = SAMPLE_NSTAGES * 5 + 11;
     assert_int_equal(sh("grep -q 'data-svgs=\"%d\"' %s", nsvg, path), 0);
     assert_int_equal(sh("grep -q 'data-lines=\"%d:%d\"' %s", nlines, nlines, path), 0);
+    /* every stage's time plot and the rates plot: domain = the data's time range */
+    int ntime = SAMPLE_NSTAGES + 1;
+    if (sh("grep -q 'data-xaxis=\"%d:%d\"' %s", ntime, ntime, path) != 0) {
+        sh("grep -o 'data-xaxis=\"[0-9:]*\"' %s >&2", path);
+        fail_msg("time axes: not every plot spans exactly its data (see above: plots:ok)");
+    }
     free(html);
     json_decref(j);
     if (getenv("MDMUX_REPORT_KEEP") == NULL)
@@ -353,9 +540,8 @@ static void test_chromium(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_wellformed),
-        cmocka_unit_test(test_partial_input),
-        cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_wellformed), cmocka_unit_test(test_partial_input),
+        cmocka_unit_test(test_time_axis),  cmocka_unit_test(test_cli),
         cmocka_unit_test(test_chromium),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

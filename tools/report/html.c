@@ -390,23 +390,34 @@ static void stage_over_time(FILE *out, const json_t *ser, const double *t, size_
         for (size_t k = 0; k < 3; k++) {
             if (!time_series(json_object_get(o, q[k]), t, nt, &s[n]))
                 continue;
+            size_t pts = 0;
             for (size_t j = 0; j < s[n].n; j++) /* 0: an empty interval, no point */
                 if (!(s[n].y[j] > 0))
                     ((double *)s[n].y)[j] = NAN;
+                else
+                    pts += isfinite(s[n].x[j]);
+            if (pts == 0) { /* nothing to draw: no axis made up around it */
+                free((void *)s[n].y);
+                continue;
+            }
             s[n].name = q[k];
             s[n].color = qc[k];
             s[n].dashed = k == 2;
             n++;
         }
-        if (n == 0)
+        if (n == 0) {
+            fputs("<p class=\"note\">", out);
+            plot_esc(out, stages[i]);
+            fputs(": no message in any interval.</p>\n", out);
             continue;
+        }
         char id[64];
         snprintf(id, sizeof(id), "time-%zu", i);
         plot_t p = {.id = id,
                     .title = stages[i],
                     .width = HALF_W,
                     .height = 260,
-                    .x = {PLOT_LINEAR, PLOT_FMT_SEC, 0, 0, "time (s)"},
+                    .x = {PLOT_LINEAR, PLOT_FMT_SEC, 0, 0, "time (s)", true},
                     .y = {PLOT_LOG, PLOT_FMT_NS, 0, 0, "latency (log scale)"},
                     .series = s,
                     .nseries = n,
@@ -479,7 +490,7 @@ static void rates_plot(FILE *out, feed_rate_t *f, size_t nf, const double *t, si
                 .title = title,
                 .width = WIDE_W,
                 .height = 380,
-                .x = {PLOT_LINEAR, PLOT_FMT_SEC, 0, 0, "time (s)"},
+                .x = {PLOT_LINEAR, PLOT_FMT_SEC, 0, 0, "time (s)", true},
                 .y = {PLOT_LINEAR, PLOT_FMT_RATE, 0, 0, "messages/s"},
                 .series = s,
                 .nseries = ns,
@@ -489,40 +500,66 @@ static void rates_plot(FILE *out, feed_rate_t *f, size_t nf, const double *t, si
     free(b);
 }
 
-/* Every feed's rate over time, busiest first: one row per feed. */
-static void rates_heatmap(FILE *out, const feed_rate_t *f, size_t nf, const double *t, size_t nt)
+/* Columns of the heatmap at most: beyond, intervals are averaged into bins (a cell
+   narrower than a pixel or two shows nothing, and 50 feeds x 36000 intervals would
+   make a page of millions of elements). */
+#define HEAT_MAX_COLS 600
+
+/* Every feed's rate over time, busiest first: one row per feed; @p iv the interval in
+   seconds (NAN: unknown). */
+static void rates_heatmap(FILE *out, const feed_rate_t *f, size_t nf, const double *t, size_t nt,
+                          double iv)
 {
+    size_t bin = (nt + HEAT_MAX_COLS - 1) / HEAT_MAX_COLS, nc = bin ? (nt + bin - 1) / bin : 0;
     const char **rows = malloc(nf * sizeof(*rows));
-    double *v = malloc(nf * nt * sizeof(*v) + 1);
-    if (rows == NULL || v == NULL) {
+    double *v = malloc(nf * nc * sizeof(*v) + 1), *x = malloc(nc * sizeof(*x) + 1);
+    if (rows == NULL || v == NULL || x == NULL) {
         free(rows);
         free(v);
+        free(x);
         return;
     }
+    for (size_t c = 0; c < nc; c++) /* a bin ends where its last interval does */
+        x[c] = t[(c + 1) * bin - 1 < nt ? (c + 1) * bin - 1 : nt - 1];
     for (size_t r = 0; r < nf; r++) {
         rows[r] = f[r].name;
-        for (size_t c = 0; c < nt; c++)
-            v[r * nt + c] = c < f[r].n ? f[r].y[c] : NAN;
+        for (size_t c = 0; c < nc; c++) {
+            double sum = 0;
+            size_t m = 0;
+            for (size_t k = c * bin; k < (c + 1) * bin && k < nt; k++)
+                if (k < f[r].n && isfinite(f[r].y[k])) {
+                    sum += f[r].y[k];
+                    m++;
+                }
+            v[r * nc + c] = m ? sum / (double)m : NAN;
+        }
     }
-    char title[96];
-    snprintf(title, sizeof(title), "All %zu feeds, busiest first (colour: log scale)", nf);
+    char title[160];
+    if (bin > 1)
+        snprintf(title, sizeof(title),
+                 "All %zu feeds, busiest first (colour: log scale; mean of every %zu intervals)",
+                 nf, bin);
+    else
+        snprintf(title, sizeof(title), "All %zu feeds, busiest first (colour: log scale)", nf);
     plot_heat_t h = {.id = "rates-heat",
                      .title = title,
                      .width = WIDE_W,
                      .rows = rows,
                      .nrows = nf,
-                     .ncols = nt,
-                     .x = t,
+                     .ncols = nc,
+                     .x = x,
                      .v = v,
                      .xaxis = {PLOT_LINEAR, PLOT_FMT_SEC, 0, 0, "time (s)"},
                      .vfmt = PLOT_FMT_RATE,
-                     .vlabel = "messages/s"};
+                     .vlabel = "messages/s",
+                     .dx = isfinite(iv) && iv > 0 ? iv * (double)bin : 0};
     plot_heatmap(out, &h);
     free(rows);
     free(v);
+    free(x);
 }
 
-static void feed_rates(FILE *out, const json_t *ser, const double *t, size_t nt)
+static void feed_rates(FILE *out, const json_t *ser, const double *t, size_t nt, double iv)
 {
     const json_t *rates = json_object_get(ser, "rates");
     size_t nf = json_object_size(rates), i = 0;
@@ -544,7 +581,7 @@ static void feed_rates(FILE *out, const json_t *ser, const double *t, size_t nt)
     else {
         qsort(f, i, sizeof(*f), by_total);
         rates_plot(out, f, i, t, nt);
-        rates_heatmap(out, f, i, t, nt);
+        rates_heatmap(out, f, i, t, nt, iv);
     }
     for (size_t j = 0; j < i; j++)
         free(f[j].y);
@@ -560,9 +597,9 @@ static void series_sections(FILE *out, const json_t *lat, const char **stages, s
         fputs("<h2>Over time</h2>\n<p class=\"note\">No interval series in the report.</p>\n", out);
         return;
     }
-    stage_over_time(out, ser, t, nt, stages, ns);
-    feed_rates(out, ser, t, nt);
     double iv = jnum(ser, "interval_ms");
+    stage_over_time(out, ser, t, nt, stages, ns);
+    feed_rates(out, ser, t, nt, iv / 1000.0);
     if (isfinite(iv))
         fprintf(out, "<p class=\"note\">One point per %.0f ms interval.</p>\n", iv);
     free(t);

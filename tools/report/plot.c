@@ -173,33 +173,62 @@ static void extent(const plot_t *p, bool xs, double *lo, double *hi)
         }
 }
 
-/* Ticks of a linear axis from 0 (or lo) with a 1-2-5 step; fixes the range. */
+/* The tick label of @p v on a linear axis of step @p step. */
+static void linear_label(tick_t *t, const plot_axis_t *ax, double v, double step)
+{
+    if (ax->fmt == PLOT_FMT_SEC)
+        snprintf(t->label, sizeof(t->label), "%.*f s",
+                 step < 1 && v != 0 ? (int)ceil(-log10(step) - 1e-9) : 0, v);
+    else
+        plot_fmt(t->label, sizeof(t->label), v, ax->fmt);
+}
+
+/*
+ * Ticks of a linear axis with a 1-2-5 step; fixes the range: the axis's own, or from
+ * the data [lo, hi] (NAN/inf when there is none): tight, exactly that (one value v:
+ * [0, 2v], centred), else from 0 to the next tick at or above hi.
+ */
 static unsigned ticks_linear(frame_axis_t *a, const plot_axis_t *ax, double lo, double hi,
                              double target, tick_t *t)
 {
-    if (ax->lo < ax->hi) {
+    bool given = ax->lo < ax->hi;
+    if (given) {
         lo = ax->lo;
         hi = ax->hi;
-    } else if (!isfinite(lo) || lo > 0) {
+    } else if (!isfinite(lo) || !isfinite(hi)) {
+        lo = 0; /* no data: an empty frame 0 .. 1 */
+        hi = 1;
+    } else if (ax->tight && hi - lo <= fabs(hi) * 1e-9) {
+        double v = hi; /* one value: in the middle */
+        lo = v > 0 ? 0 : v < 0 ? 2 * v : -1;
+        hi = v > 0 ? 2 * v : v < 0 ? 0 : 1;
+    } else if (!ax->tight && lo > 0) {
         lo = 0;
     }
-    if (!isfinite(hi) || hi <= lo)
+    if (hi <= lo)
         hi = lo + 1;
-    double step = step125((hi - lo) / (target > 2 ? target : 2), true);
-    if (!(ax->lo < ax->hi))
+    target = target > 2 ? target : 2;
+    double step = step125((hi - lo) / target, true);
+    /* a tight axis has no room to round out to: the finer step unless it crowds, so
+       that there are enough ticks inside the data */
+    double finer = step125((hi - lo) / target, false);
+    if (ax->tight && !given && (hi - lo) / finer <= target * 1.5)
+        step = finer;
+    if (!given && !ax->tight)
         hi = ceil(hi / step - 1e-9) * step;
     a->t0 = lo;
     a->t1 = hi;
     unsigned n = 0;
-    for (double v = ceil(lo / step) * step; v <= hi + step * 1e-6 && n < MAX_TICKS; v += step) {
-        t[n].t = v;
+    /* by index, not by accumulation: no drift past hi */
+    double k0 = ceil(lo / step - 1e-6);
+    for (double k = k0; n < MAX_TICKS; k++) {
+        double v = k * step;
+        if (v > hi + step * 1e-6)
+            break;
         if (fabs(v) < step * 1e-6)
             v = 0;
-        if (ax->fmt == PLOT_FMT_SEC)
-            snprintf(t[n++].label, sizeof(t->label), "%.*f s",
-                     step < 1 ? (int)ceil(-log10(step) - 1e-9) : 0, v);
-        else
-            plot_fmt(t[n++].label, sizeof(t->label), v, ax->fmt);
+        t[n].t = v;
+        linear_label(&t[n++], ax, v, step);
     }
     return n;
 }
@@ -307,7 +336,10 @@ static void axis_ticks(FILE *out, const frame_axis_t *fx, const frame_axis_t *fy
             fprintf(out, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
                     x, yt, x, yb);
             fprintf(out, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">", x,
-                    yb + 16, f > 0.97 ? "end" : "middle");
+                    yb + 16,
+                    f > 0.97   ? "end"
+                    : f < 0.03 ? "start"
+                               : "middle");
         } else {
             double y = yb - f * fy->len;
             fprintf(out, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
@@ -500,19 +532,33 @@ static void heat_range(const plot_heat_t *h, double *l0, double *l1)
         *l1 = *l0 + 1;
 }
 
-static void heat_cells(FILE *out, const plot_heat_t *h, double x0, double cw, double l0, double l1)
+/* Column @p c's start in x units: the previous column's end (the first: x[0] - dx). */
+static double heat_start(const plot_heat_t *h, size_t c, double dx)
+{
+    return c == 0 ? h->x[0] - dx : h->x[c - 1];
+}
+
+/* Cells where their time is: column c spans (x[c-1], x[c]] on @p fx (so a short last
+   interval, or a late one, is drawn as wide as it was). */
+static void heat_cells(FILE *out, const plot_heat_t *h, const frame_axis_t *fx, double dx,
+                       double l0, double l1)
 {
     char col[8], vb[32], tb[32];
-    for (size_t r = 0; r < h->nrows; r++) {
-        for (size_t c = 0; c < h->ncols; c++) {
+    for (size_t c = 0; c < h->ncols; c++) {
+        double xa = pixel(fx, heat_start(h, c, dx), false), xb = pixel(fx, h->x[c], false);
+        if (!(xb > xa))
+            continue; /* out of order or empty: nothing to draw */
+        for (size_t r = 0; r < h->nrows; r++) {
             double v = h->v[r * h->ncols + c];
             if (!isfinite(v) || v <= 0)
                 continue;
             heat_color((log10(v) - l0) / (l1 - l0), col);
+            /* 0.3 px of overlap hides the seams between neighbours */
             fprintf(out,
-                    "<rect class=\"cell\" x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
+                    "<rect class=\"cell\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
                     "fill=\"%s\"><title>",
-                    x0 + c * cw, TITLE_H + r * HEAT_ROW, cw + 0.3, HEAT_ROW - 1, col);
+                    xa, TITLE_H + r * HEAT_ROW, xb - xa + (c + 1 < h->ncols ? 0.3 : 0),
+                    HEAT_ROW - 1, col);
             plot_esc(out, h->rows[r]);
             fprintf(out, " at %s: %s</title></rect>\n",
                     plot_fmt(tb, sizeof(tb), h->x[c], h->xaxis.fmt),
@@ -566,9 +612,12 @@ void plot_heatmap(FILE *out, const plot_heat_t *h)
         wmax = l > wmax ? l : wmax;
     }
     double left = wmax + 16, len = h->nrows * HEAT_ROW;
-    double w = h->width - left - HEAT_BAR_W, cw = h->ncols ? w / h->ncols : w;
+    double w = h->width - left - HEAT_BAR_W;
     int height = (int)(TITLE_H + len + BOTTOM_H);
-    double l0, l1, dt = h->ncols > 1 ? h->x[1] - h->x[0] : h->ncols ? h->x[0] : 1;
+    double l0, l1;
+    double dx = h->dx > 0 ? h->dx : h->ncols > 1 ? h->x[1] - h->x[0] : h->ncols ? h->x[0] : 1;
+    if (!(dx > 0))
+        dx = 1;
     heat_range(h, &l0, &l1);
     fprintf(out,
             "<svg class=\"chart\" id=\"%s\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\""
@@ -579,23 +628,29 @@ void plot_heatmap(FILE *out, const plot_heat_t *h)
     plot_esc(out, h->title);
     fputs("</text>\n", out);
     heat_rows(out, h, left);
-    heat_cells(out, h, left, cw, l0, l1);
-    /* the time axis under the cells: column c spans (x[c] - dt, x[c]] */
+    /* the time axis under the cells: exactly the columns' span */
     plot_axis_t ax = h->xaxis;
-    ax.lo = h->ncols ? h->x[0] - dt : 0;
+    ax.lo = h->ncols ? h->x[0] - dx : 0;
     ax.hi = h->ncols ? h->x[h->ncols - 1] : 1;
+    if (!(ax.hi > ax.lo))
+        ax.hi = ax.lo + 1;
     tick_t t[MAX_TICKS];
     frame_axis_t fx = {.scale = PLOT_LINEAR, .p0 = left, .len = w};
     frame_axis_t fy = {.scale = PLOT_LINEAR, .p0 = TITLE_H + len, .len = len, .t0 = 0, .t1 = 1};
     unsigned n = ticks_linear(&fx, &ax, ax.lo, ax.hi, h->width / 140.0, t);
+    heat_cells(out, h, &fx, dx, l0, l1);
     fprintf(out, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
             left, TITLE_H, w, len);
     for (unsigned i = 0; i < n; i++) {
         double x = left + (t[i].t - fx.t0) / (fx.t1 - fx.t0) * w;
         fprintf(out,
                 "<line class=\"tickmark\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-                "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
-                x, fy.p0, x, fy.p0 + 4, x, fy.p0 + 16, t[i].label);
+                "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">%s</text>\n",
+                x, fy.p0, x, fy.p0 + 4, x, fy.p0 + 16,
+                x > left + 0.97 * w   ? "end"
+                : x < left + 0.03 * w ? "start"
+                                      : "middle",
+                t[i].label);
     }
     fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", left + w / 2,
             fy.p0 + 36);

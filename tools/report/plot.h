@@ -28,12 +28,18 @@ typedef enum plot_fmt {
     PLOT_FMT_PCT,  /**< percentiles: "99.9%" */
 } plot_fmt_t;
 
-/** One axis. With lo >= hi the range is taken from the data. */
+/**
+ * One axis. With lo >= hi the range is taken from the data: a linear axis then starts
+ * at 0 (or below, for negative data) and ends at the next tick above the data, unless
+ * it is tight.
+ */
 typedef struct plot_axis {
     plot_scale_t scale;
     plot_fmt_t fmt;
     double lo, hi;     /**< range in data units (PLOT_PCTL: hi is the decades shown) */
     const char *label; /**< title of the axis, e.g. "latency" */
+    bool tight;        /**< linear, from the data: exactly [min, max] of the data, with the
+                            ticks inside it (time axes: nothing drawn past the data) */
 } plot_axis_t;
 
 /** One line. */
@@ -75,6 +81,8 @@ typedef struct plot_heat {
     plot_axis_t xaxis;  /**< linear; its label titles the x axis */
     plot_fmt_t vfmt;    /**< how the colour bar labels values */
     const char *vlabel; /**< what the colour means, e.g. "messages/s" */
+    double dx;          /**< width of the first column (x[0] - dx is where it starts);
+                             0: x[1] - x[0]. Column c spans (x[c-1], x[c]]. */
 } plot_heat_t;
 
 /** Write @p p as one `<svg>` element to @p out. */
