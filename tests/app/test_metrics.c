@@ -186,6 +186,21 @@ static void check_feed_latency(const char *text)
     assert_true(c > 0);
     assert_true(sample(text, "mdmux_feed_stage_latency_seconds_bucket{feed=\"feed01\","
                              "stage=\"rx_to_publish\",le=\"+Inf\"}") == c);
+    /* cumulative: every bucket at most the next one */
+    static const char *const le[] = {"1e-07", "5e-07",  "1e-06",  "5e-06", "1e-05",
+                                     "5e-05", "0.0001", "0.0005", "0.001", "0.005",
+                                     "0.01",  "0.05",   "0.1",    "+Inf"};
+    double prev = 0;
+    for (unsigned k = 0; k < sizeof(le) / sizeof(le[0]); k++) {
+        snprintf(series, sizeof(series),
+                 "mdmux_feed_stage_latency_seconds_bucket{feed=\"feed01\",stage=\"rx_to_publish\","
+                 "le=\"%s\"}",
+                 le[k]);
+        double b = sample(text, series);
+        if (b < prev)
+            fail_msg("%s: %.0f below the bucket before it (%.0f)", series, b, prev);
+        prev = b;
+    }
     /* the per-feed ladder is the 1-5 subset: 13 bounds, then +Inf */
     unsigned n;
     sum_samples(text,
