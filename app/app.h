@@ -44,9 +44,9 @@ typedef struct app_opts {
     int progress;                 /**< 1 --progress, 0 --no-progress, -1 auto (a TTY) */
     unsigned drain_timeout_ms;    /**< --drain-timeout MS, when has_drain_timeout */
     bool has_drain_timeout;
-    uint64_t stall_dump_after;    /**< --stall-dump-after N (tests): the dump writer stalls */
-    bool has_stall_dump;          /**< ... after writing N records, until cancelled */
-    char **eal_args;              /**< after `--` */
+    uint64_t stall_dump_after; /**< --stall-dump-after N (tests): the dump writer stalls */
+    bool has_stall_dump;       /**< ... after writing N records, until cancelled */
+    char **eal_args;           /**< after `--` */
     int neal_args;
 } app_opts_t;
 

@@ -167,11 +167,11 @@ typedef struct cfg {
         cfg_mcast_t mcast;
     } outputs;
     struct {
-        char *listen;     /**< metrics.listen as written, or NULL: no endpoint */
-        uint32_t addr_be; /**< parsed address (default 127.0.0.1) */
-        uint16_t port;    /**< parsed port, host order */
-    } metrics;            /**< metrics: the Prometheus endpoint (--metrics overrides) */
-    bool telemetry;       /**< telemetry: true keeps DPDK telemetry on (/mdmux/... commands) */
+        char *listen;          /**< metrics.listen as written, or NULL: no endpoint */
+        uint32_t addr_be;      /**< parsed address (default 127.0.0.1) */
+        uint16_t port;         /**< parsed port, host order */
+    } metrics;                 /**< metrics: the Prometheus endpoint (--metrics overrides) */
+    bool telemetry;            /**< telemetry: true keeps DPDK telemetry on (/mdmux/... commands) */
     unsigned drain_timeout_ms; /**< shutdown.drain_timeout_ms (--drain-timeout overrides) */
 } cfg_t;
 

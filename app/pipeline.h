@@ -45,8 +45,8 @@ typedef struct pipe_feed {
     feed_t *feed;
     co_supervisor_t sv;
     uint64_t after_giveup[FEED_LINES]; /**< mbufs freed after the supervisor gave up */
-    uint64_t queued[FEED_LINES]; /**< mbufs left in its inputs when the run ended (pipe_collect) */
-    uint64_t out_queued;         /**< records left in its output to the mux (pipe_collect) */
+    uint64_t queued[FEED_LINES];  /**< mbufs left in its inputs when the run ended (pipe_collect) */
+    uint64_t out_queued;          /**< records left in its output to the mux (pipe_collect) */
     uint64_t discarded_at_cancel; /**< its lines' discarded when pipe_cancel() ran (restarts') */
     struct pipe *p;
     unsigned index;
@@ -89,9 +89,9 @@ typedef struct pipe {
     bool dump_started, pcap_started; /**< their coroutines run */
     const char *dump_path, *pcap_path;
     pipe_retx_t retx;
-    atomic_uint *rx_done; /**< run.c's count of finished RX pollers ... */
-    unsigned nrx;         /**< ... out of this many */
-    co_ctx_t *ctx;        /**< every coroutine's context: pipe_cancel() cancels it */
+    atomic_uint *rx_done;  /**< run.c's count of finished RX pollers ... */
+    unsigned nrx;          /**< ... out of this many */
+    co_ctx_t *ctx;         /**< every coroutine's context: pipe_cancel() cancels it */
     atomic_bool cancelled; /**< pipe_cancel() ran */
 } pipe_t;
 

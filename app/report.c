@@ -333,8 +333,7 @@ static void print_shutdown(FILE *f, const rep_t *r)
     fprintf(f,
             "accounting: received %" PRIu64 " = published %" PRIu64 " + duplicates %" PRIu64
             " + malformed %" PRIu64 " + dropped %" PRIu64 " + unfinished %" PRIu64
-            " + unknown %" PRIu64 " + control %" PRIu64 " + discarded %" PRIu64
-            " (packets): %s\n",
+            " + unknown %" PRIu64 " + control %" PRIu64 " + discarded %" PRIu64 " (packets): %s\n",
             a->received, a->published, a->duplicates, a->malformed, a->dropped, a->unfinished,
             a->unknown, a->control, a->discarded, a->holds ? "holds" : "FAILED");
     fprintf(f,
@@ -430,10 +429,9 @@ static json_t *feeds_json(const rep_t *r)
             json_object_set_new(
                 lines, cfg_line_name(l),
                 json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                          "packets",
-                          (json_int_t)x->packets, "bytes", (json_int_t)x->bytes, "channel_full",
-                          (json_int_t)x->channel_full, "handled", (json_int_t)x->handled,
-                          "unfinished", (json_int_t)x->queued, "wins",
+                          "packets", (json_int_t)x->packets, "bytes", (json_int_t)x->bytes,
+                          "channel_full", (json_int_t)x->channel_full, "handled",
+                          (json_int_t)x->handled, "unfinished", (json_int_t)x->queued, "wins",
                           (json_int_t)fl->wins, "fills", (json_int_t)fl->fills, "duplicates",
                           (json_int_t)fl->duplicates, "late", (json_int_t)fl->late, "heartbeats",
                           (json_int_t)fl->heartbeats, "malformed", (json_int_t)fl->malformed,
@@ -530,27 +528,54 @@ static json_t *int_object(const char *const *names, const uint64_t *vals, size_t
 static json_t *accounting_json(const rep_t *r)
 {
     const rep_acct_t *a = &r->acct;
-    static const char *const tn[] = {"received", "published", "duplicates", "malformed",
-                                     "dropped",  "unfinished", "unknown",   "control",
-                                     "discarded"};
-    const uint64_t tv[] = {a->received, a->published, a->duplicates, a->malformed, a->dropped,
-                           a->unfinished, a->unknown, a->control, a->discarded};
-    static const char *const fn[] = {
-        "rx_frames",    "retx_frames",       "wins",       "fills",
-        "duplicate_packets", "late",         "stale",      "rx_malformed",
-        "feed_malformed", "channel_full",    "retx_channel_full", "rx_unknown",
-        "rx_other",     "retx_other",        "heartbeats", "restart_discarded",
-        "panicked",     "after_giveup",      "queued",     "held"};
-    const uint64_t fv[] = {a->rx_frames,      a->retx_frames,       a->wins,
-                           a->fills,          a->duplicate_packets, a->late,
-                           a->stale,          a->rx_malformed,      a->feed_malformed,
-                           a->channel_full,   a->retx_channel_full, a->rx_unknown,
-                           a->rx_other,       a->retx_other,        a->heartbeats,
-                           a->restart_discarded, a->panicked,       a->after_giveup,
-                           a->queued,         a->held};
-    static const char *const rn[] = {"sent", "published", "queued", "not_sent",
+    static const char *const tn[] = {"received",  "published", "duplicates",
+                                     "malformed", "dropped",   "unfinished",
+                                     "unknown",   "control",   "discarded"};
+    const uint64_t tv[] = {a->received,   a->published, a->duplicates, a->malformed, a->dropped,
+                           a->unfinished, a->unknown,   a->control,    a->discarded};
+    static const char *const fn[] = {"rx_frames",
+                                     "retx_frames",
+                                     "wins",
+                                     "fills",
+                                     "duplicate_packets",
+                                     "late",
+                                     "stale",
+                                     "rx_malformed",
+                                     "feed_malformed",
+                                     "channel_full",
+                                     "retx_channel_full",
+                                     "rx_unknown",
+                                     "rx_other",
+                                     "retx_other",
+                                     "heartbeats",
+                                     "restart_discarded",
+                                     "panicked",
+                                     "after_giveup",
+                                     "queued",
+                                     "held"};
+    const uint64_t fv[] = {a->rx_frames,
+                           a->retx_frames,
+                           a->wins,
+                           a->fills,
+                           a->duplicate_packets,
+                           a->late,
+                           a->stale,
+                           a->rx_malformed,
+                           a->feed_malformed,
+                           a->channel_full,
+                           a->retx_channel_full,
+                           a->rx_unknown,
+                           a->rx_other,
+                           a->retx_other,
+                           a->heartbeats,
+                           a->restart_discarded,
+                           a->panicked,
+                           a->after_giveup,
+                           a->queued,
+                           a->held};
+    static const char *const rn[] = {"sent",         "published",       "queued",    "not_sent",
                                      "dump_written", "dump_unfinished", "unfinished"};
-    const uint64_t rv[] = {a->rec_sent,     a->rec_published,   a->rec_queued, a->rec_not_sent,
+    const uint64_t rv[] = {a->rec_sent,     a->rec_published,   a->rec_queued,    a->rec_not_sent,
                            a->dump_written, a->dump_unfinished, a->rec_unfinished};
     json_t *o = int_object(tn, tv, sizeof(tn) / sizeof(tn[0]));
     json_object_set_new(o, "unit", json_string("packets"));

@@ -64,8 +64,8 @@ typedef struct rep_acct {
     uint64_t heartbeats;
     uint64_t restart_discarded, panicked, after_giveup;
     uint64_t queued, held;
-    bool holds;       /**< received == the sum, and every feed's own balance is right */
-    char why[256];    /**< when it does not hold: the first reason */
+    bool holds;    /**< received == the sum, and every feed's own balance is right */
+    char why[256]; /**< when it does not hold: the first reason */
     /* records */
     uint64_t rec_sent;        /**< records the feeds handed to the mux (messages + events) */
     uint64_t rec_published;   /**< records the mux published (the merged seq) */

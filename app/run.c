@@ -82,9 +82,9 @@ typedef struct lcore {
     bool replay_rx; /* its context has the replay attached */
     unsigned nout;  /* channels it produces: [nout] */
     chs_t **out;
-    int rc;                  /* scheduler result */
-    size_t leaked;           /* coroutines still alive when its scheduler was freed */
-    char leaks[LEAKS_TEXT];  /* ... the first of them, for the report */
+    int rc;                 /* scheduler result */
+    size_t leaked;          /* coroutines still alive when its scheduler was freed */
+    char leaks[LEAKS_TEXT]; /* ... the first of them, for the report */
 } lcore_t;
 
 struct app {
@@ -104,9 +104,9 @@ struct app {
     const char *stop_reason; /* "signal", "replay stalled", "end of input" (the drain's cause) */
     uint64_t t_drain_ns;     /* when the drain began (0: not yet) */
     bool timed_out;          /* the drain timed out (or a second signal): cancelled */
-    metrics_view_t mv;  /* what the endpoint and telemetry read (metrics.h) */
-    metrics_t *metrics; /* the Prometheus endpoint, or NULL */
-    bool telemetry;     /* DPDK telemetry on: the /mdmux/ commands are attached */
+    metrics_view_t mv;       /* what the endpoint and telemetry read (metrics.h) */
+    metrics_t *metrics;      /* the Prometheus endpoint, or NULL */
+    bool telemetry;          /* DPDK telemetry on: the /mdmux/ commands are attached */
 };
 
 /* Set by the signal handler, polled by the control coroutine. */
@@ -375,8 +375,8 @@ static void note_leak(const co_info_t *ci, void *arg)
     lcore_t *lc = arg;
     size_t n = strlen(lc->leaks);
     if (n + 1 < sizeof(lc->leaks))
-        snprintf(lc->leaks + n, sizeof(lc->leaks) - n, "%slcore%u: %s (%s, %s%s%s)",
-                 n ? "; " : "", lc->id, ci->name, ci->kind, ci->state, ci->wait ? " on " : "",
+        snprintf(lc->leaks + n, sizeof(lc->leaks) - n, "%slcore%u: %s (%s, %s%s%s)", n ? "; " : "",
+                 lc->id, ci->name, ci->kind, ci->state, ci->wait ? " on " : "",
                  ci->wait ? ci->wait : "");
 }
 
