@@ -1151,12 +1151,12 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
     conv_feeds(ld, r, c);
     check_rereq(ld, c);
     conv_metrics(ld, r, c);
-    c->drain_timeout_ms = CFG_DRAIN_TIMEOUT_MS_DEFAULT;
+    c->shutdown.drain_timeout_ms = CFG_DRAIN_TIMEOUT_MS_DEFAULT;
     if (r->shutdown && r->shutdown->drain_timeout_ms) {
-        c->drain_timeout_ms = *r->shutdown->drain_timeout_ms;
-        if (c->drain_timeout_ms > CFG_DRAIN_TIMEOUT_MS_MAX)
-            fail(ld, "shutdown.drain_timeout_ms", "%u: expected 0 to %u ms", c->drain_timeout_ms,
-                 CFG_DRAIN_TIMEOUT_MS_MAX);
+        c->shutdown.drain_timeout_ms = *r->shutdown->drain_timeout_ms;
+        if (c->shutdown.drain_timeout_ms > CFG_DRAIN_TIMEOUT_MS_MAX)
+            fail(ld, "shutdown.drain_timeout_ms", "%u: expected 0 to %u ms",
+                 c->shutdown.drain_timeout_ms, CFG_DRAIN_TIMEOUT_MS_MAX);
     }
 }
 

@@ -167,12 +167,16 @@ typedef struct cfg {
         cfg_mcast_t mcast;
     } outputs;
     struct {
-        char *listen;          /**< metrics.listen as written, or NULL: no endpoint */
-        uint32_t addr_be;      /**< parsed address (default 127.0.0.1) */
-        uint16_t port;         /**< parsed port, host order */
-    } metrics;                 /**< metrics: the Prometheus endpoint (--metrics overrides) */
-    bool telemetry;            /**< telemetry: true keeps DPDK telemetry on (/mdmux/... commands) */
-    unsigned drain_timeout_ms; /**< shutdown.drain_timeout_ms (--drain-timeout overrides) */
+        char *listen;     /**< metrics.listen as written, or NULL: no endpoint */
+        uint32_t addr_be; /**< parsed address (default 127.0.0.1) */
+        uint16_t port;    /**< parsed port, host order */
+    } metrics;            /**< metrics: the Prometheus endpoint (--metrics overrides) */
+    bool telemetry;       /**< telemetry: true keeps DPDK telemetry on (/mdmux/... commands) */
+
+    /** shutdown: (--drain-timeout overrides drain_timeout_ms) */
+    struct {
+        unsigned drain_timeout_ms; /**< a stop's drain, then cancel what is left */
+    } shutdown;
 } cfg_t;
 
 /**

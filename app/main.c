@@ -262,7 +262,7 @@ static void override(const app_opts_t *o, cfg_t *c)
     if (o->has_loop)
         c->replay.loop = o->loop;
     if (o->has_drain_timeout)
-        c->drain_timeout_ms = o->drain_timeout_ms;
+        c->shutdown.drain_timeout_ms = o->drain_timeout_ms;
 }
 
 static int check_config(const app_opts_t *o)

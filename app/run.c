@@ -236,7 +236,7 @@ static void begin_stop(app_t *a, const char *why, bool newline)
     if (atomic_load(&a->stop))
         return;
     fprintf(stderr, "%smdmux: %s: stopping RX, draining channels (timeout %u ms)\n",
-            newline ? "\n" : "", why, a->cfg->drain_timeout_ms);
+            newline ? "\n" : "", why, a->cfg->shutdown.drain_timeout_ms);
     a->stop_reason = why;
     atomic_store(&a->stop, true);
 }
@@ -252,7 +252,7 @@ static void print_depth(app_t *a, uint64_t now)
             "mdmux: draining: %" PRIu64 " packets for the feed handlers, %" PRIu64
             " records for the mux, %" PRIu64 " for the writers (%.1f s of %.1f s)\n",
             d.packets, d.records, d.writers, (double)(now - a->t_drain_ns) / 1e9,
-            a->cfg->drain_timeout_ms / 1e3);
+            a->cfg->shutdown.drain_timeout_ms / 1e3);
 }
 
 /* Phase 2's end when it does not finish: cancel what is still running. */
@@ -292,7 +292,7 @@ static void control_main(void *arg)
     int progress = a->o->progress < 0 ? 1 : a->o->progress;
     uint64_t period = tty ? PROGRESS_TTY_NS : PROGRESS_LINE_NS;
     uint64_t next = co_now_ns() + period, last_pkts = 0, last_move = co_now_ns();
-    uint64_t timeout = (uint64_t)a->cfg->drain_timeout_ms * 1000000ull, next_depth = 0;
+    uint64_t timeout = (uint64_t)a->cfg->shutdown.drain_timeout_ms * 1000000ull, next_depth = 0;
     uint64_t t_cancel = 0;
     bool printed = false;
 
@@ -806,7 +806,7 @@ static int report(app_t *a)
                .capture = a->o->capture,
                .interrupted = a->interrupted,
                .stop = a->stop_reason,
-               .drain_timeout_ms = c->drain_timeout_ms,
+               .drain_timeout_ms = c->shutdown.drain_timeout_ms,
                .drain_s = (double)(a->t_end_ns - a->t_drain_ns) / 1e9,
                .timed_out = a->timed_out};
     static char leaks[CFG_MAX_LCORES * 64];
