@@ -482,14 +482,14 @@ void pipe_depth(const pipe_t *p, bool on_mux_lcore, pipe_depth_t *d)
         d->writers += mux_writer_pending(p->pcap);
 }
 
-void pipe_collect(pipe_t *p)
+void pipe_collect(pipe_t *p, unsigned lcore)
 {
     struct rte_mbuf *m[32];
     md_rec_t *r[32];
     for (unsigned i = 0; p->feeds && i < p->cfg->nfeeds; i++) {
         pipe_feed_t *pf = &p->feeds[i];
         feed_conf_t *c = &pf->conf;
-        for (unsigned l = 0; l < FEED_LINES; l++) {
+        for (unsigned l = 0; l < FEED_LINES && p->cfg->feeds[i].handler == lcore; l++) {
             for (unsigned k = 0; k < c->n_in[l]; k++) {
                 unsigned n;
                 while ((n = chs_recv_burst(c->in[l][k], m, 32)) > 0) {
@@ -498,6 +498,8 @@ void pipe_collect(pipe_t *p)
                 }
             }
         }
+        if (lcore != p->mux_lcore)
+            continue;
         if (c->out_spsc) {
             unsigned n;
             while ((n = chs_recv_burst(c->out_spsc, r, 32)) > 0) {

@@ -144,12 +144,13 @@ void pipe_cancel(pipe_t *p);
 void pipe_depth(const pipe_t *p, bool on_mux_lcore, pipe_depth_t *d);
 
 /**
- * After the lcores have returned: take what is left in every feed's input channels
- * (mbufs: freed, counted in pipe_feed_t.queued) and output channel (records: back to
- * their pool, counted in out_queued). Zero unless the run was cancelled or an lcore
- * failed.
+ * On lcore @p lcore once its scheduler has no coroutine left (each channel is emptied
+ * by its own consumer thread): take what is left in the input channels of the feeds
+ * it handles (mbufs: freed, counted in pipe_feed_t.queued) and, on the mux's lcore,
+ * in every feed's output (records: back to their pool, counted in out_queued). Zero
+ * unless the run was cancelled or an lcore failed.
  */
-void pipe_collect(pipe_t *p);
+void pipe_collect(pipe_t *p, unsigned lcore);
 
 /** Free everything (after the lcores have returned). */
 void pipe_free(pipe_t *p);

@@ -46,6 +46,7 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_pause.h>
 
 #include "app.h"
 #include "co.h"
@@ -369,6 +370,25 @@ static void fail_lcore(lcore_t *lc)
     pipe_fail_lcore(&a->pipe, lc->id);
 }
 
+/* Before lcore @p id empties the channels it consumes: their producers (every RX
+   poller; for the mux's lcore, every feed handler) must have stopped. A cancelled
+   handler can finish before RX has closed its channels. Bounded: a producer that
+   never stops shows as a broken identity instead of a hang. */
+static bool producers_done(app_t *a, unsigned id)
+{
+    uint64_t until = co_now_ns() + JOIN_TIMEOUT_NS;
+    while (atomic_load_explicit(&a->rx_done, memory_order_acquire) < a->nrx ||
+           (id == a->pipe.mux_lcore &&
+            atomic_load_explicit(&a->pipe.feeds_done, memory_order_acquire) < a->cfg->nfeeds)) {
+        if (co_now_ns() > until) {
+            fprintf(stderr, "mdmux: lcore %u: its channels' producers did not stop\n", id);
+            return false;
+        }
+        rte_pause();
+    }
+    return true;
+}
+
 /* One coroutine still alive when its scheduler stopped: into the lcore's leak list. */
 static void note_leak(const co_info_t *ci, void *arg)
 {
@@ -409,6 +429,8 @@ static int lcore_main(void *arg)
     /* phase 3: every coroutine has returned (rc 0), or the registry lists the rest */
     if (co_sched_live(s) > 0)
         co_registry_foreach(s, note_leak, lc);
+    else if (producers_done(a, lc->id))
+        pipe_collect(&a->pipe, lc->id); /* what a cancellation left in its channels */
     lc->leaked = co_sched_free(s, stderr);
     return lc->rc;
 }
@@ -976,9 +998,9 @@ int app_run(const app_opts_t *o, cfg_t *cfg)
                    cfg->nfeeds);
         fflush(stdout);
         ok = launch_and_wait(a) == 0;
-        /* phase 3: cancel (a no-op after a complete drain), take what is left */
+        /* phase 3's cancel: a no-op after a complete drain (the lcores took what was
+           left in their channels, pipe_collect) */
         pipe_cancel(&a->pipe);
-        pipe_collect(&a->pipe);
         rc = report(a) == 0 && ok ? APP_EXIT_OK : APP_EXIT_FAIL;
     }
     obs_stop(a);
