@@ -184,38 +184,43 @@ static void print_latency(FILE *f, const rep_t *r)
         lat_print(f, r->lat, r->lat_feeds);
 }
 
-/* The RX -> handler accounting per line; with many feeds only the lines that dropped. */
+/* The RX -> handler accounting per line; with many feeds only the lines that dropped
+   (or that a cancelled drain left packets in). */
 static void print_lines(FILE *f, const rep_t *r)
 {
     bool brief = r->cfg->nfeeds > 8;
-    uint64_t full = 0, packets = 0;
+    uint64_t full = 0, packets = 0, queued = 0;
     for (unsigned i = 0; i < r->cfg->nfeeds; i++)
         for (unsigned l = 0; l < r->cfg->feeds[i].nlines; l++) {
             full += r->lines[i][l].channel_full;
             packets += r->lines[i][l].packets;
+            queued += r->lines[i][l].queued;
         }
-    if (brief && full == 0) {
+    if (brief && full == 0 && queued == 0) {
         fprintf(f,
                 "lines: %lu packets classified, all taken by the feed handlers (none dropped "
                 "at RX)\n",
                 (unsigned long)packets);
         return;
     }
-    fprintf(f, "%-21s %-4s %12s %14s %12s %12s\n", "feed", "line", "packets", "bytes", "handled",
-            "channel_full");
+    fprintf(f, "%-21s %-4s %12s %14s %12s %12s %10s\n", "feed", "line", "packets", "bytes",
+            "handled", "channel_full", "unfinished");
     for (unsigned i = 0; i < r->cfg->nfeeds; i++) {
         for (unsigned l = 0; l < r->cfg->feeds[i].nlines; l++) {
             const rep_line_t *x = &r->lines[i][l];
-            if (brief && x->channel_full == 0)
+            if (brief && x->channel_full == 0 && x->queued == 0)
                 continue;
-            fprintf(f, "%-21s %-4s %12lu %14lu %12lu %12lu\n", r->cfg->feeds[i].name,
+            fprintf(f, "%-21s %-4s %12lu %14lu %12lu %12lu %10lu\n", r->cfg->feeds[i].name,
                     cfg_line_name(l), (unsigned long)x->packets, (unsigned long)x->bytes,
-                    (unsigned long)x->handled, (unsigned long)x->channel_full);
+                    (unsigned long)x->handled, (unsigned long)x->channel_full,
+                    (unsigned long)x->queued);
         }
     }
     if (brief)
-        fprintf(f, "(lines not listed dropped nothing; %lu packets dropped at RX in all)\n",
-                (unsigned long)full);
+        fprintf(f,
+                "(lines not listed dropped nothing; %lu packets dropped at RX in all, %lu left "
+                "unfinished)\n",
+                (unsigned long)full, (unsigned long)queued);
 }
 
 /* ------------------------------------------------------------------------------ */
