@@ -42,6 +42,10 @@ typedef struct app_opts {
     unsigned latency_interval_ms; /**< --latency-interval MS (series), 0: default 100 */
     bool verbose;                 /**< --verbose: per-feed latency table on stdout too */
     int progress;                 /**< 1 --progress, 0 --no-progress, -1 auto (a TTY) */
+    unsigned drain_timeout_ms;    /**< --drain-timeout MS, when has_drain_timeout */
+    bool has_drain_timeout;       /**< --drain-timeout was given */
+    uint64_t stall_dump_after;    /**< --stall-dump-after N (tests only) */
+    bool has_stall_dump;          /**< the dump writer stalls after N records */
     char **eal_args;              /**< after `--` */
     int neal_args;
 } app_opts_t;

@@ -127,6 +127,10 @@ struct raw_metrics {
     char *listen;
 };
 
+struct raw_shutdown {
+    uint32_t *drain_timeout_ms;
+};
+
 struct raw_cfg {
     uint32_t version;
     struct raw_eal *eal;
@@ -144,6 +148,7 @@ struct raw_cfg {
     struct raw_rereq *rereq;
     struct raw_metrics *metrics;
     bool *telemetry;
+    struct raw_shutdown *shutdown;
 };
 
 #define OPT (CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL)
@@ -279,6 +284,11 @@ static const cyaml_schema_field_t metrics_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t shutdown_fields[] = {
+    CYAML_FIELD_UINT_PTR("drain_timeout_ms", OPT, struct raw_shutdown, drain_timeout_ms),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_value_t feed_value = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_feed, feed_fields),
 };
@@ -298,6 +308,7 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_MAPPING_PTR("rereq", OPT, struct raw_cfg, rereq, rereq_fields),
     CYAML_FIELD_MAPPING_PTR("metrics", OPT, struct raw_cfg, metrics, metrics_fields),
     CYAML_FIELD_BOOL_PTR("telemetry", OPT, struct raw_cfg, telemetry),
+    CYAML_FIELD_MAPPING_PTR("shutdown", OPT, struct raw_cfg, shutdown, shutdown_fields),
     CYAML_FIELD_END,
 };
 
@@ -1140,6 +1151,13 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
     conv_feeds(ld, r, c);
     check_rereq(ld, c);
     conv_metrics(ld, r, c);
+    c->shutdown.drain_timeout_ms = CFG_DRAIN_TIMEOUT_MS_DEFAULT;
+    if (r->shutdown && r->shutdown->drain_timeout_ms) {
+        c->shutdown.drain_timeout_ms = *r->shutdown->drain_timeout_ms;
+        if (c->shutdown.drain_timeout_ms > CFG_DRAIN_TIMEOUT_MS_MAX)
+            fail(ld, "shutdown.drain_timeout_ms", "%u: expected 0 to %u ms",
+                 c->shutdown.drain_timeout_ms, CFG_DRAIN_TIMEOUT_MS_MAX);
+    }
 }
 
 /* ------------------------------------------------------------------------------ */

@@ -125,6 +125,11 @@ typedef struct cfg_rereq {
     uint64_t retry_ns;
 } cfg_rereq_t;
 
+/** Default of shutdown.drain_timeout_ms: how long a stop may drain before it cancels. */
+#define CFG_DRAIN_TIMEOUT_MS_DEFAULT 10000u
+/** Largest shutdown.drain_timeout_ms (and --drain-timeout): one hour. */
+#define CFG_DRAIN_TIMEOUT_MS_MAX 3600000u
+
 /** A loaded, defaulted and validated configuration. */
 typedef struct cfg {
     char *path; /**< file it came from */
@@ -167,6 +172,11 @@ typedef struct cfg {
         uint16_t port;    /**< parsed port, host order */
     } metrics;            /**< metrics: the Prometheus endpoint (--metrics overrides) */
     bool telemetry;       /**< telemetry: true keeps DPDK telemetry on (/mdmux/... commands) */
+
+    /** shutdown: (--drain-timeout overrides drain_timeout_ms) */
+    struct {
+        unsigned drain_timeout_ms; /**< a stop's drain, then cancel what is left */
+    } shutdown;
 } cfg_t;
 
 /**

@@ -23,9 +23,9 @@ static const char usage_text[] =
     "usage:\n"
     "  mdmux replay CAPTURE [--config FILE] [--speed max|1|N] [--rate PPS] [--loop N]\n"
     "                    [--dump FILE] [--report DIR] [--shm PATH] [--stats-json FILE]\n"
-    "                    [--progress|--no-progress] [-- EAL ARGS]\n"
+    "                    [--progress|--no-progress] [--drain-timeout MS] [-- EAL ARGS]\n"
     "  mdmux run --config FILE [--dump FILE] [--report DIR] [--shm PATH]\n"
-    "                    [--stats-json FILE] [-- EAL ARGS]\n"
+    "                    [--stats-json FILE] [--drain-timeout MS] [-- EAL ARGS]\n"
     "  mdmux check-config CONFIG\n"
     "  mdmux jitter [--cpu LIST] [--seconds S] [--threshold-ns T] [--json FILE]\n"
     "  mdmux --help | --version\n"
@@ -58,6 +58,10 @@ static const char usage_text[] =
     "  --telemetry          keep DPDK telemetry on, with the /mdmux/... commands\n"
     "  --progress           progress line even when stderr is not a terminal\n"
     "  --no-progress        no progress output\n"
+    "  --drain-timeout MS   on SIGINT/SIGTERM, drain for at most MS ms, then cancel what\n"
+    "                       is left (default 10000; shutdown.drain_timeout_ms)\n"
+    "  --stall-dump-after N (tests) the dump writer stops after N records until the\n"
+    "                       drain timeout cancels it\n"
     "  -- EAL ARGS          extra DPDK EAL arguments (after the configured ones)\n"
     "\n"
     "exit status: 0 ok, 1 run error (capture, port, EAL), 2 usage or configuration error\n";
@@ -95,7 +99,9 @@ enum {
     OPT_METRICS,
     OPT_TELEMETRY,
     OPT_LAT_INTERVAL,
-    OPT_VERBOSE
+    OPT_VERBOSE,
+    OPT_DRAIN_TIMEOUT,
+    OPT_STALL_DUMP
 };
 
 static const struct option long_opts[] = {
@@ -113,6 +119,8 @@ static const struct option long_opts[] = {
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
+    {"stall-dump-after", required_argument, NULL, OPT_STALL_DUMP},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -182,6 +190,18 @@ static int take_option(app_opts_t *o, int ch, const char *arg)
     case OPT_NO_PROGRESS:
         o->progress = 0;
         return 0;
+    case OPT_DRAIN_TIMEOUT:
+        if (parse_number(arg, CFG_DRAIN_TIMEOUT_MS_MAX, &v) < 0 || v != (unsigned)v)
+            return usage_error("--drain-timeout '%s': expected whole ms, 0 .. 3600000", arg);
+        o->drain_timeout_ms = (unsigned)v;
+        o->has_drain_timeout = true;
+        return 0;
+    case OPT_STALL_DUMP:
+        if (parse_number(arg, 1e15, &v) < 0 || v != (uint64_t)v)
+            return usage_error("--stall-dump-after '%s': expected a whole number of records", arg);
+        o->stall_dump_after = (uint64_t)v;
+        o->has_stall_dump = true;
+        return 0;
     case 'h':
         fputs(usage_text, stdout);
         exit(APP_EXIT_OK);
@@ -241,6 +261,8 @@ static void override(const app_opts_t *o, cfg_t *c)
     }
     if (o->has_loop)
         c->replay.loop = o->loop;
+    if (o->has_drain_timeout)
+        c->shutdown.drain_timeout_ms = o->drain_timeout_ms;
 }
 
 static int check_config(const app_opts_t *o)

@@ -8,6 +8,11 @@
  * closes its output; the mux ends when every feed's output is closed and drained,
  * and closes the writers' rings and the shm ring; the writers end when their ring
  * is closed and drained. Nothing is dropped on the way out.
+ *
+ * Every coroutine here runs under one context (pipe_t.ctx). When a stop's drain does
+ * not finish in time, run.c cancels it (pipe_cancel): handlers drop what they hold,
+ * the mux and the writers stop; what was left is counted afterwards (pipe_collect)
+ * as unfinished (docs/outputs.md, "Accounting").
  */
 #include "pipeline.h"
 
@@ -86,7 +91,7 @@ static void drain_after_giveup(pipe_feed_t *pf)
         }
     }
     while (n > 0) {
-        int k = ch_select(cases, n, 0, UINT64_MAX, CO_BACKGROUND);
+        int k = ch_select(cases, n, 0, UINT64_MAX, pf->p->ctx);
         if (k < 0)
             break;
         if (cases[k].result == EPIPE) {
@@ -110,7 +115,7 @@ static void feed_runner(void *arg)
     co_supervisor_opts_t so = {
         .fn = feed_main,
         .arg = pf->feed,
-        .child = {.name = pf->conf.name, .kind = "feed"},
+        .child = {.name = pf->conf.name, .kind = "feed", .ctx = pf->p->ctx},
         .policy = CO_RESTART_ON_PANIC,
     };
     if (co_supervise(&pf->sv, &so, &wg) != 0)
@@ -296,10 +301,14 @@ static mux_writer_t *writer(pipe_t *p, mux_writer_kind_t kind, const char *path)
                             .numa_node = (int)socket_of(p->mux_lcore),
                             .feed_names = p->names,
                             .n_feed_names = p->cfg->nfeeds,
-                            .snaplen = (uint16_t)(p->udp.mtu + 18)};
+                            .snaplen = (uint16_t)(p->udp.mtu + 18),
+                            .stall = kind == MUX_WRITER_JSONL && p->o->has_stall_dump,
+                            .stall_after = p->o->stall_dump_after};
     mux_writer_t *w = mux_writer_new(&wc, err, sizeof(err));
     if (w == NULL)
         fprintf(stderr, "mdmux: %s\n", err);
+    else
+        mux_writer_set_ctx(w, p->ctx);
     return w;
 }
 
@@ -376,6 +385,7 @@ static int build_mux(pipe_t *p)
                      .udp = p->udp_on ? &p->udp : NULL,
                      .pcap = p->pcap,
                      .dump = p->dump,
+                     .ctx = p->ctx,
                      .observe = lat_observe,
                      .observe_arg = p->latency};
     if (p->tx)
@@ -398,6 +408,8 @@ int pipe_build(pipe_t *p)
         return -1;
     for (unsigned i = 0; i < c->nfeeds; i++)
         p->names[i] = c->feeds[i].name;
+    if ((p->ctx = co_ctx_with_cancel(CO_BACKGROUND)) == NULL)
+        return -1;
     if (build_pools(p) < 0 || retx_build(p) < 0)
         return -1;
     for (unsigned i = 0; i < c->nfeeds; i++)
@@ -427,6 +439,82 @@ static void free_pool(pool_t *pl)
                 (unsigned long)(st.gets - st.puts));
 }
 
+/* ------------------------------------------------------------------------------ */
+/* Shutdown                                                                       */
+/* ------------------------------------------------------------------------------ */
+
+static uint64_t discarded_of(const pipe_feed_t *pf)
+{
+    feed_stats_t st;
+    uint64_t n = 0;
+    feed_stats(pf->feed, &st);
+    for (unsigned l = 0; l < FEED_LINES; l++)
+        n += st.line[l].discarded;
+    return n;
+}
+
+void pipe_cancel(pipe_t *p)
+{
+    if (p->ctx == NULL || atomic_exchange(&p->cancelled, true))
+        return;
+    for (unsigned i = 0; i < p->cfg->nfeeds; i++)
+        if (p->feeds[i].feed)
+            p->feeds[i].discarded_at_cancel = discarded_of(&p->feeds[i]);
+    co_ctx_cancel(p->ctx);
+}
+
+void pipe_depth(const pipe_t *p, bool on_mux_lcore, pipe_depth_t *d)
+{
+    *d = (pipe_depth_t){0};
+    for (unsigned i = 0; i < p->cfg->nfeeds; i++) {
+        const feed_conf_t *c = &p->feeds[i].conf;
+        for (unsigned l = 0; l < FEED_LINES; l++)
+            for (unsigned k = 0; k < c->n_in[l]; k++)
+                d->packets += chs_len(c->in[l][k]);
+        if (c->out_spsc)
+            d->records += chs_len(c->out_spsc);
+        else if (c->out_local && on_mux_lcore)
+            d->records += ch_len(c->out_local);
+    }
+    if (p->dump)
+        d->writers += mux_writer_pending(p->dump);
+    if (p->pcap)
+        d->writers += mux_writer_pending(p->pcap);
+}
+
+void pipe_collect(pipe_t *p, unsigned lcore)
+{
+    struct rte_mbuf *m[32];
+    md_rec_t *r[32];
+    for (unsigned i = 0; p->feeds && i < p->cfg->nfeeds; i++) {
+        pipe_feed_t *pf = &p->feeds[i];
+        feed_conf_t *c = &pf->conf;
+        for (unsigned l = 0; l < FEED_LINES && p->cfg->feeds[i].handler == lcore; l++) {
+            for (unsigned k = 0; k < c->n_in[l]; k++) {
+                unsigned n;
+                while ((n = chs_recv_burst(c->in[l][k], m, 32)) > 0) {
+                    pf->queued[l] += n;
+                    rte_pktmbuf_free_bulk(m, n);
+                }
+            }
+        }
+        if (lcore != p->mux_lcore)
+            continue;
+        if (c->out_spsc) {
+            unsigned n;
+            while ((n = chs_recv_burst(c->out_spsc, r, 32)) > 0) {
+                pf->out_queued += n;
+                pool_put_burst(c->rec_pool, (void *const *)r, n);
+            }
+        } else if (c->out_local) {
+            while (ch_tryrecv(c->out_local, &r[0]) == 0) {
+                pf->out_queued++;
+                pool_put(c->rec_pool, r[0]);
+            }
+        }
+    }
+}
+
 void pipe_free(pipe_t *p)
 {
     mux_free(p->mux);
@@ -452,4 +540,6 @@ void pipe_free(pipe_t *p)
             free_pool(p->pools[i]);
     free(p->names);
     free(p->feeds);
+    co_ctx_free(p->ctx);
+    p->ctx = NULL;
 }

@@ -45,6 +45,9 @@ typedef struct pipe_feed {
     feed_t *feed;
     co_supervisor_t sv;
     uint64_t after_giveup[FEED_LINES]; /**< mbufs freed after the supervisor gave up */
+    uint64_t queued[FEED_LINES];  /**< mbufs left in its inputs when the run ended (pipe_collect) */
+    uint64_t out_queued;          /**< records left in its output to the mux (pipe_collect) */
+    uint64_t discarded_at_cancel; /**< its lines' discarded when pipe_cancel() ran (restarts') */
     struct pipe *p;
     unsigned index;
 } pipe_feed_t;
@@ -86,9 +89,18 @@ typedef struct pipe {
     bool dump_started, pcap_started; /**< their coroutines run */
     const char *dump_path, *pcap_path;
     pipe_retx_t retx;
-    atomic_uint *rx_done; /**< run.c's count of finished RX pollers ... */
-    unsigned nrx;         /**< ... out of this many */
+    atomic_uint *rx_done;  /**< run.c's count of finished RX pollers ... */
+    unsigned nrx;          /**< ... out of this many */
+    co_ctx_t *ctx;         /**< every coroutine's context: pipe_cancel() cancels it */
+    atomic_bool cancelled; /**< pipe_cancel() ran */
 } pipe_t;
+
+/** What is still queued in the pipeline (pipe_depth): the drain's progress. */
+typedef struct pipe_depth {
+    uint64_t packets; /**< mbufs in the feed handlers' input channels */
+    uint64_t records; /**< records in the feeds' outputs to the mux */
+    uint64_t writers; /**< items in the dump and pcap writers' rings */
+} pipe_depth_t;
 
 /** Prepare @p p for @p cfg's feeds (before pipe_feed_in). Returns 0 or -1 (ENOMEM). */
 int pipe_init(pipe_t *p, const cfg_t *cfg, const app_opts_t *o);
@@ -114,6 +126,31 @@ bool pipe_done(pipe_t *p);
 
 /** Account for lcore @p lcore's roles as finished (its scheduler could not start). */
 void pipe_fail_lcore(pipe_t *p, unsigned lcore);
+
+/**
+ * Cancel the context of every feed handler, supervisor, the mux, the writers and the
+ * retransmission poller (the drain timed out): each returns at its next wait or
+ * backlog check, dropping what it holds (counted). Before cancelling, records each
+ * feed's discarded count (so the report tells restart discards from cancelled ones).
+ * Idempotent; any thread.
+ */
+void pipe_cancel(pipe_t *p);
+
+/**
+ * What is queued now (relaxed reads from another lcore: approximate while it runs).
+ * @p on_mux_lcore: the caller runs on the mux's lcore, so the local channels of the
+ * feeds there can be read too.
+ */
+void pipe_depth(const pipe_t *p, bool on_mux_lcore, pipe_depth_t *d);
+
+/**
+ * On lcore @p lcore once its scheduler has no coroutine left (each channel is emptied
+ * by its own consumer thread): take what is left in the input channels of the feeds
+ * it handles (mbufs: freed, counted in pipe_feed_t.queued) and, on the mux's lcore,
+ * in every feed's output (records: back to their pool, counted in out_queued). Zero
+ * unless the run was cancelled or an lcore failed.
+ */
+void pipe_collect(pipe_t *p, unsigned lcore);
 
 /** Free everything (after the lcores have returned). */
 void pipe_free(pipe_t *p);

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,38 +184,175 @@ static void print_latency(FILE *f, const rep_t *r)
         lat_print(f, r->lat, r->lat_feeds);
 }
 
-/* The RX -> handler accounting per line; with many feeds only the lines that dropped. */
+/* The RX -> handler accounting per line; with many feeds only the lines that dropped
+   (or that a cancelled drain left packets in). */
 static void print_lines(FILE *f, const rep_t *r)
 {
     bool brief = r->cfg->nfeeds > 8;
-    uint64_t full = 0, packets = 0;
+    uint64_t full = 0, packets = 0, queued = 0;
     for (unsigned i = 0; i < r->cfg->nfeeds; i++)
         for (unsigned l = 0; l < r->cfg->feeds[i].nlines; l++) {
             full += r->lines[i][l].channel_full;
             packets += r->lines[i][l].packets;
+            queued += r->lines[i][l].queued;
         }
-    if (brief && full == 0) {
+    if (brief && full == 0 && queued == 0) {
         fprintf(f,
                 "lines: %lu packets classified, all taken by the feed handlers (none dropped "
                 "at RX)\n",
                 (unsigned long)packets);
         return;
     }
-    fprintf(f, "%-21s %-4s %12s %14s %12s %12s\n", "feed", "line", "packets", "bytes", "handled",
-            "channel_full");
+    fprintf(f, "%-21s %-4s %12s %14s %12s %12s %10s\n", "feed", "line", "packets", "bytes",
+            "handled", "channel_full", "unfinished");
     for (unsigned i = 0; i < r->cfg->nfeeds; i++) {
         for (unsigned l = 0; l < r->cfg->feeds[i].nlines; l++) {
             const rep_line_t *x = &r->lines[i][l];
-            if (brief && x->channel_full == 0)
+            if (brief && x->channel_full == 0 && x->queued == 0)
                 continue;
-            fprintf(f, "%-21s %-4s %12lu %14lu %12lu %12lu\n", r->cfg->feeds[i].name,
+            fprintf(f, "%-21s %-4s %12lu %14lu %12lu %12lu %10lu\n", r->cfg->feeds[i].name,
                     cfg_line_name(l), (unsigned long)x->packets, (unsigned long)x->bytes,
-                    (unsigned long)x->handled, (unsigned long)x->channel_full);
+                    (unsigned long)x->handled, (unsigned long)x->channel_full,
+                    (unsigned long)x->queued);
         }
     }
     if (brief)
-        fprintf(f, "(lines not listed dropped nothing; %lu packets dropped at RX in all)\n",
-                (unsigned long)full);
+        fprintf(f,
+                "(lines not listed dropped nothing; %lu packets dropped at RX in all, %lu left "
+                "unfinished)\n",
+                (unsigned long)full, (unsigned long)queued);
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Accounting                                                                     */
+/* ------------------------------------------------------------------------------ */
+
+/* One feed's packets into @p a; false (reason in a->why) when its balance is off. */
+static bool account_feed(rep_acct_t *a, const rep_t *r, unsigned f)
+{
+    const feed_stats_t *s = &r->fs[f];
+    const pipe_feed_t *pf = r->pipe ? &r->pipe->feeds[f] : NULL;
+    uint64_t taken = 0, outcomes = 0, discarded = 0;
+    for (unsigned l = 0; l < FEED_LINES; l++) {
+        const feed_line_stats_t *x = &s->line[l];
+        a->wins += x->wins;
+        a->fills += x->fills;
+        a->duplicate_packets += x->duplicates;
+        a->late += x->late;
+        a->stale += x->stale;
+        a->feed_malformed += x->malformed;
+        a->heartbeats += x->heartbeats;
+        discarded += x->discarded;
+        taken += x->packets;
+        outcomes += x->wins + x->fills + x->duplicates + x->late + x->stale + x->malformed +
+                    x->heartbeats + x->discarded;
+        if (pf) {
+            a->after_giveup += pf->after_giveup[l];
+            a->queued += pf->queued[l];
+        }
+    }
+    /* discards before the cancellation were restarts'; after it, the cancelled drain's */
+    uint64_t before = discarded;
+    if (pf && r->pipe->cancelled)
+        before = pf->discarded_at_cancel < discarded ? pf->discarded_at_cancel : discarded;
+    a->restart_discarded += before;
+    a->held += discarded - before;
+    /* lib/feed does not count the packet a handler held when it panicked (it leaks it
+       rather than risk a double free): at most one a panic */
+    unsigned panics = pf ? pf->sv.panics : 0;
+    bool gave_up = pf && pf->sv.state == CO_SV_GAVE_UP;
+    if (taken < outcomes || (!gave_up && taken - outcomes > panics)) {
+        if (a->why[0] == '\0')
+            snprintf(a->why, sizeof(a->why),
+                     "feed %s: %" PRIu64 " packets taken, %" PRIu64 " accounted for, %u panics",
+                     r->cfg->feeds[f].name, taken, outcomes, panics);
+        return false;
+    }
+    a->panicked += taken - outcomes;
+    return true;
+}
+
+void rep_account(rep_t *r)
+{
+    rep_acct_t *a = &r->acct;
+    bool ok = true;
+    memset(a, 0, sizeof(*a));
+    a->rx_frames = r->rx.frames;
+    a->rx_unknown = r->rx.unknown;
+    a->rx_other = r->rx.other;
+    a->rx_malformed = r->rx.malformed_total;
+    if (r->retx) {
+        a->retx_frames = r->retx->frames;
+        a->retx_other = r->retx->other;
+        a->retx_channel_full = r->retx->channel_full;
+    }
+    for (unsigned f = 0; f < r->cfg->nfeeds; f++) {
+        for (unsigned l = 0; l < r->cfg->feeds[f].nlines; l++)
+            a->channel_full += r->lines[f][l].channel_full;
+        ok &= account_feed(a, r, f);
+        a->rec_sent += r->fs[f].messages + r->fs[f].events;
+        a->rec_not_sent += r->fs[f].out_dropped;
+        if (r->pipe)
+            a->rec_queued += r->pipe->feeds[f].out_queued;
+    }
+    a->received = a->rx_frames + a->retx_frames;
+    a->published = a->wins + a->fills;
+    a->duplicates = a->duplicate_packets + a->late + a->stale;
+    a->malformed = a->rx_malformed + a->feed_malformed;
+    a->dropped = a->channel_full + a->retx_channel_full;
+    a->unfinished = a->queued + a->held;
+    a->unknown = a->rx_unknown + a->rx_other + a->retx_other;
+    a->control = a->heartbeats;
+    a->discarded = a->restart_discarded + a->panicked + a->after_giveup;
+    uint64_t sum = a->published + a->duplicates + a->malformed + a->dropped + a->unfinished +
+                   a->unknown + a->control + a->discarded;
+    if (ok && sum != a->received)
+        snprintf(a->why, sizeof(a->why), "received %" PRIu64 " != %" PRIu64 " (the sum)",
+                 a->received, sum);
+    a->holds = ok && sum == a->received;
+
+    a->rec_published = r->mux.published;
+    uint64_t out = 0;
+    if (r->has_dump) {
+        a->dump_written = r->dump.items;
+        out = r->dump.items + r->dump.errors + r->dump.drops;
+        a->dump_unfinished = a->rec_published > out ? a->rec_published - out : 0;
+    }
+    a->rec_unfinished = a->rec_queued + a->rec_not_sent + a->dump_unfinished;
+    a->records_hold = a->rec_sent == a->rec_published + a->rec_queued &&
+                      (!r->has_dump || out <= a->rec_published) &&
+                      (r->timed_out || a->rec_unfinished == 0);
+}
+
+static void print_shutdown(FILE *f, const rep_t *r)
+{
+    const rep_acct_t *a = &r->acct;
+    if (r->stop) {
+        if (r->timed_out)
+            fprintf(f, "shutdown: %s; the drain was cancelled after %.3f s (timeout %u ms)\n",
+                    r->stop, r->drain_s, r->drain_timeout_ms);
+        else
+            fprintf(f, "shutdown: %s; drained in %.3f s (timeout %u ms)\n", r->stop, r->drain_s,
+                    r->drain_timeout_ms);
+    }
+    fprintf(f,
+            "accounting: received %" PRIu64 " = published %" PRIu64 " + duplicates %" PRIu64
+            " + malformed %" PRIu64 " + dropped %" PRIu64 " + unfinished %" PRIu64
+            " + unknown %" PRIu64 " + control %" PRIu64 " + discarded %" PRIu64 " (packets): %s\n",
+            a->received, a->published, a->duplicates, a->malformed, a->dropped, a->unfinished,
+            a->unknown, a->control, a->discarded, a->holds ? "holds" : "FAILED");
+    fprintf(f,
+            "  records: %" PRIu64 " sent by the feeds = %" PRIu64 " published + %" PRIu64
+            " left for the mux; %" PRIu64 " not sent (cancelled)",
+            a->rec_sent, a->rec_published, a->rec_queued, a->rec_not_sent);
+    if (r->has_dump)
+        fprintf(f, "; dump %" PRIu64 " written, %" PRIu64 " unfinished", a->dump_written,
+                a->dump_unfinished);
+    fprintf(f, ": %s\n", a->records_hold ? "holds" : "FAILED");
+    if (r->leaked == 0)
+        fprintf(f, "coroutines: none leaked\n");
+    else
+        fprintf(f, "coroutines: %zu leaked: %s\n", r->leaked, r->leaks ? r->leaks : "");
 }
 
 void rep_print(FILE *f, const rep_t *r)
@@ -226,23 +364,42 @@ void rep_print(FILE *f, const rep_t *r)
     fputc('\n', f);
     print_outputs(f, r);
     print_latency(f, r);
+    print_shutdown(f, r);
 }
 
 unsigned rep_check(FILE *f, const rep_t *r)
 {
     unsigned bad = 0;
+    const rep_acct_t *a = &r->acct;
     for (unsigned i = 0; i < r->cfg->nfeeds; i++) {
         for (unsigned l = 0; l < r->cfg->feeds[i].nlines; l++) {
             const rep_line_t *x = &r->lines[i][l];
-            if (x->packets == x->handled + x->channel_full)
+            if (x->packets == x->handled + x->channel_full + x->queued)
                 continue;
             fprintf(f,
                     "mdmux: accounting: %s line %s: %lu classified != %lu handled + %lu "
-                    "channel_full\n",
+                    "channel_full + %lu unfinished\n",
                     r->cfg->feeds[i].name, cfg_line_name(l), (unsigned long)x->packets,
-                    (unsigned long)x->handled, (unsigned long)x->channel_full);
+                    (unsigned long)x->handled, (unsigned long)x->channel_full,
+                    (unsigned long)x->queued);
             bad++;
         }
+    }
+    if (!a->holds) {
+        fprintf(f, "mdmux: accounting identity FAILED: %s\n", a->why);
+        bad++;
+    }
+    if (!a->records_hold) {
+        fprintf(f,
+                "mdmux: accounting identity FAILED: records: %" PRIu64 " sent != %" PRIu64
+                " published + %" PRIu64 " left for the mux, or %" PRIu64
+                " unfinished after a complete drain\n",
+                a->rec_sent, a->rec_published, a->rec_queued, a->rec_unfinished);
+        bad++;
+    }
+    if (r->leaked) {
+        fprintf(f, "mdmux: %zu coroutines leaked: %s\n", r->leaked, r->leaks ? r->leaks : "");
+        bad++;
     }
     return bad;
 }
@@ -276,22 +433,27 @@ static json_t *feeds_json(const rep_t *r)
             const feed_line_stats_t *fl = &s->line[l];
             json_object_set_new(
                 lines, cfg_line_name(l),
-                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "packets",
-                          (json_int_t)x->packets, "bytes", (json_int_t)x->bytes, "channel_full",
-                          (json_int_t)x->channel_full, "handled", (json_int_t)x->handled, "wins",
+                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                          "packets", (json_int_t)x->packets, "bytes", (json_int_t)x->bytes,
+                          "channel_full", (json_int_t)x->channel_full, "handled",
+                          (json_int_t)x->handled, "unfinished", (json_int_t)x->queued, "wins",
                           (json_int_t)fl->wins, "fills", (json_int_t)fl->fills, "duplicates",
                           (json_int_t)fl->duplicates, "late", (json_int_t)fl->late, "heartbeats",
                           (json_int_t)fl->heartbeats, "malformed", (json_int_t)fl->malformed,
+                          "stale", (json_int_t)fl->stale, "discarded", (json_int_t)fl->discarded,
                           "state", (json_int_t)fl->state));
         }
         if (r->retx && r->cfg->feeds[i].rereq) {
             const feed_line_stats_t *fl = &s->line[FEED_LINE_RETX];
             json_object_set_new(
                 lines, "RETX",
-                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "packets", (json_int_t)fl->packets,
-                          "wins", (json_int_t)fl->wins, "fills", (json_int_t)fl->fills,
-                          "duplicates", (json_int_t)fl->duplicates, "stale", (json_int_t)fl->stale,
-                          "malformed", (json_int_t)fl->malformed));
+                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "packets",
+                          (json_int_t)fl->packets, "wins", (json_int_t)fl->wins, "fills",
+                          (json_int_t)fl->fills, "duplicates", (json_int_t)fl->duplicates, "late",
+                          (json_int_t)fl->late, "stale", (json_int_t)fl->stale, "heartbeats",
+                          (json_int_t)fl->heartbeats, "discarded", (json_int_t)fl->discarded,
+                          "malformed", (json_int_t)fl->malformed, "unfinished",
+                          (json_int_t)(r->pipe ? r->pipe->feeds[i].queued[FEED_LINE_RETX] : 0)));
         }
         json_t *fj = json_pack("{s:s, s:i, s:o}", "name", r->cfg->feeds[i].name, "id", (int)i,
                                "lines", lines);
@@ -359,6 +521,85 @@ static json_t *outputs_json(const rep_t *r)
     return o;
 }
 
+/* Members in order from parallel arrays of names and values. */
+static json_t *int_object(const char *const *names, const uint64_t *vals, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, names[i], json_integer((json_int_t)vals[i]));
+    return o;
+}
+
+static json_t *accounting_json(const rep_t *r)
+{
+    const rep_acct_t *a = &r->acct;
+    static const char *const tn[] = {"received",  "published", "duplicates",
+                                     "malformed", "dropped",   "unfinished",
+                                     "unknown",   "control",   "discarded"};
+    const uint64_t tv[] = {a->received,   a->published, a->duplicates, a->malformed, a->dropped,
+                           a->unfinished, a->unknown,   a->control,    a->discarded};
+    static const char *const fn[] = {"rx_frames",
+                                     "retx_frames",
+                                     "wins",
+                                     "fills",
+                                     "duplicate_packets",
+                                     "late",
+                                     "stale",
+                                     "rx_malformed",
+                                     "feed_malformed",
+                                     "channel_full",
+                                     "retx_channel_full",
+                                     "rx_unknown",
+                                     "rx_other",
+                                     "retx_other",
+                                     "heartbeats",
+                                     "restart_discarded",
+                                     "panicked",
+                                     "after_giveup",
+                                     "queued",
+                                     "held"};
+    const uint64_t fv[] = {a->rx_frames,
+                           a->retx_frames,
+                           a->wins,
+                           a->fills,
+                           a->duplicate_packets,
+                           a->late,
+                           a->stale,
+                           a->rx_malformed,
+                           a->feed_malformed,
+                           a->channel_full,
+                           a->retx_channel_full,
+                           a->rx_unknown,
+                           a->rx_other,
+                           a->retx_other,
+                           a->heartbeats,
+                           a->restart_discarded,
+                           a->panicked,
+                           a->after_giveup,
+                           a->queued,
+                           a->held};
+    static const char *const rn[] = {"sent",         "published",       "queued",    "not_sent",
+                                     "dump_written", "dump_unfinished", "unfinished"};
+    const uint64_t rv[] = {a->rec_sent,     a->rec_published,   a->rec_queued,    a->rec_not_sent,
+                           a->dump_written, a->dump_unfinished, a->rec_unfinished};
+    json_t *o = int_object(tn, tv, sizeof(tn) / sizeof(tn[0]));
+    json_object_set_new(o, "unit", json_string("packets"));
+    json_object_set_new(o, "holds", json_boolean(a->holds));
+    json_object_set_new(o, "terms", int_object(fn, fv, sizeof(fn) / sizeof(fn[0])));
+    json_t *rec = int_object(rn, rv, sizeof(rn) / sizeof(rn[0]));
+    json_object_set_new(rec, "holds", json_boolean(a->records_hold));
+    json_object_set_new(o, "records", rec);
+    return o;
+}
+
+static json_t *shutdown_json(const rep_t *r)
+{
+    return json_pack("{s:s?, s:I, s:f, s:b, s:I, s:s}", "reason", r->stop, "drain_timeout_ms",
+                     (json_int_t)r->drain_timeout_ms, "drain_s", r->drain_s, "timed_out",
+                     r->timed_out, "coroutines_leaked", (json_int_t)r->leaked, "leaks",
+                     r->leaks ? r->leaks : "");
+}
+
 int rep_write_json(const char *path, const rep_t *r)
 {
     json_t *pacing = json_pack(
@@ -370,6 +611,8 @@ int rep_write_json(const char *path, const rep_t *r)
         "capture_error", r->capture_error, "interrupted", r->interrupted, "elapsed_s", r->elapsed_s,
         "ports", ports_json(r), "rx", rx_json(&r->rx), "pacing", pacing, "feeds", feeds_json(r));
     json_object_set_new(root, "outputs", outputs_json(r));
+    json_object_set_new(root, "accounting", accounting_json(r));
+    json_object_set_new(root, "shutdown", shutdown_json(r));
     if (r->lat)
         json_object_set_new(root, "latency", lat_json(r->lat));
     int rc = -1;

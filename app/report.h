@@ -23,6 +23,7 @@ typedef struct rep_line {
     uint64_t bytes;        /**< their UDP payload bytes */
     uint64_t channel_full; /**< dropped by RX: the handler's channel was full */
     uint64_t handled;      /**< taken by the feed handler (or freed after it gave up) */
+    uint64_t queued;       /**< still in its channels when the run ended: unfinished */
 } rep_line_t;
 
 /** One DPDK port's own counters (rte_eth_stats): drops before mdmux sees a frame. */
@@ -33,6 +34,48 @@ typedef struct rep_port {
     uint64_t ierrors;   /**< bad frames the NIC dropped */
     uint64_t rx_nombuf; /**< no mbuf to receive into */
 } rep_port_t;
+
+/**
+ * The accounting identity, in packets (docs/outputs.md, "Accounting"):
+ *
+ *   received = published + duplicates + malformed + dropped + unfinished
+ *              + unknown + control + discarded
+ *
+ * each term a sum of the finer counters below, and the records' own identity:
+ * records sent by the feeds = published by the mux + left in the mux's inputs.
+ */
+typedef struct rep_acct {
+    /* the terms */
+    uint64_t received;   /**< rx_frames + retx_frames */
+    uint64_t published;  /**< wins + fills: packets that delivered new messages */
+    uint64_t duplicates; /**< duplicate_packets + late + stale */
+    uint64_t malformed;  /**< rx_malformed + feed_malformed */
+    uint64_t dropped;    /**< channel_full + retx_channel_full */
+    uint64_t unfinished; /**< queued + held: 0 whenever the drain completed */
+    uint64_t unknown;    /**< rx_unknown + rx_other + retx_other */
+    uint64_t control;    /**< heartbeats (and end-of-session packets) */
+    uint64_t discarded;  /**< restart_discarded + panicked + after_giveup */
+    /* the finer counters */
+    uint64_t rx_frames, retx_frames;
+    uint64_t wins, fills, duplicate_packets, late, stale;
+    uint64_t rx_malformed, feed_malformed;
+    uint64_t channel_full, retx_channel_full;
+    uint64_t rx_unknown, rx_other, retx_other;
+    uint64_t heartbeats;
+    uint64_t restart_discarded, panicked, after_giveup;
+    uint64_t queued, held;
+    bool holds;    /**< received == the sum, and every feed's own balance is right */
+    char why[256]; /**< when it does not hold: the first reason */
+    /* records */
+    uint64_t rec_sent;        /**< records the feeds handed to the mux (messages + events) */
+    uint64_t rec_published;   /**< records the mux published (the merged seq) */
+    uint64_t rec_queued;      /**< records left in the feeds' outputs (cancelled mux) */
+    uint64_t rec_not_sent;    /**< records the feeds could not hand over (cancelled) */
+    uint64_t dump_written;    /**< records the dump wrote */
+    uint64_t dump_unfinished; /**< published - written - write errors (cancelled writer) */
+    uint64_t rec_unfinished;  /**< rec_queued + rec_not_sent + dump_unfinished */
+    bool records_hold;        /**< sent == published + queued; all written unless cancelled */
+} rep_acct_t;
 
 /** Everything the report shows. */
 typedef struct rep {
@@ -62,6 +105,14 @@ typedef struct rep {
     const char *shm_path;              /**< the public shm ring, or NULL */
     const char *mcast;                 /**< "group:port" of the multicast output, or NULL */
     const pipe_retx_t *retx;           /**< re-request port counters, or NULL */
+    const pipe_t *pipe;                /**< after pipe_collect(): the accounting's inputs */
+    const char *stop;                  /**< what began the drain: "signal", "end of input".. */
+    unsigned drain_timeout_ms;         /**< shutdown.drain_timeout_ms */
+    double drain_s;                    /**< from the drain's start to the end of the run */
+    bool timed_out;                    /**< the drain was cancelled (timeout, second signal) */
+    size_t leaked;                     /**< coroutines the schedulers' registries reported */
+    const char *leaks;                 /**< their list ("" when none) */
+    rep_acct_t acct;                   /**< filled by rep_account() */
 } rep_t;
 
 /** Add @p s (one RX lcore's counters) into @p total, merging the unknown-flow lists. */
@@ -80,9 +131,14 @@ void rep_print(FILE *f, const rep_t *r);
  */
 int rep_write_dir(const char *dir, const rep_t *r);
 
+/** Fill r->acct from the counters in @p r (before rep_print, rep_check, the JSON). */
+void rep_account(rep_t *r);
+
 /**
- * Check classified = handled + channel_full on every line. Returns the number of
- * lines that break it (each is printed to @p f).
+ * Check classified = handled + channel_full + queued on every line, the accounting
+ * identity (r->acct, with `mdmux: accounting identity FAILED: ...`), the records'
+ * identity, and that no coroutine leaked. Returns the number of failures (each is
+ * printed to @p f).
  */
 unsigned rep_check(FILE *f, const rep_t *r);
 

@@ -179,10 +179,12 @@ static void retx_main(void *arg)
             rx_end = now;
         if (rx_end && now - (last > rx_end ? last : rx_end) > linger)
             break;
+        if (co_ctx_err(p->ctx) != 0)
+            break; /* the drain timed out */
         if (n)
             co_yield();
         else
-            co_sleep(RETX_IDLE_NS, CO_BACKGROUND);
+            co_sleep(RETX_IDLE_NS, p->ctx);
     }
     for (unsigned i = 0; i < p->cfg->nfeeds; i++)
         if (x->ch[i])

@@ -17,6 +17,17 @@
  * all of its channels are closed and drained and closes its output; the mux, then the
  * writers, follow; the control coroutine ends when every RX poller and the pipeline
  * have. Nothing is dropped on the way out.
+ *
+ * A stop (SIGINT/SIGTERM, a stalled replay) is the two-phase shutdown: (1) RX stops
+ * and closes its channels, accepting nothing new; (2) the pipeline drains under
+ * shutdown.drain_timeout_ms, the control coroutine printing the queue depths every
+ * 500 ms while they are not empty; when the timeout fires (or a second signal comes)
+ * the pipeline's context is cancelled (pipe_cancel) and whatever it still held is
+ * counted as unfinished; (3) every scheduler runs until its last coroutine has
+ * returned, its registry's leak report is taken, what is left in the channels is
+ * collected (pipe_collect), and the report checks the accounting identity (report.h)
+ * and writes the final stats and latency reports. The end of the input starts phase
+ * (2) the same way.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,6 +46,7 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_pause.h>
 
 #include "app.h"
 #include "co.h"
@@ -53,6 +65,12 @@
 #define REPLAY_MBUFS 32767u
 /* A replay whose RX has released nothing for this long is stuck: stop it. */
 #define REPLAY_STALL_NS (10ull * 1000 * 1000 * 1000)
+/* While draining: queue depths on stderr this often (when not empty). */
+#define DRAIN_PRINT_NS (500ull * 1000 * 1000)
+/* After a cancellation, every coroutine must have returned within this. */
+#define JOIN_TIMEOUT_NS (5ull * 1000 * 1000 * 1000)
+/* Leak list of one lcore kept for the report (the registry prints it all on stderr). */
+#define LEAKS_TEXT 1024
 
 typedef struct app app_t;
 
@@ -65,7 +83,9 @@ typedef struct lcore {
     bool replay_rx; /* its context has the replay attached */
     unsigned nout;  /* channels it produces: [nout] */
     chs_t **out;
-    int rc; /* scheduler result */
+    int rc;                 /* scheduler result */
+    size_t leaked;          /* coroutines still alive when its scheduler was freed */
+    char leaks[LEAKS_TEXT]; /* ... the first of them, for the report */
 } lcore_t;
 
 struct app {
@@ -82,9 +102,12 @@ struct app {
     atomic_bool stop;
     uint64_t t_start_ns, t_end_ns;
     bool interrupted;
-    metrics_view_t mv;  /* what the endpoint and telemetry read (metrics.h) */
-    metrics_t *metrics; /* the Prometheus endpoint, or NULL */
-    bool telemetry;     /* DPDK telemetry on: the /mdmux/ commands are attached */
+    const char *stop_reason; /* "signal", "replay stalled", "end of input" (the drain's cause) */
+    uint64_t t_drain_ns;     /* when the drain began (0: not yet) */
+    bool timed_out;          /* the drain timed out (or a second signal): cancelled */
+    metrics_view_t mv;       /* what the endpoint and telemetry read (metrics.h) */
+    metrics_t *metrics;      /* the Prometheus endpoint, or NULL */
+    bool telemetry;          /* DPDK telemetry on: the /mdmux/ commands are attached */
 };
 
 /* Set by the signal handler, polled by the control coroutine. */
@@ -210,7 +233,61 @@ static bool replay_stalled(app_t *a, uint64_t now, uint64_t *last_pkts, uint64_t
     return now - *last_move > REPLAY_STALL_NS;
 }
 
-/* Control: signals, progress, and the end of the run. */
+/* Phase 1 of a stop: RX accepts nothing more (each poller closes its channels). */
+static void begin_stop(app_t *a, const char *why, bool newline)
+{
+    if (atomic_load(&a->stop))
+        return;
+    fprintf(stderr, "%smdmux: %s: stopping RX, draining channels (timeout %u ms)\n",
+            newline ? "\n" : "", why, a->cfg->shutdown.drain_timeout_ms);
+    a->stop_reason = why;
+    atomic_store(&a->stop, true);
+}
+
+/* The drain's progress: what is still queued, when anything is. */
+static void print_depth(app_t *a, uint64_t now)
+{
+    pipe_depth_t d;
+    pipe_depth(&a->pipe, rte_lcore_id() == a->pipe.mux_lcore, &d);
+    if (d.packets == 0 && d.records == 0 && d.writers == 0)
+        return;
+    fprintf(stderr,
+            "mdmux: draining: %" PRIu64 " packets for the feed handlers, %" PRIu64
+            " records for the mux, %" PRIu64 " for the writers (%.1f s of %.1f s)\n",
+            d.packets, d.records, d.writers, (double)(now - a->t_drain_ns) / 1e9,
+            a->cfg->shutdown.drain_timeout_ms / 1e3);
+}
+
+/* Phase 2's end when it does not finish: cancel what is still running. */
+static void cancel_drain(app_t *a, const char *why)
+{
+    pipe_depth_t d;
+    pipe_depth(&a->pipe, rte_lcore_id() == a->pipe.mux_lcore, &d);
+    fprintf(stderr,
+            "mdmux: %s: cancelling what is still running (%" PRIu64 " packets, %" PRIu64
+            " records and %" PRIu64 " writer items queued)\n",
+            why, d.packets, d.records, d.writers);
+    a->timed_out = true;
+    pipe_cancel(&a->pipe);
+}
+
+/* Cancelled coroutines that do not return would hang the process: name their kinds
+   (the registry's counters are readable from any thread) and exit. */
+static void join_failed(app_t *a)
+{
+    co_kind_stats_t k[64];
+    size_t n = co_registry_snapshot(k, 64);
+    fprintf(stderr, "mdmux: shutdown: still running %llu s after the cancellation:",
+            JOIN_TIMEOUT_NS / 1000000000ull);
+    for (size_t i = 0; i < n && i < 64; i++)
+        if (k[i].live > (strcmp(k[i].kind, "control") == 0 ? 1u : 0u))
+            fprintf(stderr, " %s x%" PRIu64, k[i].kind, k[i].live);
+    fprintf(stderr, "\nmdmux: exiting without the final report\n");
+    (void)a;
+    _exit(APP_EXIT_FAIL);
+}
+
+/* Control: signals, progress, the drain and its timeout, and the end of the run. */
 static void control_main(void *arg)
 {
     app_t *a = arg;
@@ -218,22 +295,45 @@ static void control_main(void *arg)
     int progress = a->o->progress < 0 ? 1 : a->o->progress;
     uint64_t period = tty ? PROGRESS_TTY_NS : PROGRESS_LINE_NS;
     uint64_t next = co_now_ns() + period, last_pkts = 0, last_move = co_now_ns();
+    uint64_t timeout = (uint64_t)a->cfg->shutdown.drain_timeout_ms * 1000000ull, next_depth = 0;
+    uint64_t t_cancel = 0;
     bool printed = false;
 
     while (atomic_load_explicit(&a->rx_done, memory_order_acquire) < a->nrx ||
            !pipe_done(&a->pipe)) {
         uint64_t now = co_now_ns();
         if (g_signals && !atomic_load(&a->stop)) {
-            fprintf(stderr, "%smdmux: signal: stopping RX, draining channels\n",
-                    printed && tty ? "\n" : "");
             a->interrupted = true;
-            atomic_store(&a->stop, true);
+            begin_stop(a, "signal", printed && tty);
         }
         if (a->replay && !atomic_load(&a->stop) && replay_stalled(a, now, &last_pkts, &last_move)) {
-            fprintf(stderr, "mdmux: replay: no packet released for %llu s: stopping\n",
+            fprintf(stderr, "mdmux: replay: no packet released for %llu s\n",
                     REPLAY_STALL_NS / 1000000000ull);
-            atomic_store(&a->stop, true);
+            begin_stop(a, "replay stalled", false);
         }
+        /* phase 2 begins with a stop, or when every RX poller has seen its input end */
+        if (a->t_drain_ns == 0 &&
+            (atomic_load(&a->stop) ||
+             atomic_load_explicit(&a->rx_done, memory_order_acquire) >= a->nrx)) {
+            a->t_drain_ns = now;
+            next_depth = now + DRAIN_PRINT_NS;
+            if (a->stop_reason == NULL)
+                a->stop_reason = "end of input";
+        }
+        if (a->t_drain_ns && !a->timed_out) {
+            if (g_signals >= 2)
+                cancel_drain(a, "second signal");
+            else if (now - a->t_drain_ns >= timeout)
+                cancel_drain(a, "drain timeout");
+            else if (now >= next_depth) {
+                print_depth(a, now);
+                next_depth = now + DRAIN_PRINT_NS;
+            }
+            if (a->timed_out)
+                t_cancel = now;
+        }
+        if (a->timed_out && now - t_cancel > JOIN_TIMEOUT_NS)
+            join_failed(a);
         if (a->pipe.latency)
             lat_tick(a->pipe.latency);
         if (g_report) {
@@ -251,6 +351,8 @@ static void control_main(void *arg)
     }
     a->t_end_ns = co_now_ns();
     metrics_control_end(a->metrics);
+    if (a->t_drain_ns == 0)
+        a->t_drain_ns = a->t_end_ns;
     if (printed && tty) {
         progress_line(a, tty);
         fputc('\n', stderr);
@@ -270,6 +372,36 @@ static void fail_lcore(lcore_t *lc)
         atomic_fetch_add(&a->rx_done, 1);
     }
     pipe_fail_lcore(&a->pipe, lc->id);
+}
+
+/* Before lcore @p id empties the channels it consumes: their producers (every RX
+   poller; for the mux's lcore, every feed handler) must have stopped. A cancelled
+   handler can finish before RX has closed its channels. Bounded: a producer that
+   never stops shows as a broken identity instead of a hang. */
+static bool producers_done(app_t *a, unsigned id)
+{
+    uint64_t until = co_now_ns() + JOIN_TIMEOUT_NS;
+    while (atomic_load_explicit(&a->rx_done, memory_order_acquire) < a->nrx ||
+           (id == a->pipe.mux_lcore &&
+            atomic_load_explicit(&a->pipe.feeds_done, memory_order_acquire) < a->cfg->nfeeds)) {
+        if (co_now_ns() > until) {
+            fprintf(stderr, "mdmux: lcore %u: its channels' producers did not stop\n", id);
+            return false;
+        }
+        rte_pause();
+    }
+    return true;
+}
+
+/* One coroutine still alive when its scheduler stopped: into the lcore's leak list. */
+static void note_leak(const co_info_t *ci, void *arg)
+{
+    lcore_t *lc = arg;
+    size_t n = strlen(lc->leaks);
+    if (n + 1 < sizeof(lc->leaks))
+        snprintf(lc->leaks + n, sizeof(lc->leaks) - n, "%slcore%u: %s (%s, %s%s%s)", n ? "; " : "",
+                 lc->id, ci->name, ci->kind, ci->state, ci->wait ? " on " : "",
+                 ci->wait ? ci->wait : "");
 }
 
 /* Body of every used lcore, main included: a scheduler running its roles. */
@@ -298,7 +430,12 @@ static int lcore_main(void *arg)
         co_spawn(control_main, a, &big);
     }
     lc->rc = co_sched_run(s);
-    co_sched_free(s, stderr);
+    /* phase 3: every coroutine has returned (rc 0), or the registry lists the rest */
+    if (co_sched_live(s) > 0)
+        co_registry_foreach(s, note_leak, lc);
+    else if (producers_done(a, lc->id))
+        pipe_collect(&a->pipe, lc->id); /* what a cancellation left in its channels */
+    lc->leaked = co_sched_free(s, stderr);
     return lc->rc;
 }
 
@@ -619,8 +756,10 @@ static int pipe_report(app_t *a, rep_t *r)
         return -1;
     for (unsigned f = 0; f < c->nfeeds; f++) {
         feed_stats(p->feeds[f].feed, &r->fs[f]);
-        for (unsigned l = 0; l < c->feeds[f].nlines; l++)
+        for (unsigned l = 0; l < c->feeds[f].nlines; l++) {
             r->lines[f][l].handled = r->fs[f].line[l].packets + p->feeds[f].after_giveup[l];
+            r->lines[f][l].queued = p->feeds[f].queued[l];
+        }
     }
     mux_stats(p->mux, &r->mux);
     if ((r->has_dump = p->dump != NULL))
@@ -636,6 +775,7 @@ static int pipe_report(app_t *a, rep_t *r)
     r->lat = p->latency;
     r->lat_feeds = c->nfeeds <= 10 || a->o->verbose;
     r->retx = p->retx.on ? &p->retx : NULL;
+    r->pipe = p;
     r->dump_path = p->dump_path;
     r->pcap_path = p->pcap_path;
     r->shm_path = p->shm ? mux_shm_path(p->shm) : NULL;
@@ -690,7 +830,21 @@ static int report(app_t *a)
     rep_t r = {.cfg = c,
                .mode = a->replay ? "replay" : "run",
                .capture = a->o->capture,
-               .interrupted = a->interrupted};
+               .interrupted = a->interrupted,
+               .stop = a->stop_reason,
+               .drain_timeout_ms = c->shutdown.drain_timeout_ms,
+               .drain_s = (double)(a->t_end_ns - a->t_drain_ns) / 1e9,
+               .timed_out = a->timed_out};
+    static char leaks[CFG_MAX_LCORES * 64];
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
+        const lcore_t *lc = &a->lc[id];
+        r.leaked += lc->leaked;
+        size_t n = strlen(leaks);
+        if (lc->leaked && n + 1 < sizeof(leaks))
+            snprintf(leaks + n, sizeof(leaks) - n, "%s%s", n ? "; " : "",
+                     lc->leaks[0] ? lc->leaks : "(not listed)");
+    }
+    r.leaks = leaks;
     r.lines = calloc(c->nfeeds, sizeof(*r.lines));
     if (r.lines == NULL || port_stats(a, &r) < 0 || pipe_report(a, &r) < 0) {
         free(r.lines);
@@ -729,6 +883,7 @@ static int report(app_t *a)
         r.undelivered = pr.mismatches;
         r.capture_error = ci->error ? ci->errmsg : NULL;
     }
+    rep_account(&r);
     rep_print(stdout, &r);
     int rc = rep_check(stderr, &r) ? -1 : 0;
     if (output_errors(&r) < 0 || write_reports(a, &r) < 0)
@@ -849,6 +1004,9 @@ int app_run(const app_opts_t *o, cfg_t *cfg)
                    cfg->nfeeds);
         fflush(stdout);
         ok = launch_and_wait(a) == 0;
+        /* phase 3's cancel: a no-op after a complete drain (the lcores took what was
+           left in their channels, pipe_collect) */
+        pipe_cancel(&a->pipe);
         rc = report(a) == 0 && ok ? APP_EXIT_OK : APP_EXIT_FAIL;
     }
     obs_stop(a);

@@ -207,6 +207,9 @@ typedef struct mux_writer_conf {
     const char *const *feed_names; /**< JSONL: name of feed id i (copied pointers) */
     unsigned n_feed_names;         /**< ids beyond it are written as numbers */
     uint16_t snaplen;              /**< PCAP: largest frame taken; default 1514 (MTU 1500) */
+    bool stall;                    /**< tests: after writing stall_after items, stop taking */
+    uint64_t stall_after;          /**< any (flushed), parked until the writer's context is
+                                        done; then return, the rest unwritten (a stalled output) */
 } mux_writer_conf_t;
 
 typedef struct mux_writer mux_writer_t; /**< A ring plus a file. */
@@ -242,6 +245,9 @@ void mux_writer_main(void *w);
  * written.
  */
 void mux_writer_set_ctx(mux_writer_t *w, co_ctx_t *ctx);
+
+/** Items queued in the ring, not yet taken by the writer (relaxed; any thread). */
+uint64_t mux_writer_pending(const mux_writer_t *w);
 
 /** Close the ring from the producer's side (mux_main does this when it ends). */
 void mux_writer_close(mux_writer_t *w);

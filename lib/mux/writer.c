@@ -33,6 +33,9 @@ struct mux_writer {
     bool done;
     int err;
     co_ctx_t *ctx;
+    bool stall;           /* test hook: stop taking items after stall_after ... */
+    uint64_t stall_after; /* ... of them, until ctx is done */
+    uint64_t taken;       /* items taken off the ring */
     size_t elem_size;
     uint32_t snaplen;
     const char *const *names;
@@ -105,6 +108,8 @@ mux_writer_t *mux_writer_new(const mux_writer_conf_t *c, char *err, size_t errle
         return NULL;
     w->kind = c->kind;
     w->policy = c->policy;
+    w->stall = c->stall;
+    w->stall_after = c->stall_after;
     w->names = c->feed_names;
     w->n_names = c->feed_names ? c->n_feed_names : 0;
     w->snaplen = c->snaplen ? c->snaplen : WRITER_SNAPLEN;
@@ -223,6 +228,21 @@ static void write_items(mux_writer_t *w, unsigned n)
     }
 }
 
+/* Test hook (mux_writer_conf_t.stall): write what is left before stall_after, flush,
+   and park until the context is done. True when the writer must stop. */
+static bool stalled(mux_writer_t *w, unsigned *n)
+{
+    if (!w->stall || w->taken + *n <= w->stall_after)
+        return false;
+    *n = (unsigned)(w->stall_after - w->taken);
+    write_items(w, *n);
+    if (fflush(w->fp) != 0)
+        writer_note_err(w);
+    while (co_sleep(1000000000ull, w->ctx) == 0)
+        ;
+    return true;
+}
+
 void mux_writer_main(void *arg)
 {
     mux_writer_t *w = arg;
@@ -236,6 +256,9 @@ void mux_writer_main(void *arg)
                 break; /* closed and drained, or cancelled */
             n = 1;
         }
+        if (stalled(w, &n))
+            break;
+        w->taken += n;
         write_items(w, n);
     }
     if (fflush(w->fp) != 0)
@@ -245,6 +268,11 @@ void mux_writer_main(void *arg)
     w->own_fp = false;
     w->fp = NULL;
     __atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
+}
+
+uint64_t mux_writer_pending(const mux_writer_t *w)
+{
+    return chs_len(w->ring);
 }
 
 void mux_writer_set_ctx(mux_writer_t *w, co_ctx_t *ctx)

@@ -728,6 +728,95 @@ static void test_cancel_closes_outputs(void **state)
     co_sched_free(sched, stderr);
 }
 
+/* ---- a stalled writer (the stall test hook) and its cancellation ---- */
+
+typedef struct stall_watch {
+    prod_t *prod;
+    mux_writer_t *w;
+    co_ctx_t *ctx;
+    uint64_t pending;
+} stall_watch_t;
+
+/* local_producer() under the watch's context: stops when it is cancelled. */
+static void stall_producer(void *arg)
+{
+    stall_watch_t *sw = arg;
+    for (uint64_t k = 1; k <= sw->prod->n; k++) {
+        md_rec_t *r = get_rec(sw->prod->pool);
+        fill(r, 0, k);
+        if (ch_send_ptr(sw->prod->local, r, sw->ctx) != 0) {
+            pool_put(sw->prod->pool, r);
+            break;
+        }
+    }
+    ch_close(sw->prod->local);
+}
+
+/* Waits for the writer's ring to fill behind the stall, then cancels. */
+static void stall_canceller(void *arg)
+{
+    stall_watch_t *sw = arg;
+    while (mux_writer_pending(sw->w) < 16)
+        co_sleep(100 * 1000, CO_BACKGROUND);
+    sw->pending = mux_writer_pending(sw->w);
+    co_ctx_cancel(sw->ctx);
+}
+
+/* stall_after 10: ten records written and flushed, then nothing until the context is
+   cancelled; the writer then returns with its ring's 16 records unwritten, and the
+   mux, parked on the full ring, ends too. */
+static void test_writer_stall_hook(void **state)
+{
+    (void)state;
+    co_sched_t *sched = co_sched_new(&(co_sched_opts_t){.idle = CO_IDLE_SLEEP});
+    co_ctx_t *ctx = co_ctx_with_cancel(CO_BACKGROUND);
+    pool_t *pool = pool_new(&(pool_opts_t){
+        .name = "stall", .elem_size = sizeof(md_rec_t), .count = 256, .numa_node = -1});
+    prod_t prod = {.local = ch_new(sizeof(void *), 8), .pool = pool, .n = 100};
+    mux_input_t in = {.local = prod.local, .pool = pool, .name = "feed"};
+    char err[256];
+    mux_writer_t *dump = mux_writer_new(&(mux_writer_conf_t){.kind = MUX_WRITER_JSONL,
+                                                             .path = dump_path,
+                                                             .slots = 16,
+                                                             .stall = true,
+                                                             .stall_after = 10},
+                                        err, sizeof(err));
+    assert_non_null(dump);
+    mux_writer_set_ctx(dump, ctx);
+    mux_t *m = mux_new(&(mux_conf_t){.inputs = &in, .n_inputs = 1, .dump = dump, .ctx = ctx});
+    stall_watch_t sw = {.prod = &prod, .w = dump, .ctx = ctx};
+    co_spawn(stall_producer, &sw, NULL);
+    co_spawn(mux_main, m, NULL);
+    co_spawn(mux_writer_main, dump, NULL);
+    co_spawn(stall_canceller, &sw, NULL);
+    assert_int_equal(co_sched_run(sched), 0);
+
+    mux_writer_stats_t ws;
+    mux_writer_stats(dump, &ws);
+    assert_int_equal(ws.items, 10);
+    assert_int_equal(sw.pending, 16);
+    assert_true(mux_writer_done(dump));
+    FILE *f = fopen(dump_path, "r");
+    char line[1024];
+    uint64_t lines = 0;
+    while (fgets(line, sizeof(line), f))
+        lines++;
+    fclose(f);
+    assert_int_equal(lines, 10);
+    mux_stats_t st;
+    mux_stats(m, &st);
+    assert_true(st.published >= 10 + 16);
+    md_rec_t *left;
+    while (ch_tryrecv(prod.local, &left) == 0) /* what the cancelled mux did not take */
+        pool_put(pool, left);
+    mux_free(m);
+    mux_writer_free(dump);
+    ch_free(prod.local);
+    pool_free(pool);
+    co_ctx_free(ctx);
+    co_sched_free(sched, stderr);
+}
+
 /* ---- the observer (latency recorder hook) ---- */
 
 typedef struct obs {
@@ -851,6 +940,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pack_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frames_to_sink_and_pcap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_closes_outputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_stall_hook, setup, teardown),
         cmocka_unit_test(test_observer),
         cmocka_unit_test(test_observer_timeout_ends_mux),
         cmocka_unit_test(test_bad_conf),
