@@ -169,7 +169,8 @@ static void replay_stamp(io_replay_t *r, unsigned n, uint64_t now)
     if (r->start_tsc == 0)
         __atomic_store_n(&r->start_tsc, now, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < n; i++) {
-        uint64_t ts = 0;
+        uint64_t ts = 0, off = io_capture_offset(r->cap);
+        uint64_t back = r->pacer.backward_jumps, fwd = r->pacer.forward_jumps;
         uint32_t caplen = 0;
         if (io_capture_next(r->cap, &ts, NULL, &caplen, NULL, NULL, 0) != 1 ||
             caplen != r->held[i]->pkt_len)
@@ -180,6 +181,11 @@ static void replay_stamp(io_replay_t *r, unsigned n, uint64_t now)
             continue;
         }
         r->due[i] = r->start_tsc + co_ns_to_tsc(io_pacer_next(&r->pacer, ts));
+        /* where the first jump of each kind is, for the end-of-run warning */
+        if (back == 0 && r->pacer.backward_jumps)
+            r->pacer.back_off = off;
+        if (fwd == 0 && r->pacer.forward_jumps)
+            r->pacer.fwd_off = off;
     }
 }
 
