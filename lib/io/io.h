@@ -504,6 +504,9 @@ typedef struct io_port_conf {
     int rx_socket;        /**< socket of the RX lcore: pool and queues go there (-1: port's) */
     unsigned pool_mbufs;  /**< mbufs in the RX pool (default 8191 + queue sizes) */
     bool no_hw_timestamp; /**< do not ask for RTE_ETH_RX_OFFLOAD_TIMESTAMP */
+    unsigned frame_max;   /**< largest frame the pool's mbufs must hold in one segment
+                               (default 0: RTE_MBUF_DEFAULT_DATAROOM, 2048 bytes); larger
+                               mbufs, fewer of them when pool_mbufs is 0 */
 } io_port_conf_t;
 
 /**

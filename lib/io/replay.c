@@ -84,11 +84,26 @@ io_replay_t *io_replay_open(const io_replay_conf_t *c, char *err, size_t errlen)
     r->loops = r->pacer.o.loops;
     char dev[512];
     snprintf(dev, sizeof(dev), "net_pcap_mdmux%u,rx_pcap=%s", replay_seq++, c->path);
+    /* Every record in one mbuf (net_pcap chains what does not fit, and the handlers
+       parse one segment): mbufs as large as the largest record, with the pool's bytes
+       kept about the same (fewer mbufs; the replay waits for free ones, never drops). */
+    unsigned mbufs = c->pool_mbufs;
+    if (r->info.max_caplen > RTE_MBUF_DEFAULT_DATAROOM && mbufs) {
+        uint64_t scaled = (uint64_t)mbufs * RTE_MBUF_DEFAULT_BUF_SIZE /
+                          (r->info.max_caplen + RTE_PKTMBUF_HEADROOM);
+        mbufs = scaled < 2047 ? 2047 : (unsigned)scaled;
+    }
+    if (r->info.max_caplen > UINT16_MAX - RTE_PKTMBUF_HEADROOM - 64) {
+        io_err(err, errlen, EINVAL, "%s: a record of %u bytes: larger than an mbuf can hold",
+               c->path, r->info.max_caplen);
+        goto fail;
+    }
     io_port_conf_t pc = {.name = "replay",
                          .device = dev,
                          .rx_queues = 1,
                          .rx_socket = c->rx_socket,
-                         .pool_mbufs = c->pool_mbufs};
+                         .pool_mbufs = mbufs,
+                         .frame_max = r->info.max_caplen};
     int port = io_port_open(&pc, err, errlen);
     if (port < 0)
         goto fail;
