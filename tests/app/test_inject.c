@@ -528,9 +528,9 @@ static void test_flapping_lines(void **state)
     check_opts_t o = {.lossless = true};
     inj_t *e = inject_check(dir, "flap", &o, NULL);
     check_health(e, truth, stats, LINE_TIMEOUT_MS * 1000000ull);
-    for (unsigned i = 0; i < e->n; i++) {
-        assert_int_equal(e->f[i].down[0], 2);
-        assert_int_equal(e->f[i].down[1], 1);
+    for (unsigned i = 0; i < e->n; i++) { /* A twice, B once (plus any stall's pairs) */
+        assert_true(e->f[i].down[0] >= 2 && e->f[i].up[0] >= 2);
+        assert_true(e->f[i].down[1] >= 1 && e->f[i].up[1] >= 1);
     }
     inj_free(e);
 }
