@@ -46,6 +46,7 @@ typedef struct ifeed {
     uint64_t last_inorder;
     unsigned down[2], up[2]; /* line_down / line_up events per line */
     bool eos;                /* an end_of_session event was published */
+    unsigned after_eos;      /* line events after it (not counted in down / up) */
     uint64_t known;          /* highest sequence number the feed showed (message or gap) */
     uint64_t tail;           /* saturated: messages after `known`, never seen at all */
 } ifeed_t;
@@ -188,8 +189,13 @@ static void on_rec(inj_t *e, json_t *r)
         e->events++;
         const char *l = json_string_value(json_object_get(r, "line"));
         int w = l && strcmp(l, "B") == 0;
-        x->down[w] += strcmp(ev, "line_down") == 0;
-        x->up[w] += strcmp(ev, "line_up") == 0;
+        /* after the end of session the lines fall silent for good: a slow drain (ASan)
+           outlasts the timeout; those events say nothing about the faults */
+        bool down = strcmp(ev, "line_down") == 0, up = strcmp(ev, "line_up") == 0;
+        if ((down || up) && x->eos)
+            x->after_eos++;
+        else
+            x->down[w] += down, x->up[w] += up;
         x->eos |= strcmp(ev, "end_of_session") == 0;
         if (strcmp(ev, "gap") == 0) {
             assert_true(x->ngaps < MAX_RANGES);
@@ -490,14 +496,33 @@ static void dead_line(const char *dir, const char *name, const char *const *gen)
     inj_free(e);
 }
 
-/* Line A never sends: the feed runs on B alone; its losses are true gaps. */
+/* Line A never sends: the feed runs on B alone; its losses are true gaps. The speed-1
+   tests keep the rate modest and leave out microbursts: at 1x RX releases on time
+   whatever the handlers' pace, and an ASan build's handlers sharing lcore 0 could not
+   keep up with a 10x burst (test_microburst has them, at 1x and at top speed). */
 static void test_dead_a_from_start(void **state)
 {
     at_need_gen();
-    static const char *const gen[] = {"--feeds", "3",          "--duration-ms", "100",
-                                      "--seed",  "31",         "--dead-a",      "--loss-b",
-                                      "0.01",    "--dup",      "0.01",          "--reorder",
-                                      "0.01",    "--truncate", "0.005",         NULL};
+    static const char *const gen[] = {"--feeds",
+                                      "3",
+                                      "--duration-ms",
+                                      "100",
+                                      "--rate",
+                                      "5000",
+                                      "--burst-every-ms",
+                                      "0",
+                                      "--seed",
+                                      "31",
+                                      "--dead-a",
+                                      "--loss-b",
+                                      "0.01",
+                                      "--dup",
+                                      "0.01",
+                                      "--reorder",
+                                      "0.01",
+                                      "--truncate",
+                                      "0.005",
+                                      NULL};
     dead_line(*state, "deada", gen);
 }
 
@@ -506,9 +531,10 @@ static void test_dead_a_from_start(void **state)
 static void test_dead_b_mid_session(void **state)
 {
     at_need_gen();
-    static const char *const gen[] = {"--feeds", "3",        "--duration-ms",   "150", "--seed",
-                                      "32",      "--dead-b", "--dead-after-ms", "40",  "--loss-a",
-                                      "0.005",   "--loss-b", "0.005",           NULL};
+    static const char *const gen[] = {
+        "--feeds", "3",        "--rate", "5000",     "--burst-every-ms", "0",  "--duration-ms",
+        "150",     "--seed",   "32",     "--dead-b", "--dead-after-ms",  "40", "--loss-a",
+        "0.005",   "--loss-b", "0.005",  NULL};
     dead_line(*state, "deadb", gen);
 }
 
