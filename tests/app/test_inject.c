@@ -591,8 +591,9 @@ static void test_saturated_channel(void **state)
                   (unsigned long)tail);
     if (e->channel_full == 0)
         fail_msg("a 4-slot channel at top speed never filled: the test tests nothing");
-    /* a message is lost only where both copies were dropped: then there is a gap */
-    assert_true(lost == 0 || gaps > 0);
+    /* a message is lost only where both copies were dropped: then there is a gap,
+       unless it is in the tail no packet of which reached a handler */
+    assert_true(lost == tail || gaps > 0);
     inj_free(e);
 }
 
