@@ -600,12 +600,29 @@ static json_t *shutdown_json(const rep_t *r)
                      r->leaks ? r->leaks : "");
 }
 
+/* Where a clock step first happened: {"packet", "offset"} or null. */
+static json_t *step_json(uint64_t pkt, uint64_t off)
+{
+    if (pkt == UINT64_MAX)
+        return json_null();
+    return json_pack("{s:I, s:I}", "packet", (json_int_t)pkt, "offset",
+                     off == UINT64_MAX ? (json_int_t)-1 : (json_int_t)off);
+}
+
 int rep_write_json(const char *path, const rep_t *r)
 {
     json_t *pacing = json_pack(
         "{s:s, s:{s:I, s:I, s:I}, s:I, s:I}", "mode", r->pacing ? r->pace_mode : "none", "error_ns",
         "p50", (json_int_t)r->err_p50, "p99", (json_int_t)r->err_p99, "max", (json_int_t)r->err_max,
         "early", (json_int_t)r->early, "undelivered", (json_int_t)r->undelivered);
+    bool steps = r->pacing && (r->ts_back || r->ts_fwd);
+    json_object_set_new(
+        pacing, "clock_steps",
+        json_pack("{s:I, s:I, s:o, s:I, s:I, s:o}", "backward", (json_int_t)r->ts_back,
+                  "backward_ns", (json_int_t)r->ts_back_ns, "first_backward",
+                  step_json(steps ? r->ts_back_pkt : UINT64_MAX, r->ts_back_off), "forward",
+                  (json_int_t)r->ts_fwd, "clamped_ns", (json_int_t)r->ts_clamped_ns,
+                  "first_forward", step_json(steps ? r->ts_fwd_pkt : UINT64_MAX, r->ts_fwd_off)));
     json_t *root = json_pack(
         "{s:s, s:s?, s:s?, s:b, s:f, s:o, s:o, s:o, s:o}", "mode", r->mode, "capture", r->capture,
         "capture_error", r->capture_error, "interrupted", r->interrupted, "elapsed_s", r->elapsed_s,

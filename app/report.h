@@ -90,6 +90,10 @@ typedef struct rep {
     const char *pace_mode;              /**< "max", "speed", "rate" */
     uint64_t err_p50, err_p99, err_max; /**< pacing error, ns */
     uint64_t early;                     /**< releases before their intended time */
+    /* replay: capture clock steps (lib/io pacer): count, first packet (0-based index)
+       and its record's byte offset (UINT64_MAX: none) */
+    uint64_t ts_back, ts_back_ns, ts_back_pkt, ts_back_off;
+    uint64_t ts_fwd, ts_clamped_ns, ts_fwd_pkt, ts_fwd_off, ts_fwd_limit_ns;
     uint64_t undelivered;      /**< replay: capture records the port did not deliver as read */
     double elapsed_s;          /**< wall time of the data path */
     const char *capture_error; /**< replay: the capture's error, or NULL */

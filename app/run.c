@@ -799,6 +799,26 @@ static int output_errors(const rep_t *r)
     return bad;
 }
 
+/* Capture clock steps (lib/io pacer): warnings naming the first packet and its byte
+   offset. Not errors: the replay went on (backward: sent at once; forward: the gap
+   clamped to the limit), and the stats JSON has the counts (pacing.clock_steps). */
+static void clock_step_warnings(const app_t *a, const rep_t *r)
+{
+    if (r->ts_back)
+        fprintf(stderr,
+                "mdmux: warning: %s: capture timestamps went back %lu time(s), %lu ns in all "
+                "(first at packet %lu, byte offset %lu): sent at once, later gaps kept\n",
+                a->o->capture, (unsigned long)r->ts_back, (unsigned long)r->ts_back_ns,
+                (unsigned long)r->ts_back_pkt, (unsigned long)r->ts_back_off);
+    if (r->ts_fwd)
+        fprintf(stderr,
+                "mdmux: warning: %s: %lu capture gap(s) longer than %.3f s (first at packet "
+                "%lu, byte offset %lu): clamped to %.3f s, %.3f s of capture time skipped\n",
+                a->o->capture, (unsigned long)r->ts_fwd, (double)r->ts_fwd_limit_ns / 1e9,
+                (unsigned long)r->ts_fwd_pkt, (unsigned long)r->ts_fwd_off,
+                (double)r->ts_fwd_limit_ns / 1e9, (double)r->ts_clamped_ns / 1e9);
+}
+
 /* The files written: stats JSON and the --report directory. */
 static int write_reports(app_t *a, const rep_t *r)
 {
@@ -882,6 +902,15 @@ static int report(app_t *a)
         io_replay_progress(a->replay, &pr);
         r.undelivered = pr.mismatches;
         r.capture_error = ci->error ? ci->errmsg : NULL;
+        r.ts_back = p->backward_jumps;
+        r.ts_back_ns = p->back_ns;
+        r.ts_back_pkt = p->first_back;
+        r.ts_back_off = p->back_off;
+        r.ts_fwd = p->forward_jumps;
+        r.ts_clamped_ns = p->clamped_ns;
+        r.ts_fwd_pkt = p->first_fwd;
+        r.ts_fwd_off = p->fwd_off;
+        r.ts_fwd_limit_ns = p->o.fwd_jump_ns;
     }
     rep_account(&r);
     rep_print(stdout, &r);
@@ -889,6 +918,7 @@ static int report(app_t *a)
     if (output_errors(&r) < 0 || write_reports(a, &r) < 0)
         rc = -1;
     fflush(stdout);
+    clock_step_warnings(a, &r);
     if (r.capture_error) {
         fprintf(stderr, "mdmux: %s (the valid prefix was replayed)\n", r.capture_error);
         rc = -1;

@@ -347,7 +347,8 @@ typedef struct io_pacer_opts {
     uint64_t speed_num, speed_den; /**< IO_PACE_SPEED: speed = num / den (1/1 = recorded) */
     uint64_t rate_pps;             /**< IO_PACE_RATE */
     uint64_t loops;                /**< times to play the capture (0 is taken as 1) */
-    uint64_t fwd_jump_ns;          /**< a gap above this is counted (0: 1 s) */
+    uint64_t fwd_jump_ns;          /**< a gap above this is clamped to it and counted
+                                        (0: 1 s; UINT64_MAX: honour every gap) */
 } io_pacer_opts_t;
 
 /**
@@ -367,8 +368,16 @@ typedef struct io_pacer {
     uint64_t index;          /**< packets paced in total */
     uint64_t loop;           /**< current loop, 0-based */
     uint64_t last_intended;  /**< previous result */
-    uint64_t backward_jumps; /**< timestamps below the previous one (clamped) */
-    uint64_t forward_jumps;  /**< gaps above fwd_jump_ns (honoured, counted) */
+    uint64_t backward_jumps; /**< timestamps below the previous one (sent at once) */
+    uint64_t forward_jumps;  /**< gaps above fwd_jump_ns (clamped to it) */
+    uint64_t back_ns;        /**< sum of the backward steps, capture ns */
+    uint64_t clamped_ns;     /**< capture time cut out of forward jumps, ns */
+    uint64_t first_back;     /**< index (io_pacer_next calls, 0-based) of the first
+                                  backward jump; UINT64_MAX: none */
+    uint64_t first_fwd;      /**< the same for the first forward jump */
+    uint64_t back_off;       /**< byte offset of that packet's record (set by io_replay;
+                                  UINT64_MAX: unknown) */
+    uint64_t fwd_off;        /**< the same for the first forward jump */
     io_hist_t err;           /**< pacing error, actual - intended, ns (io_pacer_record) */
     uint64_t early;          /**< releases before the intended time (recorded as 0) */
 } io_pacer_t;
@@ -495,6 +504,9 @@ typedef struct io_port_conf {
     int rx_socket;        /**< socket of the RX lcore: pool and queues go there (-1: port's) */
     unsigned pool_mbufs;  /**< mbufs in the RX pool (default 8191 + queue sizes) */
     bool no_hw_timestamp; /**< do not ask for RTE_ETH_RX_OFFLOAD_TIMESTAMP */
+    unsigned frame_max;   /**< largest frame the pool's mbufs must hold in one segment
+                               (default 0: RTE_MBUF_DEFAULT_DATAROOM, 2048 bytes); larger
+                               mbufs, fewer of them when pool_mbufs is 0 */
 } io_port_conf_t;
 
 /**

@@ -8,9 +8,13 @@
  * A timestamp below the previous one (a capture merged from several taps, a clock
  * step) is clamped to the previous one and counted, and the capture's later gaps are
  * kept from there (the jump is folded into a shift), so replay neither stalls nor
- * bursts the rest of the file. A forward jump above fwd_jump_ns is honoured at every
- * speed (a recorded pause is part of the recording) and counted, so the user can see
- * why a replay paused.
+ * bursts the rest of the file. A gap above fwd_jump_ns (1 s by default) is clamped to
+ * fwd_jump_ns and counted, the same way: a capture whose clock stepped forward an hour
+ * (or that was paused overnight) must not stall a 1x replay for that long, and a
+ * feed's heartbeats come at least every second, so no real line is silent longer: a
+ * longer gap is a clock or capture artefact, not traffic to reproduce. Set it to
+ * UINT64_MAX to honour every gap. The first packet of each kind of jump is kept
+ * (index, and the replay fills in its byte offset) for the warning.
  */
 #include <errno.h>
 #include <string.h>
@@ -27,6 +31,8 @@ void io_pacer_init(io_pacer_t *p, const io_pacer_opts_t *o)
         p->o.loops = 1;
     if (p->o.fwd_jump_ns == 0)
         p->o.fwd_jump_ns = PACE_NS_PER_S;
+    p->first_back = p->first_fwd = UINT64_MAX;
+    p->back_off = p->fwd_off = UINT64_MAX;
     if (p->o.mode == IO_PACE_SPEED && (p->o.speed_num == 0 || p->o.speed_den == 0))
         p->o.speed_num = p->o.speed_den = 1;
     if (p->o.mode == IO_PACE_RATE && p->o.rate_pps == 0)
@@ -86,13 +92,21 @@ static uint64_t clamp_ts(io_pacer_t *p, uint64_t ts)
         p->shift = 0;
         return p->loop_base;
     }
+    /* modular: the shift may be "negative" after forward clamps; e stays near prev */
     uint64_t e = ts + p->shift;
     if (e < p->prev_ts) {
-        p->backward_jumps++;
+        if (p->backward_jumps++ == 0)
+            p->first_back = p->index;
+        p->back_ns += p->prev_ts - e;
         p->shift += p->prev_ts - e;
         e = p->prev_ts;
     } else if (e - p->prev_ts > p->o.fwd_jump_ns) {
-        p->forward_jumps++;
+        uint64_t cut = e - p->prev_ts - p->o.fwd_jump_ns;
+        if (p->forward_jumps++ == 0)
+            p->first_fwd = p->index;
+        p->clamped_ns += cut;
+        p->shift -= cut;
+        e -= cut;
     }
     p->prev_ts = e;
     return p->loop_base + (e - p->first_ts);

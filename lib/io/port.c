@@ -107,9 +107,16 @@ static int port_setup(uint16_t port, const io_port_conf_t *c, io_port_state_t *p
     if (sock < 0)
         sock = (int)rte_socket_id();
     unsigned n = c->pool_mbufs ? c->pool_mbufs : 8191u + (unsigned)nrx * nb_rxd + POOL_CACHE * 2;
+    /* A frame larger than an mbuf's room arrives as a chain, and a feed handler parses
+       the first segment only: jumbo frames (a 9000-byte MTU feed) need mbufs that hold
+       a whole frame. */
+    unsigned room = RTE_MBUF_DEFAULT_DATAROOM;
+    if (c->frame_max > room)
+        room = (c->frame_max + 63u) & ~63u;
     char pname[RTE_MEMPOOL_NAMESIZE];
     snprintf(pname, sizeof(pname), "mdmux_p%u", port);
-    ps->pool = rte_pktmbuf_pool_create(pname, n, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, sock);
+    ps->pool = rte_pktmbuf_pool_create(pname, n, POOL_CACHE, 0,
+                                       (uint16_t)(room + RTE_PKTMBUF_HEADROOM), sock);
     if (ps->pool == NULL)
         return io_err(err, errlen, rte_errno,
                       "%s: cannot create a pool of %u mbufs on socket %d: %s", c->name, n, sock,

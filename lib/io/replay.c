@@ -84,11 +84,26 @@ io_replay_t *io_replay_open(const io_replay_conf_t *c, char *err, size_t errlen)
     r->loops = r->pacer.o.loops;
     char dev[512];
     snprintf(dev, sizeof(dev), "net_pcap_mdmux%u,rx_pcap=%s", replay_seq++, c->path);
+    /* Every record in one mbuf (net_pcap chains what does not fit, and the handlers
+       parse one segment): mbufs as large as the largest record, with the pool's bytes
+       kept about the same (fewer mbufs; the replay waits for free ones, never drops). */
+    unsigned mbufs = c->pool_mbufs;
+    if (r->info.max_caplen > RTE_MBUF_DEFAULT_DATAROOM && mbufs) {
+        uint64_t scaled = (uint64_t)mbufs * RTE_MBUF_DEFAULT_BUF_SIZE /
+                          (r->info.max_caplen + RTE_PKTMBUF_HEADROOM);
+        mbufs = scaled < 2047 ? 2047 : (unsigned)scaled;
+    }
+    if (r->info.max_caplen > UINT16_MAX - RTE_PKTMBUF_HEADROOM - 64) {
+        io_err(err, errlen, EINVAL, "%s: a record of %u bytes: larger than an mbuf can hold",
+               c->path, r->info.max_caplen);
+        goto fail;
+    }
     io_port_conf_t pc = {.name = "replay",
                          .device = dev,
                          .rx_queues = 1,
                          .rx_socket = c->rx_socket,
-                         .pool_mbufs = c->pool_mbufs};
+                         .pool_mbufs = mbufs,
+                         .frame_max = r->info.max_caplen};
     int port = io_port_open(&pc, err, errlen);
     if (port < 0)
         goto fail;
@@ -169,7 +184,8 @@ static void replay_stamp(io_replay_t *r, unsigned n, uint64_t now)
     if (r->start_tsc == 0)
         __atomic_store_n(&r->start_tsc, now, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < n; i++) {
-        uint64_t ts = 0;
+        uint64_t ts = 0, off = io_capture_offset(r->cap);
+        uint64_t back = r->pacer.backward_jumps, fwd = r->pacer.forward_jumps;
         uint32_t caplen = 0;
         if (io_capture_next(r->cap, &ts, NULL, &caplen, NULL, NULL, 0) != 1 ||
             caplen != r->held[i]->pkt_len)
@@ -180,6 +196,11 @@ static void replay_stamp(io_replay_t *r, unsigned n, uint64_t now)
             continue;
         }
         r->due[i] = r->start_tsc + co_ns_to_tsc(io_pacer_next(&r->pacer, ts));
+        /* where the first jump of each kind is, for the end-of-run warning */
+        if (back == 0 && r->pacer.backward_jumps)
+            r->pacer.back_off = off;
+        if (fwd == 0 && r->pacer.forward_jumps)
+            r->pacer.fwd_off = off;
     }
 }
 

@@ -330,3 +330,60 @@ void at_mdmux_ok(const char *const *args, at_result_t *r)
     if (at_run(argv, AT_TIMEOUT_S, r) != 0)
         fail_msg("mdmux failed (%d):\n%s\n%s", r->status, r->out, r->err);
 }
+
+json_int_t at_sum_lines(json_t *s, const char *key)
+{
+    json_t *feeds = json_object_get(s, "feeds");
+    json_int_t n = 0;
+    assert_true(json_is_array(feeds));
+    for (size_t i = 0; i < json_array_size(feeds); i++) {
+        json_t *lines = json_object_get(json_array_get(feeds, i), "lines");
+        const char *name;
+        json_t *x;
+        json_object_foreach(lines, name, x)
+        {
+            n += at_jint(x, key);
+        }
+    }
+    return n;
+}
+
+json_int_t at_check_accounting(json_t *s)
+{
+    json_t *acc = json_object_get(s, "accounting");
+    assert_non_null(acc);
+    /* frames on the re-request port count too (terms.retx_*: 0 without re-requests) */
+    json_int_t received = at_jint(s, "rx.frames") + at_jint(acc, "terms.retx_frames");
+    json_int_t published = at_sum_lines(s, "wins") + at_sum_lines(s, "fills");
+    json_int_t duplicates =
+        at_sum_lines(s, "duplicates") + at_sum_lines(s, "late") + at_sum_lines(s, "stale");
+    json_int_t malformed = at_jint(s, "rx.malformed_total") + at_sum_lines(s, "malformed");
+    json_int_t dropped = at_sum_lines(s, "channel_full") + at_jint(acc, "terms.retx_channel_full");
+    json_int_t held = at_jint(acc, "terms.held");
+    json_int_t unfinished = at_sum_lines(s, "unfinished") + held;
+    json_int_t unknown =
+        at_jint(s, "rx.unknown_flow") + at_jint(s, "rx.other") + at_jint(acc, "terms.retx_other");
+    json_int_t control = at_sum_lines(s, "heartbeats");
+    /* restarts, panics and give-ups discard; a cancellation's discards are "held" */
+    json_int_t discarded = at_sum_lines(s, "discarded") - held + at_jint(acc, "terms.panicked") +
+                           at_jint(acc, "terms.after_giveup");
+
+    assert_int_equal(at_jint(acc, "received"), received);
+    assert_int_equal(at_jint(acc, "published"), published);
+    assert_int_equal(at_jint(acc, "duplicates"), duplicates);
+    assert_int_equal(at_jint(acc, "malformed"), malformed);
+    assert_int_equal(at_jint(acc, "dropped"), dropped);
+    assert_int_equal(at_jint(acc, "unfinished"), unfinished);
+    assert_int_equal(at_jint(acc, "unknown"), unknown);
+    assert_int_equal(at_jint(acc, "control"), control);
+    assert_int_equal(at_jint(acc, "discarded"), discarded);
+    assert_int_equal(received, published + duplicates + malformed + dropped + unfinished + unknown +
+                                   control + discarded);
+    assert_true(json_is_true(json_object_get(acc, "holds")));
+    /* the records: sent by the feeds = published by the mux + left for it */
+    assert_int_equal(at_jint(acc, "records.sent"),
+                     at_jint(acc, "records.published") + at_jint(acc, "records.queued"));
+    assert_int_equal(at_jint(acc, "records.published"), at_jint(s, "outputs.published"));
+    assert_true(json_is_true(json_object_get(json_object_get(acc, "records"), "holds")));
+    return unfinished;
+}

@@ -110,4 +110,16 @@ void at_need_gen(void);
     exits 0. */
 void at_mdmux_ok(const char *const *args, at_result_t *r);
 
+/** Sum of member @p key over every line (A, B, RETX) of every feed of stats JSON @p s. */
+json_int_t at_sum_lines(json_t *s, const char *key);
+
+/**
+ * Check the accounting identity of stats JSON @p s (docs/outputs.md, "Accounting"):
+ * every term recomputed from rx.* and the per-line counters and compared with the
+ * "accounting" object, their sum compared with received, "holds" true, and the
+ * records identity (sent = published + queued; published = outputs.published).
+ * Fails the test otherwise. Returns the recomputed "unfinished".
+ */
+json_int_t at_check_accounting(json_t *s);
+
 #endif /* MDMUX_APPTEST_H */

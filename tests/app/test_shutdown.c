@@ -68,67 +68,6 @@ static void wait_lines(const char *path, uint64_t lines, pid_t pid, const char *
     }
 }
 
-/* Sum of member @p key over the lines A and B of every feed. */
-static json_int_t sum_lines(json_t *s, const char *key)
-{
-    json_t *feeds = json_object_get(s, "feeds");
-    json_int_t n = 0;
-    assert_true(json_is_array(feeds));
-    for (size_t i = 0; i < json_array_size(feeds); i++) {
-        json_t *lines = json_object_get(json_array_get(feeds, i), "lines");
-        const char *name;
-        json_t *x;
-        json_object_foreach(lines, name, x)
-        {
-            n += at_jint(x, key);
-        }
-    }
-    return n;
-}
-
-/*
- * The identity from the raw counters: every term recomputed from rx.* and the
- * per-line counters, compared with the "accounting" object's members, and the sum
- * compared with received. Returns the recomputed unfinished.
- */
-static json_int_t check_identity(json_t *s)
-{
-    json_t *acc = json_object_get(s, "accounting");
-    assert_non_null(acc);
-    json_int_t received = at_jint(s, "rx.frames");
-    json_int_t published = sum_lines(s, "wins") + sum_lines(s, "fills");
-    json_int_t duplicates =
-        sum_lines(s, "duplicates") + sum_lines(s, "late") + sum_lines(s, "stale");
-    json_int_t malformed = at_jint(s, "rx.malformed_total") + sum_lines(s, "malformed");
-    json_int_t dropped = sum_lines(s, "channel_full");
-    json_int_t held = at_jint(acc, "terms.held");
-    json_int_t unfinished = sum_lines(s, "unfinished") + held;
-    json_int_t unknown = at_jint(s, "rx.unknown_flow") + at_jint(s, "rx.other");
-    json_int_t control = sum_lines(s, "heartbeats");
-    /* no panics, no restarts, no give-up here: every discard is the cancellation's */
-    json_int_t discarded = sum_lines(s, "discarded") - held;
-
-    assert_int_equal(at_jint(acc, "received"), received);
-    assert_int_equal(at_jint(acc, "published"), published);
-    assert_int_equal(at_jint(acc, "duplicates"), duplicates);
-    assert_int_equal(at_jint(acc, "malformed"), malformed);
-    assert_int_equal(at_jint(acc, "dropped"), dropped);
-    assert_int_equal(at_jint(acc, "unfinished"), unfinished);
-    assert_int_equal(at_jint(acc, "unknown"), unknown);
-    assert_int_equal(at_jint(acc, "control"), control);
-    assert_int_equal(at_jint(acc, "discarded"), discarded);
-    assert_int_equal(discarded, 0);
-    assert_int_equal(received, published + duplicates + malformed + dropped + unfinished + unknown +
-                                   control + discarded);
-    assert_true(json_is_true(json_object_get(acc, "holds")));
-    /* the records: sent by the feeds = published by the mux + left for it */
-    assert_int_equal(at_jint(acc, "records.sent"),
-                     at_jint(acc, "records.published") + at_jint(acc, "records.queued"));
-    assert_int_equal(at_jint(acc, "records.published"), at_jint(s, "outputs.published"));
-    assert_true(json_is_true(json_object_get(json_object_get(acc, "records"), "holds")));
-    return unfinished;
-}
-
 /* Every line of the dump is a record with "seq": N, in order 1, 2, ...; returns N. */
 static uint64_t check_dump_seqs(const char *path)
 {
@@ -212,7 +151,7 @@ static void signal_mid_replay(const char *dir, int sig, const char *tag)
     assert_true(at_jint(s, "rx.frames") > 0);
     assert_true(at_jint(s, "rx.frames") < 2 * at_jint(t, "frames"));
 
-    assert_int_equal(check_identity(s), 0);
+    assert_int_equal(at_check_accounting(s), 0);
     assert_int_equal(at_jint(s, "accounting.unfinished"), 0);
     assert_int_equal(at_jint(s, "accounting.records.unfinished"), 0);
     /* every published record is in the dump, in merged order */
@@ -275,7 +214,7 @@ static void test_drain_timeout_stalled_dump(void **state)
     assert_true(json_is_true(json_object_get(json_object_get(s, "shutdown"), "timed_out")));
     assert_int_equal(at_jint(s, "shutdown.drain_timeout_ms"), 700);
     assert_int_equal(at_jint(s, "shutdown.coroutines_leaked"), 0);
-    json_int_t unfinished = check_identity(s);
+    json_int_t unfinished = at_check_accounting(s);
     assert_true(unfinished > 0);
     assert_true(at_jint(s, "accounting.records.unfinished") > 0);
     assert_int_equal(at_jint(s, "accounting.records.dump_written"), 2000);

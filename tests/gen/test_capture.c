@@ -750,6 +750,15 @@ static int setup_slow(void **state)
                      "--loss-b 0.05");
 }
 
+/* Flapping lines that overlap (true gaps) on top of random impairments: silenced
+   packets are in lost_a / lost_b / lost_both like lost ones. */
+static int setup_flap(void **state)
+{
+    (void)state;
+    return setup_run("--feeds 3 --seed 9 --duration-ms 40 --flap-ms 3 --flap-overlap "
+                     "--loss-a 0.01 --dup 0.01 --reorder 0.01 --truncate 0.01 --zero-udp 0.01");
+}
+
 static int setup_default(void **state)
 {
     (void)state;
@@ -771,6 +780,7 @@ int main(void)
     int rc = cmocka_run_group_tests_name("impaired+vlan", tests, setup_impaired, teardown_run);
     rc |= cmocka_run_group_tests_name("qinq+jumbo", tests, setup_qinq_jumbo, teardown_run);
     rc |= cmocka_run_group_tests_name("slow", tests, setup_slow, teardown_run);
+    rc |= cmocka_run_group_tests_name("flap", tests, setup_flap, teardown_run);
     rc |= cmocka_run_group_tests_name("defaults", tests, setup_default, teardown_run);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* lib/io pacer and histogram: exact 1x, Nx, fractional speeds, fixed rate, max, loops
- * that stay monotonic, backward jumps clamped and counted, forward jumps counted. */
+ * that stay monotonic, backward jumps clamped and counted, forward jumps above the
+ * limit clamped to it and counted, with the first of each kind located. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,9 +134,65 @@ static void test_backward_and_forward_jumps(void **state)
     assert_int_equal(io_pacer_next(&p, 10), 210);
     assert_int_equal(p.backward_jumps, 2);
     assert_int_equal(p.forward_jumps, 0);
-    /* a 3 s pause is honoured and counted */
-    assert_int_equal(io_pacer_next(&p, 10 + 3000000000ull), 210 + 3000000000ull);
+    assert_int_equal(p.first_back, 2); /* the third packet */
+    assert_int_equal(p.back_ns, 50 + 1150);
+    assert_int_equal(p.first_fwd, UINT64_MAX);
+    /* a 3 s pause is clamped to the 1 s limit and counted; later gaps are kept */
+    assert_int_equal(io_pacer_next(&p, 10 + 3000000000ull), 210 + 1000000000ull);
     assert_int_equal(p.forward_jumps, 1);
+    assert_int_equal(p.first_fwd, 6);
+    assert_int_equal(p.clamped_ns, 2000000000ull);
+    assert_int_equal(io_pacer_next(&p, 10 + 3000000500ull), 210 + 1000000500ull);
+    /* exactly the limit is a gap, not a jump */
+    assert_int_equal(io_pacer_next(&p, 10 + 4000000500ull), 210 + 2000000500ull);
+    assert_int_equal(p.forward_jumps, 1);
+    /* the replay's byte offsets are its own business: unknown here */
+    assert_int_equal(p.back_off, UINT64_MAX);
+    assert_int_equal(p.fwd_off, UINT64_MAX);
+}
+
+/* A clock stepped forward an hour, then back an hour, mid-capture, at 1x and 2x. */
+static void test_clock_steps(void **state)
+{
+    (void)state;
+    const uint64_t h = 3600000000000ull, t0 = 1772461800000000000ull;
+    for (int speed = 1; speed <= 2; speed++) {
+        io_pacer_t p = pacer_speed(speed == 1 ? "1" : "2", 1);
+        uint64_t prev = 0;
+        for (uint64_t i = 0; i < 3000; i++) {
+            /* 10 us apart; +1 h from packet 1000, back to the true clock at 2000 */
+            uint64_t ts = t0 + i * 10000 + (i >= 1000 && i < 2000 ? h : 0);
+            uint64_t v = io_pacer_next(&p, ts);
+            assert_true(v >= prev);
+            prev = v;
+            /* the hour is cut to 1 s; the step back is sent at once (one gap lost) */
+            uint64_t want = i < 1000   ? i * 10000
+                            : i < 2000 ? i * 10000 + 1000000000ull - 10000
+                                       : i * 10000 + 1000000000ull - 20000;
+            assert_int_equal(v, want / (uint64_t)speed);
+        }
+        assert_int_equal(p.forward_jumps, 1);
+        assert_int_equal(p.backward_jumps, 1);
+        assert_int_equal(p.first_fwd, 1000);
+        assert_int_equal(p.first_back, 2000);
+        assert_int_equal(p.clamped_ns, h + 10000 - 1000000000ull);
+    }
+    /* honour every gap: UINT64_MAX */
+    io_pacer_opts_t o = {.loops = 1, .fwd_jump_ns = UINT64_MAX};
+    assert_int_equal(io_pacer_parse_speed("1", &o), 0);
+    io_pacer_t p;
+    io_pacer_init(&p, &o);
+    assert_int_equal(io_pacer_next(&p, t0), 0);
+    assert_int_equal(io_pacer_next(&p, t0 + h), h);
+    assert_int_equal(p.forward_jumps, 0);
+    /* a loop after a clamped jump starts where the clamped loop ended */
+    io_pacer_t q = pacer_speed("1", 2);
+    io_pacer_next(&q, 100);
+    io_pacer_next(&q, 100 + h);
+    io_pacer_next(&q, 100 + h + 10);
+    io_pacer_next_loop(&q);
+    uint64_t dur = 1000000000ull + 10;
+    assert_int_equal(io_pacer_next(&q, 100), dur + dur / 2);
 }
 
 static void test_histogram(void **state)
@@ -171,7 +228,7 @@ int main(void)
         cmocka_unit_test(test_parse_speed),    cmocka_unit_test(test_1x_exact),
         cmocka_unit_test(test_speeds),         cmocka_unit_test(test_rate),
         cmocka_unit_test(test_loop_monotonic), cmocka_unit_test(test_backward_and_forward_jumps),
-        cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_clock_steps),    cmocka_unit_test(test_histogram),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,8 @@ void feed_free(struct feed *f)
     free(f->paybuf);
     for (int i = 0; i < 3; i++)
         free(f->lost[i].r);
+    line_free(&f->line[0]);
+    line_free(&f->line[1]);
 }
 
 struct slot *feed_slot(struct feed *f, uint64_t n)
@@ -146,6 +148,33 @@ static void set_times(struct feed *f, struct slot *s, uint64_t midnight)
 
     s->t[0] = midnight + f->t_exch + WIRE_NS;
     s->t[1] = s->t[0] + (lag > 0 ? (uint64_t)(lag * 1000) : 0);
+    for (int w = 0; w < 2; w++)
+        s->silent[w] = (uint8_t)line_silent_at(f, w, f->t_exch);
+}
+
+/*
+ * Line-level silence (--dead-a/--dead-b, --flap-ms), in exchange time from the
+ * session's start (open - pre-open - 1 ms), the same instant on both lines, so a
+ * packet is never silenced on both unless both lines are silent at its time.
+ * Flapping, period 4 D: A is silent in [D, 2D), B in [3D, 4D) (with --flap-overlap
+ * in [1.5D, 2.5D), so both are silent in [1.5D, 2D)).
+ */
+int line_silent_at(const struct feed *f, int w, uint64_t t_exch)
+{
+    const struct gen_opts *o = f->o;
+    uint64_t origin = f->t_open - ms_ns(o->preopen_ms) - 1000000;
+    uint64_t rel = t_exch > origin ? t_exch - origin : 0;
+
+    if (o->dead[w])
+        return rel >= ms_ns(o->dead_after_ms);
+    if (o->flap_ms <= 0)
+        return 0;
+    uint64_t d = ms_ns(o->flap_ms), ph = rel % (4 * d);
+    if (w == 0)
+        return ph >= d && ph < 2 * d;
+    if (o->flap_overlap)
+        return ph >= d + d / 2 && ph < 2 * d + d / 2;
+    return ph >= 3 * d;
 }
 
 static void finish(struct feed *f, struct slot *s)
@@ -209,11 +238,19 @@ static void decide_fates(struct feed *f, struct slot *s)
                      : damage(f);
     for (int w = 0; w < 2; w++) {
         if (s->fate[w] != FATE_OK) {
+            if (s->silent[w])
+                s->fate[w] = FATE_LOST; /* never sent: the line is silent */
             ranges_add(&f->lost[w], s->seq, last);
             continue;
         }
+        /* drawn even for a silent line, so silence changes nothing else in the capture */
         s->dup[w] = (uint8_t)prng_chance(&f->r, o->dup);
         s->reorder[w] = (uint8_t)prng_chance(&f->r, o->reorder);
+        if (s->silent[w]) {
+            s->fate[w] = FATE_LOST;
+            s->dup[w] = s->reorder[w] = 0;
+            ranges_add(&f->lost[w], s->seq, last);
+        }
     }
     if (s->fate[0] != FATE_OK && s->fate[1] != FATE_OK)
         ranges_add(&f->lost[2], s->seq, last);

@@ -65,6 +65,13 @@ static const char usage[] =
     "      --unknown R           UDP noise to a flow of no feed, per frame (default 0)\n"
     "      --noise R             ARP noise frames, per frame (default 0)\n"
     "      --clean               all impairments 0 (later options still apply)\n"
+    "Line faults and capture clock steps:\n"
+    "      --dead-a, --dead-b    the line sends nothing (heartbeats included) ...\n"
+    "      --dead-after-ms D     ... from D ms after the session start (default 0)\n"
+    "      --flap-ms D           lines go silent in turn, period 4D: A in [D,2D), B in [3D,4D)\n"
+    "      --flap-overlap        B silent in [1.5D,2.5D) instead: both silent half a window\n"
+    "      --ts-jump-back-ms D   capture timestamps step back D ms once, mid-trading\n"
+    "      --ts-jump-forward-s S capture timestamps step forward S s once, mid-trading\n"
     "Network:\n"
     "      --vlan ID             802.1Q tag, 0..4095\n"
     "      --qinq OUTER,INNER    802.1ad outer tag (0x88a8) then 802.1Q inner tag\n"
@@ -185,6 +192,13 @@ enum {
     O_CLEAN,
     O_VLAN,
     O_QINQ,
+    O_DEADA,
+    O_DEADB,
+    O_DEADAFTER,
+    O_FLAP,
+    O_FLAPOVER,
+    O_TSBACK,
+    O_TSFWD,
 };
 
 static const struct option longopts[] = {
@@ -225,6 +239,13 @@ static const struct option longopts[] = {
     {"clean", 0, 0, O_CLEAN},
     {"vlan", 1, 0, O_VLAN},
     {"qinq", 1, 0, O_QINQ},
+    {"dead-a", 0, 0, O_DEADA},
+    {"dead-b", 0, 0, O_DEADB},
+    {"dead-after-ms", 1, 0, O_DEADAFTER},
+    {"flap-ms", 1, 0, O_FLAP},
+    {"flap-overlap", 0, 0, O_FLAPOVER},
+    {"ts-jump-back-ms", 1, 0, O_TSBACK},
+    {"ts-jump-forward-s", 1, 0, O_TSFWD},
     {"help", 0, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -300,6 +321,17 @@ static double *num_field(struct gen_opts *o, int c, double *lo, double *hi)
         *lo = 1;
         *hi = 1000;
         return &o->burst_factor;
+    case O_DEADAFTER:
+        return &o->dead_after_ms;
+    case O_FLAP:
+        *lo = 0.001;
+        return &o->flap_ms;
+    case O_TSBACK:
+        *lo = 0.001;
+        return &o->ts_back_ms;
+    case O_TSFWD:
+        *lo = 0.001;
+        return &o->ts_fwd_s;
     default:
         return NULL;
     }
@@ -356,6 +388,13 @@ static void other_opt(struct gen_opts *o, int c, const char *arg)
     case O_QINQ:
         qinq_arg(o, arg);
         break;
+    case O_DEADA:
+    case O_DEADB:
+        o->dead[c == O_DEADB] = 1;
+        break;
+    case O_FLAPOVER:
+        o->flap_overlap = 1;
+        break;
     case 'h':
         fputs(usage, stdout);
         exit(0);
@@ -364,8 +403,16 @@ static void other_opt(struct gen_opts *o, int c, const char *arg)
     }
 }
 
-static void check(const struct gen_opts *o, int have_duration)
+static void check(const struct gen_opts *o, int have_duration, int have_dead_after)
 {
+    if (o->flap_ms > 0 && (o->dead[0] || o->dead[1]))
+        fail("--flap-ms and --dead-a/--dead-b exclude each other");
+    if (o->flap_overlap && o->flap_ms <= 0)
+        fail("--flap-overlap needs --flap-ms");
+    if (have_dead_after && !o->dead[0] && !o->dead[1])
+        fail("--dead-after-ms needs --dead-a or --dead-b");
+    if (o->ts_back_ms > 0 && o->ts_fwd_s > 0)
+        fail("--ts-jump-back-ms and --ts-jump-forward-s exclude each other");
     if (!o->out)
         fail("-o OUT.pcap is required");
     if (have_duration && o->packets_per_feed)
@@ -378,7 +425,7 @@ static void check(const struct gen_opts *o, int have_duration)
 
 static void parse(struct gen_opts *o, int argc, char **argv)
 {
-    int c, have_duration = 0;
+    int c, have_duration = 0, have_dead_after = 0;
     double lo, hi, *d;
 
     defaults(o);
@@ -393,10 +440,11 @@ static void parse(struct gen_opts *o, int argc, char **argv)
         else
             other_opt(o, c, optarg);
         have_duration |= c == O_DURATION;
+        have_dead_after |= c == O_DEADAFTER;
     }
     if (optind < argc)
         fail("unexpected argument '%s'", argv[optind]);
-    check(o, have_duration);
+    check(o, have_duration, have_dead_after);
 }
 
 /* OUT.pcap -> OUT + suffix, in @p buf (it must live as long as the run). */
@@ -497,20 +545,34 @@ static unsigned unknown_frame(struct noise *n, uint8_t *buf, const struct gen_op
                      csum_add(0, payload, sizeof(payload)));
 }
 
+/* Write one frame, stepping its time by --ts-jump-* from the jump on. */
+static void put_frame(struct gen_ctx *g, struct pcap_out *p, uint64_t t, const uint8_t *buf,
+                      unsigned len, const struct gen_totals *tot)
+{
+    if (g->jump_delta_ns && !g->jumped && t >= g->jump_at) {
+        g->jumped = 1;
+        g->jump_frame = tot->frames; /* 0-based index of the first stepped frame */
+        g->jump_offset = tot->bytes; /* byte offset of its record */
+    }
+    if (g->jumped)
+        t = (uint64_t)((int64_t)t + g->jump_delta_ns);
+    pcap_out_write(p, t, buf, len);
+}
+
 /* After each line frame, maybe a noise frame at the same time. */
-static void add_noise(struct noise *n, struct pcap_out *p, uint64_t t, struct gen_totals *tot,
-                      const struct gen_opts *o)
+static void add_noise(struct gen_ctx *g, struct noise *n, struct pcap_out *p, uint64_t t,
+                      struct gen_totals *tot, const struct gen_opts *o)
 {
     uint8_t buf[128];
     if (prng_chance(&n->r, o->unknown)) {
         unsigned len = unknown_frame(n, buf, o);
-        pcap_out_write(p, t, buf, len);
+        put_frame(g, p, t, buf, len, tot);
         tot->unknown++;
         tot->frames++;
         tot->bytes += 16 + len;
     }
     if (prng_chance(&n->r, o->noise)) {
-        pcap_out_write(p, t, buf, arp_frame(buf));
+        put_frame(g, p, t, buf, arp_frame(buf), tot);
         tot->other++;
         tot->frames++;
         tot->bytes += 16 + ETH_MIN_FRAME;
@@ -543,10 +605,10 @@ static void merge(struct gen_ctx *g, struct pcap_out *p, struct gen_totals *tot)
                 heap_push(&h, &g->feeds[i].line[w], t);
     while (h.n) {
         unsigned len = line_next(h.l[0], buf, &t);
-        pcap_out_write(p, t, buf, len);
+        put_frame(g, p, t, buf, len, tot);
         tot->frames++;
         tot->bytes += 16 + len;
-        add_noise(&nz, p, t, tot, g->o);
+        add_noise(g, &nz, p, t, tot, g->o);
         if ((h.key[0] = line_peek(h.l[0])) == 0)
             swap(&h, 0, --h.n);
         sift_down(&h, 0);
@@ -640,6 +702,14 @@ int main(int argc, char **argv)
     if (!o.messages)
         o.messages = side_path(paths[2], sizeof(paths[2]), o.out, ".messages.jsonl");
     g.max_payload = (o.jumbo ? 9000u : 1500u) - 28u;
+    /* the clock steps in the middle of continuous trading */
+    double mid_ms =
+        o.packets_per_feed ? (double)o.packets_per_feed / o.rate * 500.0 : o.duration_ms / 2;
+    g.jump_at = g.midnight_ns + 34200ull * 1000000000ull + (uint64_t)(mid_ms * 1e6);
+    if (o.ts_back_ms > 0)
+        g.jump_delta_ns = -(int64_t)(o.ts_back_ms * 1e6 + 0.5);
+    else if (o.ts_fwd_s > 0)
+        g.jump_delta_ns = (int64_t)(o.ts_fwd_s * 1e9 + 0.5);
     g.feeds = calloc(o.feeds, sizeof(*g.feeds));
     if (!g.feeds)
         abort();

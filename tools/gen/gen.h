@@ -30,6 +30,9 @@ struct gen_opts {
     double burst_every_ms, burst_len_ms, burst_factor;
     int vlan, qinq_outer, qinq_inner; /* -1: none */
     int end_session, jumbo, quiet, bench;
+    /* line-level impairments (whole lines silent) and capture clock steps */
+    int dead[2], flap_overlap;
+    double dead_after_ms, flap_ms, ts_back_ms, ts_fwd_s;
 };
 
 /* Malformed reasons the generator produces, named as the classifier names them. */
@@ -46,8 +49,9 @@ struct slot {
     uint64_t seq;
     uint16_t count, len; /* messages; payload bytes */
     uint8_t kind, fate[2], dup[2], reorder[2];
-    uint32_t csum;    /* ones'-complement sum of the payload, shared by both lines */
-    uint8_t *payload; /* MoldUDP64 header + blocks */
+    uint8_t silent[2]; /* the line sends nothing at this slot's time (--dead-*, --flap-ms) */
+    uint32_t csum;     /* ones'-complement sum of the payload, shared by both lines */
+    uint8_t *payload;  /* MoldUDP64 header + blocks */
 };
 
 struct ranges {
@@ -58,7 +62,14 @@ struct ranges {
 struct line_stats {
     uint64_t frames, packets, bytes, malformed, duplicates, heartbeats, end_session;
     uint64_t lost, truncated, corrupt, corrupt_payload, reordered, zero_length;
+    uint64_t silenced, silenced_control; /* data / heartbeat+EOS packets a silent line kept */
     uint64_t bad[BAD_N];
+};
+
+/* One stretch of a line's silence: the capture times of the line's last frame before
+   it (0: none) and of its first frame after it (0: the line never sent again). */
+struct silence {
+    uint64_t from, to, first_slot_t, packets;
 };
 
 enum job_kind { JOB_SLOT, JOB_DUP, JOB_ZERO };
@@ -82,7 +93,10 @@ struct line {
     unsigned qh, qn;
     uint64_t last_t;
     uint16_t ip_id;
-    struct prng r;   /* this line's cut points and zero-length datagrams */
+    struct prng r;       /* this line's cut points and zero-length datagrams */
+    struct silence *sil; /* the line's silences, in time order */
+    unsigned nsil, capsil;
+    int in_silence;
     uint8_t hdr[64]; /* Ethernet + VLAN tags + IPv4 + UDP template */
     unsigned l3_off, hdr_len;
     struct line_stats st;
@@ -130,6 +144,11 @@ struct gen_ctx {
     struct feed *feeds;
     uint64_t midnight_ns; /* epoch ns of the session's midnight (exchange time 0) */
     unsigned max_payload;
+    /* --ts-jump-*: the first frame at or after jump_at (epoch ns) and all later ones are
+       written delta_ns later; where it happened */
+    uint64_t jump_at, jump_frame, jump_offset;
+    int64_t jump_delta_ns;
+    int jumped;
 };
 
 /* feed.c */
@@ -142,6 +161,9 @@ void ranges_add(struct ranges *r, uint64_t from, uint64_t to);
 
 /* line.c */
 void line_init(struct line *l, struct feed *f, int which, const struct gen_opts *o);
+void line_free(struct line *l);
+/* Whether line @p w is silent at exchange time @p t_exch (ns since midnight). */
+int line_silent_at(const struct feed *f, int w, uint64_t t_exch);
 /* Time of the line's next frame; 0 when the line has no more frames. */
 uint64_t line_peek(struct line *l);
 /* Build the line's next frame into @p buf; returns its length, *t gets its time. */

@@ -4,6 +4,7 @@
  * the line's fate to each (loss, reordering, duplicates, damage) and builds the
  * Ethernet/VLAN/IPv4/UDP frames, counting exactly what a classifier will see.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gen.h"
@@ -129,6 +130,32 @@ void line_init(struct line *l, struct feed *f, int which, const struct gen_opts 
     prng_seed(&l->r, o->seed, 100000 + 2ull * f->id + (unsigned)which);
 }
 
+void line_free(struct line *l)
+{
+    free(l->sil);
+    l->sil = NULL;
+}
+
+/* Slot @p s is not sent: the line is silent. Opens a silence where one begins. */
+static void keep_silent(struct line *l, const struct slot *s)
+{
+    if (s->kind == SLOT_DATA)
+        l->st.silenced++;
+    else
+        l->st.silenced_control++;
+    if (!l->in_silence) {
+        if (l->nsil == l->capsil) {
+            l->capsil = l->capsil ? 2 * l->capsil : 8;
+            l->sil = realloc(l->sil, l->capsil * sizeof(*l->sil));
+            if (!l->sil)
+                abort();
+        }
+        l->sil[l->nsil++] = (struct silence){.from = l->last_t, .first_slot_t = s->t[l->which]};
+        l->in_silence = 1;
+    }
+    l->sil[l->nsil - 1].packets++;
+}
+
 /* ---- the line's frame queue ------------------------------------------------------ */
 
 static void push(struct line *l, uint64_t t, uint64_t slot, uint8_t kind)
@@ -137,6 +164,10 @@ static void push(struct line *l, uint64_t t, uint64_t slot, uint8_t kind)
     if (t <= l->last_t)
         t = l->last_t + 1;
     l->last_t = t;
+    if (l->in_silence) { /* the line is heard again */
+        l->sil[l->nsil - 1].to = t;
+        l->in_silence = 0;
+    }
     l->q[(l->qh + l->qn++) % LINE_JOBS] = (struct job){.t = t, .slot = slot, .kind = kind};
 }
 
@@ -172,6 +203,10 @@ static int fill(struct line *l)
             return 0;
         uint64_t n = l->cursor++;
         struct slot *s = feed_slot(f, n);
+        if (s->silent[w]) {
+            keep_silent(l, s);
+            continue;
+        }
         if (s->kind == SLOT_DATA && s->fate[w] == FATE_LOST) {
             l->st.lost++;
             continue;

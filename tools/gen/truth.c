@@ -44,6 +44,17 @@ static json_t *line_json(const struct line *l)
     json_object_update(o, more);
     json_decref(more);
     json_object_set_new(o, "malformed_reasons", reasons_json(s->bad));
+    json_object_set_new(o, "silenced", json_integer((json_int_t)s->silenced));
+    json_object_set_new(o, "silenced_control", json_integer((json_int_t)s->silenced_control));
+    json_t *sil = json_array();
+    for (unsigned i = 0; i < l->nsil; i++) {
+        const struct silence *x = &l->sil[i];
+        json_t *t = json_pack("{s:I,s:I,s:I}", "from_ns", (json_int_t)x->from, "first_ns",
+                              (json_int_t)x->first_slot_t, "packets", (json_int_t)x->packets);
+        json_object_set_new(t, "to_ns", x->to ? json_integer((json_int_t)x->to) : json_null());
+        json_array_append_new(sil, t);
+    }
+    json_object_set_new(o, "silences", sil);
     return o;
 }
 
@@ -89,7 +100,18 @@ int truth_write(const struct gen_ctx *g, const struct gen_totals *t, const char 
     json_object_set_new(root, "classifier",
                         json_pack("{s:I,s:I,s:o}", "unknown_flow", (json_int_t)t->unknown, "other",
                                   (json_int_t)t->other, "malformed", reasons_json(bad)));
-    json_object_set_new(root, "options", options_json(o));
+    json_t *opts = options_json(o);
+    json_object_set_new(opts, "dead_a", json_boolean(o->dead[0]));
+    json_object_set_new(opts, "dead_b", json_boolean(o->dead[1]));
+    json_object_set_new(opts, "dead_after_ms", json_real(o->dead_after_ms));
+    json_object_set_new(opts, "flap_ms", json_real(o->flap_ms));
+    json_object_set_new(opts, "flap_overlap", json_boolean(o->flap_overlap));
+    json_object_set_new(root, "options", opts);
+    json_object_set_new(root, "ts_jump",
+                        g->jumped ? json_pack("{s:I,s:I,s:I}", "frame", (json_int_t)g->jump_frame,
+                                              "offset", (json_int_t)g->jump_offset, "delta_ns",
+                                              (json_int_t)g->jump_delta_ns)
+                                  : json_null());
     json_object_set_new(root, "feeds", feeds);
     int rc = json_dump_file(root, path, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     json_decref(root);

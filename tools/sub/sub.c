@@ -10,7 +10,8 @@
  * prints nothing per record. At exit (ring closed, SIGINT/SIGTERM, --max records, or
  * --idle-exit ms without a record) it prints to stderr: records, lost (exact, from
  * laps), laps and the publish_to_consume latency (now - tsc_publish, TSC at the
- * publisher's calibration, in a lib/stats histogram) p50/p99/max in ns. --slow-ns spins that long per record
+ * publisher's calibration, in a lib/stats histogram) p50/p99/max in ns, and start (the
+ * records published before the first it could read). --slow-ns spins that long per record
  * (a deliberately slow subscriber). --wait-ms waits that long for the ring to appear.
  * --check verifies the stream: every record's seq is the previous one's + 1, plus
  * exactly the records counted lost in between (breaches are reported).
@@ -190,13 +191,15 @@ static int open_ring(const struct opts *o, mdmux_sub_t *s)
     return -1;
 }
 
-static void report(const mdmux_sub_t *s, const stats_hist_t *h, uint64_t breaches)
+/* start: records published before this subscriber's first (records + lost + start is
+   the publisher's count when it read to the end). */
+static void report(const mdmux_sub_t *s, const stats_hist_t *h, uint64_t breaches, uint64_t start)
 {
     fprintf(stderr,
             "mdmux-sub: records %" PRIu64 " lost %" PRIu64 " laps %" PRIu64 " breaches %" PRIu64
-            " latency_ns p50 %" PRIu64 " p99 %" PRIu64 " max %" PRIu64 "\n",
+            " latency_ns p50 %" PRIu64 " p99 %" PRIu64 " max %" PRIu64 " start %" PRIu64 "\n",
             s->got, mdmux_sub_lost(s), s->laps, breaches, stats_hist_quantile(h, 0.50),
-            stats_hist_quantile(h, 0.99), stats_hist_max(h));
+            stats_hist_quantile(h, 0.99), stats_hist_max(h), start);
 }
 
 /* --check: the seq follows the last one, after exactly the records counted lost. */
@@ -219,7 +222,7 @@ static int run(const struct opts *o, mdmux_sub_t *s, stats_hist_t *h)
     /* TSC -> ns: one multiply by a 32.32 factor per record, computed once */
     uint64_t mult = (uint64_t)(((unsigned __int128)1000000000u << 32) / (hz ? hz : 1));
     uint64_t idle_ticks = o->idle_exit_ms * (hz / 1000), last = co_tsc();
-    uint64_t expect = s->cursor + 1, lost_before = 0, breaches = 0;
+    uint64_t expect = s->cursor + 1, lost_before = 0, breaches = 0, start = s->cursor;
     md_rec_t r;
     while (!stop) {
         int rc = mdmux_sub_next(s, &r);
@@ -244,7 +247,7 @@ static int run(const struct opts *o, mdmux_sub_t *s, stats_hist_t *h)
             spin_ns(o->slow_ns, hz);
     }
     fflush(stdout);
-    report(s, h, breaches);
+    report(s, h, breaches, start);
     return breaches ? 2 : 0;
 }
 
