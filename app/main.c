@@ -23,9 +23,9 @@ static const char usage_text[] =
     "usage:\n"
     "  mdmux replay CAPTURE [--config FILE] [--speed max|1|N] [--rate PPS] [--loop N]\n"
     "                    [--dump FILE] [--report DIR] [--shm PATH] [--stats-json FILE]\n"
-    "                    [--progress|--no-progress] [-- EAL ARGS]\n"
+    "                    [--progress|--no-progress] [--fault SPEC]... [-- EAL ARGS]\n"
     "  mdmux run --config FILE [--dump FILE] [--report DIR] [--shm PATH]\n"
-    "                    [--stats-json FILE] [-- EAL ARGS]\n"
+    "                    [--stats-json FILE] [--fault SPEC]... [-- EAL ARGS]\n"
     "  mdmux check-config CONFIG\n"
     "  mdmux jitter [--cpu LIST] [--seconds S] [--threshold-ns T] [--json FILE]\n"
     "  mdmux --help | --version\n"
@@ -58,6 +58,10 @@ static const char usage_text[] =
     "  --telemetry          keep DPDK telemetry on, with the /mdmux/... commands\n"
     "  --progress           progress line even when stderr is not a terminal\n"
     "  --no-progress        no progress output\n"
+    "  --fault SPEC         inject a fault into one feed's handler (tests; repeatable):\n"
+    "                       feed=NAME,kind=panic|stall|slow[,after=N][,count=K][,ms=M][,ns=S]\n"
+    "                       (docs/feed.md, \"Fault injection\"; replaces the file's faults:\n"
+    "                       entry for that feed)\n"
     "  -- EAL ARGS          extra DPDK EAL arguments (after the configured ones)\n"
     "\n"
     "exit status: 0 ok, 1 run error (capture, port, EAL), 2 usage or configuration error\n";
@@ -95,7 +99,8 @@ enum {
     OPT_METRICS,
     OPT_TELEMETRY,
     OPT_LAT_INTERVAL,
-    OPT_VERBOSE
+    OPT_VERBOSE,
+    OPT_FAULT
 };
 
 static const struct option long_opts[] = {
@@ -113,6 +118,7 @@ static const struct option long_opts[] = {
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"fault", required_argument, NULL, OPT_FAULT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -182,6 +188,12 @@ static int take_option(app_opts_t *o, int ch, const char *arg)
     case OPT_NO_PROGRESS:
         o->progress = 0;
         return 0;
+    case OPT_FAULT:
+        /* checked against the feeds once the configuration is loaded */
+        if (o->nfaults == APP_FAULTS_MAX)
+            return usage_error("--fault '%s': too many --fault options", arg);
+        o->faults[o->nfaults++] = arg;
+        return 0;
     case 'h':
         fputs(usage_text, stdout);
         exit(APP_EXIT_OK);
@@ -228,9 +240,12 @@ static char *sibling_config(const char *capture)
     return p;
 }
 
-/* Apply the command line's replay overrides to @p c. */
-static void override(const app_opts_t *o, cfg_t *c)
+/* Apply the command line's overrides to @p c; an exit status (a bad --fault: usage). */
+static int override(const app_opts_t *o, cfg_t *c, char *err, size_t errlen)
 {
+    for (unsigned i = 0; i < o->nfaults; i++)
+        if (cfg_add_fault(c, o->faults[i], err, errlen) < 0)
+            return APP_EXIT_USAGE;
     if (o->speed) {
         cfg_parse_speed(o->speed, &c->replay.pace, &c->replay.speed);
         snprintf(c->replay.speed_text, sizeof(c->replay.speed_text), "%s", o->speed);
@@ -241,6 +256,7 @@ static void override(const app_opts_t *o, cfg_t *c)
     }
     if (o->has_loop)
         c->replay.loop = o->loop;
+    return APP_EXIT_OK;
 }
 
 static int check_config(const app_opts_t *o)
@@ -317,8 +333,11 @@ static int load_and_run(app_opts_t *o)
         fprintf(stderr, "mdmux: %s\n", err);
         rc = APP_EXIT_USAGE;
     } else {
-        override(o, c);
-        rc = app_run(o, c);
+        rc = override(o, c, err, sizeof(err));
+        if (rc != APP_EXIT_OK)
+            fprintf(stderr, "mdmux: %s\n", err);
+        else
+            rc = app_run(o, c);
     }
     cfg_free(c);
     free(sibling);

@@ -45,6 +45,7 @@ typedef struct pipe_feed {
     feed_t *feed;
     co_supervisor_t sv;
     uint64_t after_giveup[FEED_LINES]; /**< mbufs freed after the supervisor gave up */
+    feed_fault_hooks_t fault;          /**< faults: / --fault (conf.faults points here) */
     struct pipe *p;
     unsigned index;
 } pipe_feed_t;

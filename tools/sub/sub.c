@@ -9,7 +9,9 @@
  * object a line, the dump's format), --text as one short line, --count (default)
  * prints nothing per record. At exit (ring closed, SIGINT/SIGTERM, --max records, or
  * --idle-exit ms without a record) it prints to stderr: records, lost (exact, from
- * laps), laps and the publish_to_consume latency (now - tsc_publish, TSC at the
+ * laps), laps, breaches, from (records published before it started reading: so
+ * from + records + lost is every record it could have read) and the publish_to_consume
+ * latency (now - tsc_publish, TSC at the
  * publisher's calibration, in a lib/stats histogram) p50/p99/max in ns. --slow-ns spins that long per record
  * (a deliberately slow subscriber). --wait-ms waits that long for the ring to appear.
  * --check verifies the stream: every record's seq is the previous one's + 1, plus
@@ -190,12 +192,12 @@ static int open_ring(const struct opts *o, mdmux_sub_t *s)
     return -1;
 }
 
-static void report(const mdmux_sub_t *s, const stats_hist_t *h, uint64_t breaches)
+static void report(const mdmux_sub_t *s, const stats_hist_t *h, uint64_t breaches, uint64_t from)
 {
     fprintf(stderr,
             "mdmux-sub: records %" PRIu64 " lost %" PRIu64 " laps %" PRIu64 " breaches %" PRIu64
-            " latency_ns p50 %" PRIu64 " p99 %" PRIu64 " max %" PRIu64 "\n",
-            s->got, mdmux_sub_lost(s), s->laps, breaches, stats_hist_quantile(h, 0.50),
+            " from %" PRIu64 " latency_ns p50 %" PRIu64 " p99 %" PRIu64 " max %" PRIu64 "\n",
+            s->got, mdmux_sub_lost(s), s->laps, breaches, from, stats_hist_quantile(h, 0.50),
             stats_hist_quantile(h, 0.99), stats_hist_max(h));
 }
 
@@ -219,7 +221,7 @@ static int run(const struct opts *o, mdmux_sub_t *s, stats_hist_t *h)
     /* TSC -> ns: one multiply by a 32.32 factor per record, computed once */
     uint64_t mult = (uint64_t)(((unsigned __int128)1000000000u << 32) / (hz ? hz : 1));
     uint64_t idle_ticks = o->idle_exit_ms * (hz / 1000), last = co_tsc();
-    uint64_t expect = s->cursor + 1, lost_before = 0, breaches = 0;
+    uint64_t from = s->cursor, expect = s->cursor + 1, lost_before = 0, breaches = 0;
     md_rec_t r;
     while (!stop) {
         int rc = mdmux_sub_next(s, &r);
@@ -244,7 +246,7 @@ static int run(const struct opts *o, mdmux_sub_t *s, stats_hist_t *h)
             spin_ns(o->slow_ns, hz);
     }
     fflush(stdout);
-    report(s, h, breaches);
+    report(s, h, breaches, from);
     return breaches ? 2 : 0;
 }
 
