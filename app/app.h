@@ -22,6 +22,9 @@ typedef enum app_cmd {
     APP_CHECK,      /**< validate a configuration */
 } app_cmd_t;
 
+/** Most --fault options. */
+#define APP_FAULTS_MAX 64
+
 /** What the command line asked for. CLI values override the configuration's. */
 typedef struct app_opts {
     app_cmd_t cmd;
@@ -48,6 +51,8 @@ typedef struct app_opts {
     bool has_stall_dump;          /**< the dump writer stalls after N records */
     char **eal_args;              /**< after `--` */
     int neal_args;
+    const char *faults[APP_FAULTS_MAX]; /**< --fault SPEC (cfg_add_fault), in order */
+    unsigned nfaults;
 } app_opts_t;
 
 /** Exit statuses. */

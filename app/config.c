@@ -33,11 +33,28 @@ struct raw_line {
     uint32_t port;
 };
 
+struct raw_restart {
+    uint32_t *backoff_ms;
+    uint32_t *backoff_max_ms;
+    uint32_t *max_restarts;
+    uint32_t *window_ms;
+};
+
 struct raw_arb {
     uint32_t *gap_wait_us;
     uint32_t *window;
     uint32_t *line_timeout_ms;
     bool *sync_first;
+    struct raw_restart *restart; /* feed_defaults only */
+};
+
+struct raw_fault {
+    char *feed;
+    char *kind;
+    uint32_t *after_packets;
+    uint32_t *count;
+    uint32_t *stall_ms;
+    uint32_t *slow_ns;
 };
 
 struct raw_feed {
@@ -149,6 +166,8 @@ struct raw_cfg {
     struct raw_metrics *metrics;
     bool *telemetry;
     struct raw_shutdown *shutdown;
+    struct raw_fault *faults;
+    unsigned faults_count;
 };
 
 #define OPT (CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL)
@@ -188,12 +207,35 @@ static const cyaml_schema_field_t rereq_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t restart_fields[] = {
+    CYAML_FIELD_UINT_PTR("backoff_ms", OPT, struct raw_restart, backoff_ms),
+    CYAML_FIELD_UINT_PTR("backoff_max_ms", OPT, struct raw_restart, backoff_max_ms),
+    CYAML_FIELD_UINT_PTR("max_restarts", OPT, struct raw_restart, max_restarts),
+    CYAML_FIELD_UINT_PTR("window_ms", OPT, struct raw_restart, window_ms),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t arb_fields[] = {
     CYAML_FIELD_UINT_PTR("gap_wait_us", OPT, struct raw_arb, gap_wait_us),
     CYAML_FIELD_UINT_PTR("window", OPT, struct raw_arb, window),
     CYAML_FIELD_UINT_PTR("line_timeout_ms", OPT, struct raw_arb, line_timeout_ms),
     CYAML_FIELD_BOOL_PTR("sync_first", OPT, struct raw_arb, sync_first),
+    CYAML_FIELD_MAPPING_PTR("restart", OPT, struct raw_arb, restart, restart_fields),
     CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t fault_fields[] = {
+    STR("feed", struct raw_fault, feed, 0),
+    STR("kind", struct raw_fault, kind, 0),
+    CYAML_FIELD_UINT_PTR("after_packets", OPT, struct raw_fault, after_packets),
+    CYAML_FIELD_UINT_PTR("count", OPT, struct raw_fault, count),
+    CYAML_FIELD_UINT_PTR("stall_ms", OPT, struct raw_fault, stall_ms),
+    CYAML_FIELD_UINT_PTR("slow_ns", OPT, struct raw_fault, slow_ns),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t fault_value = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_fault, fault_fields),
 };
 
 static const cyaml_schema_field_t shm_fields[] = {
@@ -309,6 +351,7 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_MAPPING_PTR("metrics", OPT, struct raw_cfg, metrics, metrics_fields),
     CYAML_FIELD_BOOL_PTR("telemetry", OPT, struct raw_cfg, telemetry),
     CYAML_FIELD_MAPPING_PTR("shutdown", OPT, struct raw_cfg, shutdown, shutdown_fields),
+    CYAML_FIELD_SEQUENCE("faults", OPT, struct raw_cfg, faults, &fault_value, 0, CFG_MAX_FEEDS),
     CYAML_FIELD_END,
 };
 
@@ -1115,7 +1158,8 @@ static void conv_feeds(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
         f->nlines = rf->b ? 2 : 1;
         if (rf->b)
             conv_line(ld, path, CFG_LINE_B, rf->b, &f->line[CFG_LINE_B]);
-        struct raw_arb over = {rf->gap_wait_us, rf->window, rf->line_timeout_ms, rf->sync_first};
+        struct raw_arb over = {rf->gap_wait_us, rf->window, rf->line_timeout_ms, rf->sync_first,
+                               NULL};
         f->arb = c->feed_defaults;
         conv_arb(ld, path, &over, &f->arb);
         conv_feed_rereq(ld, i, rf, c, f);
@@ -1127,6 +1171,248 @@ static void conv_feeds(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
                  line_of(ld, "cores.handlers"));
         check_feed_dups(ld, c, i);
     }
+}
+
+/* One bounded millisecond key of feed_defaults.restart, in ns; @p def ms when absent. */
+static uint64_t restart_ms(loader_t *ld, const char *key, const uint32_t *v, uint32_t def,
+                           uint32_t lo, uint32_t hi)
+{
+    char path[64];
+    if (v == NULL)
+        return (uint64_t)def * 1000000;
+    snprintf(path, sizeof(path), "feed_defaults.restart.%s", key);
+    if (*v < lo || *v > hi)
+        fail(ld, path, "%u: expected %u to %u milliseconds", *v, lo, hi);
+    return (uint64_t)*v * 1000000;
+}
+
+/* feed_defaults.restart: the supervisor's backoff and budget. */
+static void conv_restart(loader_t *ld, const struct raw_arb *a, cfg_restart_t *x)
+{
+    const struct raw_restart *r = a ? a->restart : NULL;
+    x->backoff_ns = restart_ms(ld, "backoff_ms", r ? r->backoff_ms : NULL, 1, 1, 60000);
+    x->backoff_max_ns =
+        restart_ms(ld, "backoff_max_ms", r ? r->backoff_max_ms : NULL, 1000, 1, 3600000);
+    x->window_ns = restart_ms(ld, "window_ms", r ? r->window_ms : NULL, 10000, 1, 86400000);
+    x->max_restarts = 10;
+    if (r && r->max_restarts) {
+        x->max_restarts = *r->max_restarts;
+        if (x->max_restarts < 1 || x->max_restarts > CFG_MAX_RESTARTS)
+            fail(ld, "feed_defaults.restart.max_restarts", "%u: expected 1 to %d", *r->max_restarts,
+                 CFG_MAX_RESTARTS);
+    }
+    if (x->backoff_max_ns < x->backoff_ns)
+        fail(ld,
+             r && r->backoff_max_ms ? "feed_defaults.restart.backoff_max_ms"
+                                    : "feed_defaults.restart.backoff_ms",
+             "backoff_max_ms %llu is below backoff_ms %llu",
+             (unsigned long long)(x->backoff_max_ns / 1000000),
+             (unsigned long long)(x->backoff_ns / 1000000));
+}
+
+const char *cfg_fault_kind_name(cfg_fault_kind_t k)
+{
+    return k == CFG_FAULT_PANIC ? "panic" : k == CFG_FAULT_STALL ? "stall" : "slow";
+}
+
+/* "panic", "stall", "slow" -> kind; 0 otherwise. */
+static cfg_fault_kind_t fault_kind(const char *s)
+{
+    return strcmp(s, "panic") == 0   ? CFG_FAULT_PANIC
+           : strcmp(s, "stall") == 0 ? CFG_FAULT_STALL
+           : strcmp(s, "slow") == 0  ? CFG_FAULT_SLOW
+                                     : (cfg_fault_kind_t)0;
+}
+
+/* Index of the feed named @p name, or -1. */
+static int feed_index(const cfg_t *c, const char *name)
+{
+    for (unsigned i = 0; i < c->nfeeds; i++)
+        if (strcmp(c->feeds[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/*
+ * The checks a fault's fields need, shared by faults: and --fault: @p why gets the
+ * reason and @p key the offending key. Returns 0 or -1.
+ */
+static int fault_check(const cfg_fault_t *f, bool has_ms, bool has_ns, bool has_count,
+                       const char **key, const char **why)
+{
+    if (has_ms && f->kind != CFG_FAULT_STALL) {
+        *key = "stall_ms";
+        *why = "applies to kind stall only";
+        return -1;
+    }
+    if (has_ns && f->kind != CFG_FAULT_SLOW) {
+        *key = "slow_ns";
+        *why = "applies to kind slow only";
+        return -1;
+    }
+    if (has_count && f->kind == CFG_FAULT_SLOW) {
+        *key = "count";
+        *why = "applies to kinds panic and stall (slow slows every packet)";
+        return -1;
+    }
+    if (f->count < 1 || (has_ms && (f->stall_ns < 1000000 || f->stall_ns > 3600000000000ull)) ||
+        (has_ns && (f->slow_ns < 1 || f->slow_ns > 1000000000))) {
+        *key = f->count < 1 ? "count" : has_ms ? "stall_ms" : "slow_ns";
+        *why = f->count < 1 ? "expected at least 1"
+               : has_ms     ? "expected 1 to 3600000 milliseconds"
+                            : "expected 1 to 1000000000 nanoseconds";
+        return -1;
+    }
+    return 0;
+}
+
+/* Put @p f in c->faults, replacing one of the same feed. Returns 0 or -1 (ENOMEM). */
+static int fault_put(cfg_t *c, const cfg_fault_t *f)
+{
+    for (unsigned i = 0; i < c->nfaults; i++) {
+        if (c->faults[i].feed == f->feed) {
+            c->faults[i] = *f;
+            return 0;
+        }
+    }
+    cfg_fault_t *v = realloc(c->faults, (c->nfaults + 1) * sizeof(*v));
+    if (v == NULL)
+        return -1;
+    c->faults = v;
+    c->faults[c->nfaults++] = *f;
+    return 0;
+}
+
+/* faults: one per feed, each naming a configured feed and a kind. */
+static void conv_faults(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
+{
+    for (unsigned i = 0; i < r->faults_count; i++) {
+        const struct raw_fault *rf = &r->faults[i];
+        char path[64], base[32];
+        snprintf(base, sizeof(base), "faults[%u]", i);
+        cfg_fault_t f = {.count = 1, .stall_ns = 1000000000ull, .slow_ns = 10000};
+        int fi = feed_index(c, rf->feed);
+        snprintf(path, sizeof(path), "%s.feed", base);
+        if (fi < 0) {
+            fail(ld, path, "'%s': no such feed in feeds (line %u)", rf->feed, line_of(ld, "feeds"));
+            continue;
+        }
+        f.feed = (unsigned)fi;
+        for (unsigned j = 0; j < i; j++) {
+            if (strcmp(r->faults[j].feed, rf->feed) == 0) {
+                char other[40];
+                snprintf(other, sizeof(other), "faults[%u]", j);
+                fail(ld, path, "'%s' already has a fault (%s, line %u): one per feed", rf->feed,
+                     other, line_of(ld, other));
+                fi = -1;
+                break;
+            }
+        }
+        if (fi < 0)
+            continue;
+        snprintf(path, sizeof(path), "%s.kind", base);
+        f.kind = fault_kind(rf->kind);
+        if (f.kind == 0) {
+            fail(ld, path, "'%s': expected panic, stall or slow", rf->kind);
+            continue;
+        }
+        f.after_packets = rf->after_packets ? *rf->after_packets : 0;
+        if (rf->count)
+            f.count = *rf->count;
+        if (rf->stall_ms)
+            f.stall_ns = (uint64_t)*rf->stall_ms * 1000000;
+        if (rf->slow_ns)
+            f.slow_ns = *rf->slow_ns;
+        const char *key, *why;
+        if (fault_check(&f, rf->stall_ms != NULL, rf->slow_ns != NULL, rf->count != NULL, &key,
+                        &why) < 0) {
+            snprintf(path, sizeof(path), "%s.%s", base, key);
+            fail(ld, path, "%s", why);
+            continue;
+        }
+        if (fault_put(c, &f) < 0)
+            fail(ld, base, "out of memory");
+    }
+}
+
+int cfg_add_fault(cfg_t *c, const char *spec, char *err, size_t errlen)
+{
+    char buf[256], *save = NULL;
+    cfg_fault_t f = {.count = 1, .stall_ns = 1000000000ull, .slow_ns = 10000};
+    bool has_ms = false, has_ns = false, has_count = false, has_feed = false;
+    int fi = -1;
+    const char *key = NULL, *why = NULL;
+    if (strlen(spec) >= sizeof(buf)) {
+        snprintf(err, errlen, "--fault '%.40s...': too long", spec);
+        return -1;
+    }
+    snprintf(buf, sizeof(buf), "%s", spec);
+    for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq == NULL) {
+            snprintf(err, errlen, "--fault '%s': '%s': expected KEY=VALUE", spec, kv);
+            return -1;
+        }
+        *eq = '\0';
+        const char *k = kv, *v = eq + 1;
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        bool num = *v && *end == '\0' && errno == 0 && isdigit((unsigned char)*v);
+        if (strcmp(k, "feed") == 0) {
+            fi = feed_index(c, v);
+            has_feed = true;
+            if (fi < 0) {
+                snprintf(err, errlen, "--fault '%s': no feed named '%s'", spec, v);
+                return -1;
+            }
+        } else if (strcmp(k, "kind") == 0) {
+            if ((f.kind = fault_kind(v)) == 0) {
+                snprintf(err, errlen, "--fault '%s': kind '%s': expected panic, stall or slow",
+                         spec, v);
+                return -1;
+            }
+        } else if ((strcmp(k, "after") == 0 || strcmp(k, "count") == 0 || strcmp(k, "ms") == 0 ||
+                    strcmp(k, "ns") == 0) &&
+                   (!num || n > UINT32_MAX)) {
+            snprintf(err, errlen, "--fault '%s': %s '%s': expected a whole number", spec, k, v);
+            return -1;
+        } else if (strcmp(k, "after") == 0) {
+            f.after_packets = n;
+        } else if (strcmp(k, "count") == 0) {
+            f.count = (unsigned)n;
+            has_count = true;
+        } else if (strcmp(k, "ms") == 0) {
+            f.stall_ns = n * 1000000;
+            has_ms = true;
+        } else if (strcmp(k, "ns") == 0) {
+            f.slow_ns = n;
+            has_ns = true;
+        } else {
+            snprintf(err, errlen,
+                     "--fault '%s': unknown key '%s' (feed, kind, after, count, ms, ns)", spec, k);
+            return -1;
+        }
+    }
+    if (!has_feed || f.kind == 0) {
+        snprintf(err, errlen, "--fault '%s': needs feed=NAME and kind=panic|stall|slow", spec);
+        return -1;
+    }
+    f.feed = (unsigned)fi;
+    if (fault_check(&f, has_ms, has_ns, has_count, &key, &why) < 0) {
+        static const char *const cli[][2] = {
+            {"stall_ms", "ms"}, {"slow_ns", "ns"}, {"count", "count"}};
+        for (unsigned i = 0; i < 3; i++)
+            if (strcmp(key, cli[i][0]) == 0)
+                key = cli[i][1];
+        snprintf(err, errlen, "--fault '%s': %s: %s", spec, key, why);
+        return -1;
+    }
+    if (fault_put(c, &f) < 0) {
+        snprintf(err, errlen, "--fault '%s': out of memory", spec);
+        return -1;
+    }
+    return 0;
 }
 
 static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
@@ -1146,9 +1432,11 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
     c->feed_defaults = (cfg_arb_t){
         .gap_wait_ns = 1000 * 1000, .window = 64, .line_timeout_ns = 2000ull * 1000 * 1000};
     conv_arb(ld, "feed_defaults", r->feed_defaults, &c->feed_defaults);
+    conv_restart(ld, r->feed_defaults, &c->restart);
     conv_outputs(ld, r->outputs, c);
     conv_rereq(ld, r->rereq, &c->rereq);
     conv_feeds(ld, r, c);
+    conv_faults(ld, r, c);
     check_rereq(ld, c);
     conv_metrics(ld, r, c);
     c->shutdown.drain_timeout_ms = CFG_DRAIN_TIMEOUT_MS_DEFAULT;
@@ -1248,6 +1536,7 @@ void cfg_free(cfg_t *c)
     free(c->ports);
     free(c->rx);
     free(c->feeds);
+    free(c->faults);
     free(c->outputs.shm.path);
     free(c->outputs.dump);
     free(c->outputs.pcap);

@@ -56,6 +56,34 @@ typedef struct cfg_arb {
     bool sync_first;          /**< join on the first packet seen (not at sequence 1) */
 } cfg_arb_t;
 
+/** The feed handlers' restart policy (feed_defaults.restart; lib/rt's co_supervise). */
+typedef struct cfg_restart {
+    uint64_t backoff_ns;     /**< first restart delay; doubles per restart ... */
+    uint64_t backoff_max_ns; /**< ... up to this */
+    unsigned max_restarts;   /**< at most this many restarts ... (1 .. CFG_MAX_RESTARTS) */
+    uint64_t window_ns;      /**< ... within this window, else the feed is given up */
+} cfg_restart_t;
+
+/** Largest feed_defaults.restart.max_restarts (the supervisor's ring of restart times). */
+#define CFG_MAX_RESTARTS 32
+
+/** Kinds of an injected fault (= lib/feed's feed_fault_kind_t). */
+typedef enum cfg_fault_kind {
+    CFG_FAULT_PANIC = 1, /**< the handler panics (a broken invariant): restarted */
+    CFG_FAULT_STALL,     /**< the handler parks, taking no packets */
+    CFG_FAULT_SLOW,      /**< the handler spends extra time per packet */
+} cfg_fault_kind_t;
+
+/** One injected fault (faults:, --fault): for tests, see docs/feed.md. */
+typedef struct cfg_fault {
+    unsigned feed; /**< index into cfg_t.feeds */
+    cfg_fault_kind_t kind;
+    uint64_t after_packets; /**< fires from the packet after this many were taken */
+    unsigned count;         /**< panic, stall: times (default 1) */
+    uint64_t stall_ns;      /**< stall: how long (default 1 s) */
+    uint64_t slow_ns;       /**< slow: extra busy time per packet (default 10 us) */
+} cfg_fault_t;
+
 /** One feed: one or two lines, the lcore of its handler, its arbiter settings. */
 typedef struct cfg_feed {
     char name[CFG_NAME_MAX + 1];
@@ -159,7 +187,10 @@ typedef struct cfg {
     cfg_feed_t *feeds;
     unsigned nfeeds;
     cfg_arb_t feed_defaults; /**< feed_defaults: (each feed starts from these) */
-    cfg_rereq_t rereq;       /**< rereq: */
+    cfg_restart_t restart;   /**< feed_defaults.restart: */
+    cfg_fault_t *faults;     /**< faults: and --fault, at most one per feed */
+    unsigned nfaults;
+    cfg_rereq_t rereq; /**< rereq: */
     struct {
         cfg_shm_t shm;
         char *dump; /**< JSON Lines dump file, or NULL (--dump overrides) */
@@ -194,6 +225,17 @@ cfg_t *cfg_parse(const char *data, size_t len, const char *name, char *err, size
 
 /** Free @p c (NULL is ignored). */
 void cfg_free(cfg_t *c);
+
+/**
+ * Add the fault of a --fault option to @p c: @p spec is
+ * "feed=NAME,kind=panic|stall|slow[,after=N][,count=K][,ms=M][,ns=S]" (the keys of
+ * faults: in docs/configuration.md; ms: stall_ms, ns: slow_ns). It replaces a fault the
+ * file gave the same feed. Returns 0, or -1 with "--fault 'SPEC': reason" in @p err.
+ */
+int cfg_add_fault(cfg_t *c, const char *spec, char *err, size_t errlen);
+
+/** "panic", "stall" or "slow". */
+const char *cfg_fault_kind_name(cfg_fault_kind_t k);
 
 /**
  * Check @p c against this machine: every lcore of eal.lcores must be a CPU this

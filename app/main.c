@@ -23,9 +23,11 @@ static const char usage_text[] =
     "usage:\n"
     "  mdmux replay CAPTURE [--config FILE] [--speed max|1|N] [--rate PPS] [--loop N]\n"
     "                    [--dump FILE] [--report DIR] [--shm PATH] [--stats-json FILE]\n"
-    "                    [--progress|--no-progress] [--drain-timeout MS] [-- EAL ARGS]\n"
+    "                    [--progress|--no-progress] [--drain-timeout MS] [--fault SPEC]...\n"
+    "                    [-- EAL ARGS]\n"
     "  mdmux run --config FILE [--dump FILE] [--report DIR] [--shm PATH]\n"
-    "                    [--stats-json FILE] [--drain-timeout MS] [-- EAL ARGS]\n"
+    "                    [--stats-json FILE] [--drain-timeout MS] [--fault SPEC]...\n"
+    "                    [-- EAL ARGS]\n"
     "  mdmux check-config CONFIG\n"
     "  mdmux jitter [--cpu LIST] [--seconds S] [--threshold-ns T] [--json FILE]\n"
     "  mdmux --help | --version\n"
@@ -62,6 +64,10 @@ static const char usage_text[] =
     "                       is left (default 10000; shutdown.drain_timeout_ms)\n"
     "  --stall-dump-after N (tests) the dump writer stops after N records until the\n"
     "                       drain timeout cancels it\n"
+    "  --fault SPEC         inject a fault into one feed's handler (tests; repeatable):\n"
+    "                       feed=NAME,kind=panic|stall|slow[,after=N][,count=K][,ms=M][,ns=S]\n"
+    "                       (docs/feed.md, \"Fault injection\"; replaces the file's faults:\n"
+    "                       entry for that feed)\n"
     "  -- EAL ARGS          extra DPDK EAL arguments (after the configured ones)\n"
     "\n"
     "exit status: 0 ok, 1 run error (capture, port, EAL), 2 usage or configuration error\n";
@@ -101,7 +107,8 @@ enum {
     OPT_LAT_INTERVAL,
     OPT_VERBOSE,
     OPT_DRAIN_TIMEOUT,
-    OPT_STALL_DUMP
+    OPT_STALL_DUMP,
+    OPT_FAULT
 };
 
 static const struct option long_opts[] = {
@@ -121,6 +128,7 @@ static const struct option long_opts[] = {
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
     {"stall-dump-after", required_argument, NULL, OPT_STALL_DUMP},
+    {"fault", required_argument, NULL, OPT_FAULT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -202,6 +210,12 @@ static int take_option(app_opts_t *o, int ch, const char *arg)
         o->stall_dump_after = (uint64_t)v;
         o->has_stall_dump = true;
         return 0;
+    case OPT_FAULT:
+        /* checked against the feeds once the configuration is loaded */
+        if (o->nfaults == APP_FAULTS_MAX)
+            return usage_error("--fault '%s': too many --fault options", arg);
+        o->faults[o->nfaults++] = arg;
+        return 0;
     case 'h':
         fputs(usage_text, stdout);
         exit(APP_EXIT_OK);
@@ -248,9 +262,12 @@ static char *sibling_config(const char *capture)
     return p;
 }
 
-/* Apply the command line's replay overrides to @p c. */
-static void override(const app_opts_t *o, cfg_t *c)
+/* Apply the command line's overrides to @p c; an exit status (a bad --fault: usage). */
+static int override(const app_opts_t *o, cfg_t *c, char *err, size_t errlen)
 {
+    for (unsigned i = 0; i < o->nfaults; i++)
+        if (cfg_add_fault(c, o->faults[i], err, errlen) < 0)
+            return APP_EXIT_USAGE;
     if (o->speed) {
         cfg_parse_speed(o->speed, &c->replay.pace, &c->replay.speed);
         snprintf(c->replay.speed_text, sizeof(c->replay.speed_text), "%s", o->speed);
@@ -263,6 +280,7 @@ static void override(const app_opts_t *o, cfg_t *c)
         c->replay.loop = o->loop;
     if (o->has_drain_timeout)
         c->shutdown.drain_timeout_ms = o->drain_timeout_ms;
+    return APP_EXIT_OK;
 }
 
 static int check_config(const app_opts_t *o)
@@ -339,8 +357,11 @@ static int load_and_run(app_opts_t *o)
         fprintf(stderr, "mdmux: %s\n", err);
         rc = APP_EXIT_USAGE;
     } else {
-        override(o, c);
-        rc = app_run(o, c);
+        rc = override(o, c, err, sizeof(err));
+        if (rc != APP_EXIT_OK)
+            fprintf(stderr, "mdmux: %s\n", err);
+        else
+            rc = app_run(o, c);
     }
     cfg_free(c);
     free(sibling);

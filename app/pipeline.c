@@ -28,6 +28,11 @@
 
 #include "mdmux_sub.h" /* MDMUX_SHM_PATH_DEFAULT */
 
+_Static_assert((int)CFG_FAULT_PANIC == (int)FEED_FAULT_PANIC &&
+                   (int)CFG_FAULT_STALL == (int)FEED_FAULT_STALL &&
+                   (int)CFG_FAULT_SLOW == (int)FEED_FAULT_SLOW,
+               "config.h's fault kinds are lib/feed's");
+
 /* Records in flight from one feed to the mux (its output channel). */
 #define OUT_SLOTS 256u
 /* Records per pool beyond the output channels: thread caches and bursts. */
@@ -80,6 +85,8 @@ static void drain_after_giveup(pipe_feed_t *pf)
 
     fprintf(stderr, "mdmux: feed %s: handler gave up after %u restarts (%s): dropping its input\n",
             pf->conf.name, pf->sv.restarts, pf->sv.last_panic);
+    /* what the last run held in hand (its packet, the rest of its burst) */
+    feed_abandon(pf->feed, pf->after_giveup);
     if (pf->conf.out_local)
         ch_close(pf->conf.out_local);
     else
@@ -106,17 +113,36 @@ static void drain_after_giveup(pipe_feed_t *pf)
     }
 }
 
-/* One feed: its handler under a supervisor that restarts it after a panic. */
+/* The supervisor's child: the feed handler, logging each restart with its backoff. */
+static void feed_child(void *arg)
+{
+    pipe_feed_t *pf = arg;
+    if (pf->sv.restarts > 0)
+        fprintf(stderr, "mdmux: feed %s: handler restart %u after %.3f ms backoff (panic: %s)\n",
+                pf->conf.name, pf->sv.restarts, (double)pf->sv.backoff_ns / 1e6, pf->sv.last_panic);
+    feed_main(pf->feed);
+}
+
+/*
+ * One feed: its handler under a supervisor that restarts it after a panic, with
+ * exponential backoff under a restart budget (feed_defaults.restart); past the budget
+ * the feed is given up (drain_after_giveup).
+ */
 static void feed_runner(void *arg)
 {
     pipe_feed_t *pf = arg;
+    const cfg_restart_t *rs = &pf->p->cfg->restart;
     co_wg_t wg;
     co_wg_init(&wg);
     co_supervisor_opts_t so = {
-        .fn = feed_main,
-        .arg = pf->feed,
+        .fn = feed_child,
+        .arg = pf,
         .child = {.name = pf->conf.name, .kind = "feed", .ctx = pf->p->ctx},
         .policy = CO_RESTART_ON_PANIC,
+        .backoff_min_ns = rs->backoff_ns,
+        .backoff_max_ns = rs->backoff_max_ns,
+        .budget = rs->max_restarts,
+        .window_ns = rs->window_ns,
     };
     if (co_supervise(&pf->sv, &so, &wg) != 0)
         pf->sv.state = CO_SV_GAVE_UP;
@@ -124,6 +150,10 @@ static void feed_runner(void *arg)
         co_wg_wait(&wg, CO_BACKGROUND);
     if (pf->sv.state == CO_SV_GAVE_UP)
         drain_after_giveup(pf);
+    if (pf->conf.faults != NULL)
+        fprintf(stderr, "mdmux: feed %s: injected fault %s fired %llu times\n", pf->conf.name,
+                feed_fault_kind_name(pf->fault.spec.kind),
+                (unsigned long long)__atomic_load_n(&pf->fault.fired, __ATOMIC_RELAXED));
     atomic_fetch_add_explicit(&pf->p->feeds_done, 1, memory_order_release);
 }
 
@@ -258,6 +288,22 @@ static int build_feed(pipe_t *p, unsigned i)
     }
     pf->p = p;
     pf->index = i;
+    for (unsigned k = 0; k < p->cfg->nfaults; k++) {
+        const cfg_fault_t *cx = &p->cfg->faults[k];
+        if (cx->feed != i)
+            continue;
+        /* the same numbers as lib/feed's kinds (config.h) */
+        feed_fault_spec_t fs = {.kind = (feed_fault_kind_t)cx->kind,
+                                .after_packets = cx->after_packets,
+                                .count = cx->count,
+                                .stall_ns = cx->stall_ns,
+                                .slow_ns = cx->slow_ns};
+        if (feed_fault_init(&pf->fault, &fs, cf->name) == 0) {
+            fc->faults = &pf->fault;
+            fprintf(stderr, "mdmux: feed %s: injecting %s after %llu packets (tests only)\n",
+                    cf->name, feed_fault_kind_name(fs.kind), (unsigned long long)cx->after_packets);
+        }
+    }
     pf->feed = feed_new(fc);
     if (pf->feed == NULL) {
         fprintf(stderr, "mdmux: feed %s: cannot create its handler: %s\n", cf->name,

@@ -48,6 +48,7 @@ typedef struct pipe_feed {
     uint64_t queued[FEED_LINES];  /**< mbufs left in its inputs when the run ended (pipe_collect) */
     uint64_t out_queued;          /**< records left in its output to the mux (pipe_collect) */
     uint64_t discarded_at_cancel; /**< its lines' discarded when pipe_cancel() ran (restarts') */
+    feed_fault_hooks_t fault;     /**< faults: / --fault (conf.faults points here) */
     struct pipe *p;
     unsigned index;
 } pipe_feed_t;

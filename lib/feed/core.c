@@ -39,7 +39,7 @@ struct feed_core {
     feed_core_ops_t ops;
     void *arg;
     feed_stats_t *st;
-    bool have_session, have_prev, synced, resync;
+    bool have_session, have_prev, synced;
     bool eos_pending, eos_done, blocked;
     uint8_t session[MOLD_SESSION_LEN], prev[MOLD_SESSION_LEN];
     uint64_t next;    /* first sequence neither delivered nor declared missing */
@@ -598,24 +598,21 @@ static int session_check(feed_core_t *c, uint8_t line, const uint8_t *s, uint64_
     memcpy(c->prev, c->session, MOLD_SESSION_LEN);
     memcpy(c->session, s, MOLD_SESSION_LEN);
     c->have_prev = true;
-    c->synced = c->resync = c->eos_pending = c->eos_done = false;
+    c->synced = c->eos_pending = c->eos_done = false;
     c->nfinals = 0; /* sequences restart: old ranges mean nothing now */
     ST_ADD(c->st->session_changes, 1);
     event(c, MD_EV_SESSION_CHANGE, line, seq, seq, 0, c->session);
     return 0;
 }
 
-/* First packet (of a session, or after a restart): where the sequence stands. */
-static void sync_on(feed_core_t *c, uint64_t seq, uint64_t now)
+/* First packet of a session: where the sequence stands. */
+static void sync_on(feed_core_t *c, uint64_t seq)
 {
-    if (!c->synced) {
-        c->next = c->c.first_seq == FEED_SYNC_FIRST ? seq : c->c.first_seq;
-        c->high = c->next > seq ? c->next : seq;
-        c->synced = true;
-    } else if (c->resync) {
-        declare_gap(c, seq, now, false);
-    }
-    c->resync = false;
+    if (c->synced)
+        return;
+    c->next = c->c.first_seq == FEED_SYNC_FIRST ? seq : c->c.first_seq;
+    c->high = c->next > seq ? c->next : seq;
+    c->synced = true;
 }
 
 void feed_core_packet(feed_core_t *c, const feed_pkt_t *p, const uint8_t *session, uint64_t now_ns)
@@ -625,7 +622,7 @@ void feed_core_packet(feed_core_t *c, const feed_pkt_t *p, const uint8_t *sessio
         c->ops.release(c->arg, p);
         return;
     }
-    sync_on(c, p->seq, now_ns);
+    sync_on(c, p->seq);
     uint64_t end = p->seq + p->count;
     if (end > c->high)
         c->high = end;
@@ -645,7 +642,7 @@ void feed_core_heartbeat(feed_core_t *c, uint8_t line, const uint8_t *session, u
     ST_ADD(c->st->line[line].heartbeats, 1);
     if (session_check(c, line, session, seq, now_ns))
         return;
-    sync_on(c, seq, now_ns);
+    sync_on(c, seq);
     if (eos && !c->eos_done && !c->eos_pending) {
         c->eos_pending = true;
         c->eos_seq = seq;
@@ -744,9 +741,13 @@ void feed_core_restart(feed_core_t *c, uint64_t now_ns)
     (void)now_ns;
     ST_ADD(c->st->restarts, 1);
     event(c, MD_EV_HANDLER_RESTART, MD_LINE_NONE, c->next, c->next, c->st->restarts, NULL);
+    /*
+     * What was held is dropped (the run that held it broke an invariant); the sequence
+     * goes on from next. Whatever is missing now (the dropped packets, what RX dropped
+     * while the handler was down) is a gap only if no line brings it within the gap
+     * wait or the window: the other line usually still has it queued.
+     */
     feed_core_discard(c);
-    if (c->synced)
-        c->resync = true;
 }
 
 uint64_t feed_core_next(const feed_core_t *c)

@@ -34,8 +34,14 @@ struct feed {
     feed_stats_t st;
     co_ctx_t *ctx;        /* the running coroutine's context */
     struct rte_mbuf *cur; /* the mbuf being parsed (owned until the core takes it) */
-    bool running;         /* feed_main entered and not returned: a restart if set */
-    bool stop;            /* cancelled, or the output is gone */
+    uint8_t cur_line;     /* ... its line */
+    uint8_t burst_line;   /* the burst being handled: its input ... */
+    unsigned burst_idx;
+    unsigned burst_n, burst_next; /* ... its size and the next one to handle */
+    /* in the feed, not on the stack: what a panicking run had taken survives it */
+    struct rte_mbuf *burst[FEED_BURST];
+    bool running; /* feed_main entered and not returned: a restart if set */
+    bool stop;    /* cancelled, or the output is gone */
     bool out_closed;
     bool drained[FEED_LINES][FEED_IN_MAX]; /* inputs closed and emptied */
 };
@@ -160,7 +166,10 @@ static int on_request(void *arg, const uint8_t *session, uint64_t seq, uint16_t 
 {
     feed_t *f = arg;
     const feed_rereq_conf_t *rr = &f->conf.rereq;
-    /* FAULT HOOK (issue 7): drop or delay the request here. */
+    /* FAULT HOOK: the request hook may refuse the request (a TX failure) */
+    if (unlikely(f->conf.faults != NULL) && f->conf.faults->request != NULL &&
+        f->conf.faults->request(f->conf.faults, seq, count) != 0)
+        return -EIO;
     struct rte_mbuf *m = rte_pktmbuf_alloc(rr->mbuf_pool);
     if (m == NULL)
         return -ENOBUFS;
@@ -195,9 +204,17 @@ static void handle_mbuf(feed_t *f, uint8_t line, unsigned idx, struct rte_mbuf *
     mold_pkt_t pkt;
 
     f->cur = m;
+    f->cur_line = line;
     uint64_t now = feed_clock_packet(&f->clk, f->core, line, idx, co_tsc_to_ns(meta->rx_tsc), wall);
     feed_core_rx(f->core, line, len);
-    /* FAULT HOOK (issue 7): drop, delay or corrupt the packet here. */
+    /* FAULT HOOK: the packet hook may panic, park, spin or drop the packet */
+    if (unlikely(f->conf.faults != NULL) && f->conf.faults->packet != NULL &&
+        f->conf.faults->packet(f->conf.faults, line, f->ctx) != FEED_FAULT_PASS) {
+        ST_ADD(f->st.line[line].discarded, 1);
+        f->cur = NULL;
+        rte_pktmbuf_free(m);
+        return;
+    }
     /* a payload is parsed in the first segment only: market data fits one */
     if ((uint32_t)meta->payload_off + len > rte_pktmbuf_data_len(m))
         len = rte_pktmbuf_data_len(m) > meta->payload_off
@@ -250,12 +267,15 @@ static int build_cases(feed_t *f, ch_case_t *cases, uint8_t *line_of, uint8_t *i
 /* Take the mbuf the select received plus a burst of the same channel. */
 static void take_burst(feed_t *f, chs_t *ch, uint8_t line, unsigned idx, struct rte_mbuf *first)
 {
-    struct rte_mbuf *burst[FEED_BURST];
+    struct rte_mbuf **burst = f->burst;
     unsigned have = first != NULL;
     burst[0] = first;
     /* read the clock first: "empty at wall" must not cover a packet queued after it */
     uint64_t deq = co_tsc(), wall = co_tsc_to_ns(deq);
     unsigned got = have + chs_recv_burst(ch, &burst[have], FEED_BURST - have);
+    f->burst_line = line;
+    f->burst_idx = idx;
+    f->burst_n = got;
     /*
      * The RX lcore wrote these mbufs, so every first touch is a miss on another core's
      * cache. Ask for all of their headers (both lines: the dynfield meta is in the
@@ -269,8 +289,10 @@ static void take_burst(feed_t *f, chs_t *ch, uint8_t line, unsigned idx, struct 
     for (unsigned i = 0; i < got; i++) {
         if (i + FEED_PAYLOAD_AHEAD < got)
             rte_prefetch0(io_mbuf_payload(burst[i + FEED_PAYLOAD_AHEAD]));
+        f->burst_next = i + 1;
         handle_mbuf(f, line, idx, burst[i], wall, deq);
     }
+    f->burst_n = f->burst_next = 0;
     if (got < FEED_BURST) /* a short burst emptied the channel: a free readiness check */
         feed_clock_empty(&f->clk, line, idx, wall);
 }
@@ -362,6 +384,35 @@ static void run(feed_t *f)
     }
 }
 
+/* A restart: handle the rest of the burst the previous run had taken (intact packets). */
+static void take_rest(feed_t *f)
+{
+    uint64_t deq = co_tsc(), wall = co_tsc_to_ns(deq);
+    while (f->burst_next < f->burst_n && !f->stop) {
+        unsigned i = f->burst_next++;
+        handle_mbuf(f, f->burst_line, f->burst_idx, f->burst[i], wall, deq);
+    }
+    if (f->burst_next < f->burst_n) {
+        /* stopped meanwhile (cancelled, output gone): freed, counted as taken */
+        for (unsigned i = f->burst_next; i < f->burst_n; i++) {
+            feed_core_rx(f->core, f->burst_line, io_mbuf_meta(f->burst[i])->payload_len);
+            ST_ADD(f->st.line[f->burst_line].discarded, 1);
+            rte_pktmbuf_free(f->burst[i]);
+        }
+    }
+    f->burst_n = f->burst_next = 0;
+}
+
+/* Free the packet a panicking run was parsing (counted as taken: discarded). */
+static void drop_cur(feed_t *f)
+{
+    if (f->cur == NULL)
+        return;
+    ST_ADD(f->st.line[f->cur_line].discarded, 1);
+    rte_pktmbuf_free(f->cur);
+    f->cur = NULL;
+}
+
 static void close_output(feed_t *f)
 {
     if (f->out_closed)
@@ -378,11 +429,7 @@ void feed_main(void *arg)
     feed_t *f = arg;
     f->ctx = co_context(NULL);
     f->stop = false;
-    if (f->cur != NULL) {
-        /* the previous run panicked while parsing this one */
-        rte_pktmbuf_free(f->cur);
-        f->cur = NULL;
-    }
+    drop_cur(f); /* the previous run panicked while parsing this one */
     if (f->running)
         feed_core_restart(f->core, co_now_ns());
     uint64_t t0 = co_now_ns();
@@ -395,6 +442,8 @@ void feed_main(void *arg)
         }
     }
     f->running = true;
+    if (f->burst_next < f->burst_n)
+        take_rest(f);
     run(f);
     if (f->stop)
         feed_core_discard(f->core);
@@ -413,7 +462,7 @@ static bool conf_ok(const feed_conf_t *c)
 {
     if (c->rec_pool == NULL || pool_elem_size(c->rec_pool) < sizeof(md_rec_t))
         return false;
-    if ((c->out_local == NULL) == (c->out_spsc == NULL) || c->faults != NULL)
+    if ((c->out_local == NULL) == (c->out_spsc == NULL))
         return false;
     size_t out_elem =
         c->out_local != NULL ? ch_elem_size(c->out_local) : chs_elem_size(c->out_spsc);
@@ -481,12 +530,27 @@ feed_t *feed_new(const feed_conf_t *c)
     return f;
 }
 
+unsigned feed_abandon(feed_t *f, uint64_t *untaken)
+{
+    unsigned n = f->cur != NULL;
+    drop_cur(f);
+    for (unsigned i = f->burst_next; i < f->burst_n; i++) {
+        untaken[f->burst_line]++;
+        rte_pktmbuf_free(f->burst[i]);
+        n++;
+    }
+    f->burst_n = f->burst_next = 0;
+    return n;
+}
+
 void feed_free(feed_t *f)
 {
     if (f == NULL)
         return;
     if (f->cur != NULL)
         rte_pktmbuf_free(f->cur);
+    for (unsigned i = f->burst_next; i < f->burst_n; i++)
+        rte_pktmbuf_free(f->burst[i]);
     f->stop = true; /* nothing is published from here on */
     feed_core_free(f->core);
     co_mem_free(f);
@@ -503,4 +567,76 @@ void feed_stats(const feed_t *f, feed_stats_t *out)
     out->skew_p50_ns = co_tsc_to_ns(feed_hist_quantile(h, 0.5));
     out->skew_p99_ns = co_tsc_to_ns(feed_hist_quantile(h, 0.99));
     out->skew_max_ns = co_tsc_to_ns(feed_hist_quantile(h, 1.0));
+}
+
+/* ------------------------------------------------------------------------------ */
+/* The standard fault injector                                                    */
+/* ------------------------------------------------------------------------------ */
+
+static const char *const fault_names[FEED_FAULT_KINDS] = {
+    [FEED_FAULT_NONE] = "none",
+    [FEED_FAULT_PANIC] = "panic",
+    [FEED_FAULT_STALL] = "stall",
+    [FEED_FAULT_SLOW] = "slow",
+};
+
+const char *feed_fault_kind_name(feed_fault_kind_t k)
+{
+    return (unsigned)k < FEED_FAULT_KINDS ? fault_names[k] : NULL;
+}
+
+feed_fault_kind_t feed_fault_kind_parse(const char *name)
+{
+    for (unsigned k = FEED_FAULT_NONE + 1; name != NULL && k < FEED_FAULT_KINDS; k++)
+        if (strcmp(name, fault_names[k]) == 0)
+            return (feed_fault_kind_t)k;
+    return FEED_FAULT_NONE;
+}
+
+/* The packet hook of feed_fault_init(). */
+static int std_packet(feed_fault_hooks_t *h, uint8_t line, co_ctx_t *ctx)
+{
+    (void)line;
+    uint64_t n = ++h->seen;
+    if (n <= h->spec.after_packets)
+        return FEED_FAULT_PASS;
+    uint64_t fired = h->fired;
+    if (h->spec.kind != FEED_FAULT_SLOW && fired >= h->spec.count)
+        return FEED_FAULT_PASS;
+    __atomic_store_n(&h->fired, fired + 1, __ATOMIC_RELAXED);
+    switch (h->spec.kind) {
+    case FEED_FAULT_PANIC:
+        co_panic("feed %s: injected fault: broken invariant at packet %llu (panic %llu of %u)",
+                 h->feed, (unsigned long long)n, (unsigned long long)fired + 1, h->spec.count);
+    case FEED_FAULT_STALL:
+        co_sleep(h->spec.stall_ns, ctx); /* early when cancelled: the handler then stops */
+        break;
+    case FEED_FAULT_SLOW: {
+        uint64_t end = co_tsc() + co_ns_to_tsc(h->spec.slow_ns);
+        while (co_tsc() < end)
+            co_yield(); /* busy for this feed, not for the lcore's others */
+        break;
+    }
+    default:
+        break;
+    }
+    return FEED_FAULT_PASS;
+}
+
+int feed_fault_init(feed_fault_hooks_t *h, const feed_fault_spec_t *spec, const char *feed)
+{
+    if (h == NULL || spec == NULL || spec->kind <= FEED_FAULT_NONE ||
+        spec->kind >= FEED_FAULT_KINDS)
+        return EINVAL;
+    memset(h, 0, sizeof(*h));
+    h->packet = std_packet;
+    h->feed = feed != NULL ? feed : "feed";
+    h->spec = *spec;
+    if (h->spec.count == 0)
+        h->spec.count = 1;
+    if (h->spec.stall_ns == 0)
+        h->spec.stall_ns = 1000000000ull;
+    if (h->spec.slow_ns == 0)
+        h->spec.slow_ns = 10000;
+    return 0;
 }

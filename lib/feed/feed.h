@@ -87,12 +87,75 @@ typedef struct feed_rereq_conf {
     unsigned max_msgs;                 /**< messages per request (<= 65535); default 1024 */
 } feed_rereq_conf_t;
 
-/**
- * Fault injection for issue 7 (chaos tests): left empty on purpose. When it lands,
- * the adapter consults it at exactly two places, marked "FAULT HOOK" in feed.c:
- * after an mbuf is dequeued (drop / delay / corrupt) and before a request is sent.
- */
+/* ------------------------------------------------------------------------------ */
+/* Fault injection (tests; docs/feed.md, "Fault injection")                        */
+/* ------------------------------------------------------------------------------ */
+
+/** What an injected fault does (feed_fault_spec_t.kind). */
+typedef enum feed_fault_kind {
+    FEED_FAULT_NONE = 0,
+    FEED_FAULT_PANIC, /**< co_panic() as a broken invariant would: the supervisor restarts it */
+    FEED_FAULT_STALL, /**< park stall_ns without taking packets: the inputs fill up */
+    FEED_FAULT_SLOW,  /**< busy slow_ns more per packet (yielding: the lcore's others run) */
+    FEED_FAULT_KINDS
+} feed_fault_kind_t;
+
+/** The standard injector's settings (feed_fault_init). Zero fields take the defaults. */
+typedef struct feed_fault_spec {
+    feed_fault_kind_t kind;
+    uint64_t after_packets; /**< fires from the packet after this many were taken (0: first) */
+    unsigned count;         /**< panic, stall: times it fires (default 1); slow: every packet */
+    uint64_t stall_ns;      /**< stall: how long (default 1 s) */
+    uint64_t slow_ns;       /**< slow: extra busy time per packet (default 10 us) */
+} feed_fault_spec_t;
+
+/** feed_fault_hooks_t.packet results. */
+enum { FEED_FAULT_PASS = 0, FEED_FAULT_DROP = 1 };
+
 typedef struct feed_fault_hooks feed_fault_hooks_t;
+
+/**
+ * Fault hooks of one feed (feed_conf_t.faults; NULL, the default, costs one NULL test
+ * per packet). The adapter consults them at exactly two places, marked "FAULT HOOK"
+ * in feed.c. The caller owns the storage, which must outlive the feed; only the
+ * feed's handler lcore touches it while feed_main() runs (fired: any thread, relaxed).
+ */
+struct feed_fault_hooks {
+    /**
+     * A packet was taken off input @p line (counted in line.packets), before it is
+     * parsed. May co_panic() (the packet is then freed on restart, counted in
+     * line.discarded), park on @p ctx, or spin. Returns FEED_FAULT_PASS, or
+     * FEED_FAULT_DROP: the packet is freed unparsed (counted in line.discarded).
+     * NULL: not called.
+     */
+    int (*packet)(feed_fault_hooks_t *h, uint8_t line, co_ctx_t *ctx);
+    /**
+     * A re-request for @p count messages from @p seq is about to be sent. Nonzero: it
+     * is not (a TX failure: counted in req_failed and retried). NULL: not called.
+     */
+    int (*request)(feed_fault_hooks_t *h, uint64_t seq, uint16_t count);
+    void *arg;              /**< free for the hooks' owner */
+    const char *feed;       /**< name in the injector's panic message (feed_fault_init) */
+    feed_fault_spec_t spec; /**< the standard injector's settings, defaults applied */
+    uint64_t seen;          /**< packets the standard injector has seen */
+    uint64_t fired;         /**< times a fault fired (relaxed atomic) */
+};
+
+/**
+ * Make @p h the standard injector of @p spec for feed @p feed (a name, kept as a
+ * pointer): packet hook only. From the packet after spec->after_packets were taken,
+ * FEED_FAULT_PANIC panics on count packets (one each run: the supervisor restarts
+ * the handler in between), FEED_FAULT_STALL parks stall_ns (cancellable) before each
+ * of count packets, FEED_FAULT_SLOW spins slow_ns per packet, yielding to the lcore's
+ * other coroutines while it spins. Control path. Returns 0, or EINVAL (bad kind).
+ */
+int feed_fault_init(feed_fault_hooks_t *h, const feed_fault_spec_t *spec, const char *feed);
+
+/** "panic", "stall", "slow" ("none" for FEED_FAULT_NONE, NULL when out of range). */
+const char *feed_fault_kind_name(feed_fault_kind_t k);
+
+/** The kind named @p name ("panic", "stall", "slow"), or FEED_FAULT_NONE. */
+feed_fault_kind_t feed_fault_kind_parse(const char *name);
 
 /** How to build a feed. Zero numeric fields take the documented defaults. */
 typedef struct feed_conf {
@@ -118,7 +181,7 @@ typedef struct feed_conf {
      */
     uint64_t first_seq;
     feed_rereq_conf_t rereq;    /**< optional re-requests */
-    feed_fault_hooks_t *faults; /**< issue 7; must be NULL for now */
+    feed_fault_hooks_t *faults; /**< fault injection (tests), or NULL: none */
 } feed_conf_t;
 
 /** Line / feed health. */
@@ -185,7 +248,7 @@ typedef struct feed feed_t;
  * Create a feed handler from @p c (copied). Allocates all its state (window, gap
  * table) on c->numa_node. Control path. Returns NULL with errno EINVAL (bad config:
  * no pool, not exactly one output, an output or input whose elements are not pointers,
- * too many inputs, window out of range, faults set, re-requests without a mempool)
+ * too many inputs, window out of range, re-requests without a mempool)
  * or ENOMEM.
  */
 feed_t *feed_new(const feed_conf_t *c);
@@ -206,9 +269,21 @@ void feed_free(feed_t *f);
  * Returns at once when the context is done (held packets are dropped). In every case
  * it closes the output.
  * Restartable under co_supervise(): a second entry after an abnormal exit publishes
- * MD_EV_HANDLER_RESTART, drops what was held and resynchronizes on the next packet.
+ * MD_EV_HANDLER_RESTART, drops what was held (and the packet it was parsing: all
+ * counted in line.discarded), first handles the rest of the burst the previous run
+ * had taken, and carries on with the sequence where it stood: what is missing then
+ * becomes a gap only if no line brings it within the gap wait.
  */
 void feed_main(void *feed);
+
+/**
+ * The handler gave up for good (its supervisor stopped restarting it): free what the
+ * last run held in hand: the packet it was parsing (counted in line.discarded) and
+ * the rest of its burst, which it never counted; those are added per line to
+ * @p untaken (FEED_LINES entries) so that every packet taken off an input is counted
+ * once. feed_main() must not be running. Returns how many packets were freed.
+ */
+unsigned feed_abandon(feed_t *f, uint64_t *untaken);
 
 /** Snapshot @p f's counters into @p out. Any thread. */
 void feed_stats(const feed_t *f, feed_stats_t *out);

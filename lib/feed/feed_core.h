@@ -11,7 +11,7 @@
  *   feed_core_malformed()  a packet mold_parse() rejected (counted)
  *   feed_core_tick()       time passed (gap timer, line timeouts, re-request retries)
  *   feed_core_flush()      input ended: release what is held, give up open gaps
- *   feed_core_restart()    the handler restarted: drop what is held, resynchronize
+ *   feed_core_restart()    the handler restarted: drop what is held, carry on
  * and it answers through callbacks (feed_core_ops_t): deliver messages [from, to) of a
  * packet, release a packet, publish an event, send a re-request.
  *
@@ -144,8 +144,10 @@ void feed_core_flush(feed_core_t *c, uint64_t now_ns);
 void feed_core_discard(feed_core_t *c);
 
 /**
- * The handler restarted: publish MD_EV_HANDLER_RESTART, drop what is held, and
- * resynchronize on the next packet (anything skipped becomes a gap).
+ * The handler restarted: publish MD_EV_HANDLER_RESTART and drop what is held
+ * (counted as discarded). The sequence goes on from where it stood: what is missing
+ * becomes a gap only when no line brings it within the gap wait or the window, as
+ * any loss does (the other line usually still has the dropped packets queued).
  */
 void feed_core_restart(feed_core_t *c, uint64_t now_ns);
 

@@ -475,6 +475,8 @@ typedef struct co_supervisor {
     unsigned panics;           /**< child panics so far */
     co_t *child;               /**< running child, or NULL while backing off */
     char last_panic[120];      /**< message of the child's last panic */
+    uint64_t backoff_ns;       /**< delay slept before the latest restart (0 before one) */
+    uint64_t backoff_total_ns; /**< ... summed over every restart */
     co_wg_t child_wg;          /**< internal */
     uint64_t restart_tsc[32];  /**< internal: ring of restart times */
 } co_supervisor_t;

@@ -279,6 +279,8 @@ static void sv_main(void *arg)
         /* A child that ran for longer than the longest backoff earns a fresh start. */
         if (co_tsc_to_ns(now - started) > sv->opts.backoff_max_ns)
             backoff = sv->opts.backoff_min_ns;
+        sv->backoff_ns = backoff; /* the child reads it when it starts again */
+        sv->backoff_total_ns += backoff;
         if (co_sleep(backoff, ctx) != 0) {
             sv->state = CO_SV_DONE;
             return;

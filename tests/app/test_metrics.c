@@ -423,7 +423,7 @@ static void test_scrape_and_telemetry_during_replay(void **state)
     pid_t pid = at_start(argv, dir, "mdmux");
     assert_true(pid > 0);
 
-    /* wait for the endpoint, then for traffic to reach both feeds */
+    /* wait for the endpoint, then for traffic to reach both feeds (handler and RX counters) */
     char *text = NULL;
     int code = 0;
     for (int i = 0; i < 200; i++) {
@@ -431,6 +431,8 @@ static void test_scrape_and_telemetry_during_replay(void **state)
         text = http_get(port, &code);
         if (text && strstr(text, "mdmux_line_packets_total{feed=\"feed01\",line=\"B\"} ") &&
             !strstr(text, "mdmux_line_packets_total{feed=\"feed01\",line=\"B\"} 0\n") &&
+            /* RX publishes its counters on its own period: wait for them too */
+            !strstr(text, "mdmux_line_rx_packets_total{feed=\"feed00\",line=\"A\"} 0\n") &&
             strstr(text, "mdmux_stage_latency_seconds_count{stage=\"rx_to_publish\"} ") &&
             !strstr(text, "mdmux_stage_latency_seconds_count{stage=\"rx_to_publish\"} 0\n"))
             break;

@@ -186,11 +186,18 @@ struct flaky {
     int runs;
     int fail_first; /* panic on the first N runs */
     co_ctx_t *ctx;
+    co_supervisor_t *sv;    /* if set: the backoff each run was started after */
+    uint64_t backoff[8];    /* ... in backoff[run - 1] */
+    uint64_t backoff_total; /* ... and the total at the last run */
 };
 
 static void flaky(void *arg)
 {
     struct flaky *f = arg;
+    if (f->sv && f->runs < 8) {
+        f->backoff[f->runs] = f->sv->backoff_ns;
+        f->backoff_total = f->sv->backoff_total_ns;
+    }
     f->runs++;
     if (f->runs <= f->fail_first)
         co_panic("flaky run %d", f->runs);
@@ -200,8 +207,8 @@ static void test_supervisor_restarts_until_clean(void **state)
 {
     (void)state;
     co_sched_t *s = co_sched_new(NULL);
-    struct flaky f = {.fail_first = 3};
     co_supervisor_t sv;
+    struct flaky f = {.fail_first = 3, .sv = &sv};
     co_wg_t wg;
     co_wg_init(&wg);
     co_supervisor_opts_t o = {.fn = flaky,
@@ -219,8 +226,20 @@ static void test_supervisor_restarts_until_clean(void **state)
     assert_int_equal(sv.state, CO_SV_DONE);
     assert_string_equal(sv.last_panic, "flaky run 3");
     assert_int_equal(wg.count, 0);
-    /* Backoff 0.1 + 0.2 + 0.4 ms, doubling and capped. */
+    /* Backoff 0.1 + 0.2 + 0.4 ms, doubling and capped, and recorded. */
     assert_true(took >= 700000);
+    assert_int_equal(f.backoff[0], 0);
+    assert_int_equal(f.backoff[1], 100000);
+    uint64_t sum = f.backoff[1];
+    for (unsigned k = 2; k <= 3; k++) {
+        /* doubled, capped; or back to the minimum if the machine held the child up for
+           longer than the maximum (a child that outlives it earns a fresh start) */
+        uint64_t doubled = f.backoff[k - 1] * 2 > 400000 ? 400000 : f.backoff[k - 1] * 2;
+        assert_true(f.backoff[k] == doubled || f.backoff[k] == 100000);
+        sum += f.backoff[k];
+    }
+    assert_int_equal(f.backoff_total, sum);
+    assert_int_equal(sv.backoff_total_ns, sum);
     co_kind_stats_t k[CO_KINDS_MAX];
     size_t nk = co_registry_kinds(s, k, CO_KINDS_MAX);
     for (size_t i = 0; i < nk; i++)
