@@ -1383,7 +1383,7 @@ static int host_prefix(const cfg_t *c, cfg_at_t at, const char *field, char *buf
 int cfg_check_host(cfg_t *c, const bool *target, char *err, size_t errlen)
 {
     bool online[CFG_MAX_LCORES], missing[CFG_MAX_LCORES] = {0}, denied[CFG_MAX_LCORES] = {0};
-    bool nmissing = false, ndenied = false;
+    bool nmissing = false, ndenied = false, nogroup = false;
     bool have_online = target == NULL && host_online(online);
     char list[256], cpus[256], pre[320];
     size_t used = 0;
@@ -1440,9 +1440,10 @@ int cfg_check_host(cfg_t *c, const bool *target, char *err, size_t errlen)
             host_prefix(c, c->at_shm_group, "outputs.shm.group", pre, sizeof(pre));
             addf(err, errlen, &used, "%sno group '%s' on this host%s%s\n", pre, s->group,
                  errno ? ": " : "", errno ? strerror(errno) : "");
+            nogroup = true;
         }
     }
-    return used ? -1 : 0;
+    return nmissing || ndenied || nogroup ? -1 : 0;
 }
 
 /* The lcore that polls a port no rx entry names. */
