@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <math.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -86,6 +87,7 @@ struct raw_shm {
     char *path;
     uint32_t *slots;
     char *mode;
+    char *group;
 };
 
 struct raw_mcast {
@@ -243,6 +245,7 @@ static const cyaml_schema_field_t shm_fields[] = {
     STR("path", struct raw_shm, path, CYAML_FLAG_OPTIONAL),
     CYAML_FIELD_UINT_PTR("slots", OPT, struct raw_shm, slots),
     STR("mode", struct raw_shm, mode, CYAML_FLAG_OPTIONAL),
+    STR("group", struct raw_shm, group, CYAML_FLAG_OPTIONAL),
     CYAML_FIELD_END,
 };
 
@@ -591,13 +594,17 @@ int cfg_parse_speed(const char *s, cfg_pace_t *pace, double *speed)
     return 0;
 }
 
-/* Parse "0-3,5,8-9" into @p set. Returns 0, or -1 with a reason in @p why. */
-static int parse_lcores(const char *s, bool *set, const char **why)
+/* Parse a CPU list "0-3,5,8-9" into @p set (CFG_MAX_LCORES entries). @p lcores: the
+   eal.lcores rules (an id beyond 127 or listed twice is an error); otherwise a kernel
+   list (/sys/devices/system/cpu/online, --target-cpus) whose ids beyond 127 are left
+   out. Returns 0, or -1 with a reason in @p why. */
+static int parse_cpulist(const char *s, bool *set, bool lcores, char *why, size_t whylen)
 {
     const char *p = s;
     bool any = false;
-    if (strpbrk(s, "@()") != NULL) {
-        *why = "only lcore lists and ranges (\"0-3,5\") are supported, not '@' or '()' maps";
+    if (lcores && strpbrk(s, "@()") != NULL) {
+        snprintf(why, whylen,
+                 "only lcore lists and ranges (\"0-3,5\") are supported, not '@' or '()' maps");
         return -1;
     }
     while (*p) {
@@ -613,12 +620,18 @@ static int parse_lcores(const char *s, bool *set, const char **why)
                 goto bad;
             p = end;
         }
-        if (lo > hi || hi >= CFG_MAX_LCORES) {
-            *why = "lcore range out of order or beyond 127";
+        if (lo > hi || (lcores && hi >= CFG_MAX_LCORES)) {
+            snprintf(why, whylen, "lcore range out of order or beyond %d", CFG_MAX_LCORES - 1);
             return -1;
         }
-        for (unsigned long i = lo; i <= hi; i++)
+        for (unsigned long i = lo; i <= hi && i < CFG_MAX_LCORES; i++) {
+            if (lcores && set[i]) {
+                /* "0-3,2": one CPU cannot be two EAL threads */
+                snprintf(why, whylen, "lcore %lu is listed twice", i);
+                return -1;
+            }
             set[i] = true;
+        }
         any = true;
         if (*p == ',')
             p++;
@@ -629,7 +642,7 @@ static int parse_lcores(const char *s, bool *set, const char **why)
         goto bad;
     return 0;
 bad:
-    *why = "expected a list of lcores and ranges such as \"0-1\" or \"0,2-5\"";
+    snprintf(why, whylen, "expected a list of lcores and ranges such as \"0-1\" or \"0,2-5\"");
     return -1;
 }
 
@@ -662,12 +675,12 @@ static void copy_name(loader_t *ld, const char *path, const char *src, char *dst
 static void conv_eal(loader_t *ld, const struct raw_eal *r, cfg_t *c)
 {
     static const char *const reserved[] = {"-l", "--lcores", "-c", "--main-lcore", "--coremask"};
-    const char *why;
+    char why[96];
 
     c->eal.lcores = dup_or_fail(ld, r && r->lcores ? r->lcores : "0-1");
     c->eal.memory_mb = r && r->memory_mb ? *r->memory_mb : 256;
     c->eal.hugepages = r && r->hugepages ? *r->hugepages : false;
-    if (c->eal.lcores && parse_lcores(c->eal.lcores, c->lcore_set, &why) < 0)
+    if (c->eal.lcores && parse_cpulist(c->eal.lcores, c->lcore_set, true, why, sizeof(why)) < 0)
         fail(ld, "eal.lcores", "'%s': %s", c->eal.lcores, why);
     if (c->eal.memory_mb < 64 || c->eal.memory_mb > (1u << 20))
         fail(ld, "eal.memory_mb", "%u MiB: expected 64 to 1048576", c->eal.memory_mb);
@@ -978,6 +991,32 @@ static void conv_metrics(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
     c->metrics.listen = dup_or_fail(ld, l);
 }
 
+/* outputs.shm.group: a gid (digits) or a group name, which cfg_check_host() resolves
+   on the host the ring is made on. */
+static void conv_shm_group(loader_t *ld, const char *g, cfg_shm_t *s)
+{
+    size_t n = strlen(g), digits = strspn(g, "0123456789");
+    s->group = dup_or_fail(ld, g);
+    if (n > 0 && digits == n) {
+        errno = 0;
+        unsigned long v = strtoul(g, NULL, 10);
+        if (errno || v >= 0xffffffffu || n > 10)
+            fail(ld, "outputs.shm.group", "%s: not a valid gid", g);
+        s->has_gid = true;
+        s->gid = (uint32_t)v;
+        return;
+    }
+    /* the portable user and group names of POSIX (and shadow-utils' trailing '$') */
+    bool ok = n > 0 && n <= 32 && g[0] != '-';
+    for (size_t i = 0; ok && i < n; i++) {
+        unsigned char ch = (unsigned char)g[i];
+        ok = isalnum(ch) || ch == '_' || ch == '-' || ch == '.' || (ch == '$' && i == n - 1);
+    }
+    if (!ok)
+        fail(ld, "outputs.shm.group",
+             "'%s': expected a group name (letters, digits, '_', '-', '.') or a numeric gid", g);
+}
+
 static void conv_shm(loader_t *ld, const struct raw_shm *r, cfg_shm_t *s)
 {
     s->slots = 65536;
@@ -1005,6 +1044,8 @@ static void conv_shm(loader_t *ld, const struct raw_shm *r, cfg_shm_t *s)
                  r->mode);
         s->mode = (unsigned)m;
     }
+    if (r->group)
+        conv_shm_group(ld, r->group, s);
 }
 
 static void conv_mcast(loader_t *ld, const struct raw_mcast *r, cfg_mcast_t *m)
@@ -1446,6 +1487,11 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
             fail(ld, "shutdown.drain_timeout_ms", "%u: expected 0 to %u ms",
                  c->shutdown.drain_timeout_ms, CFG_DRAIN_TIMEOUT_MS_MAX);
     }
+    const cfg_pos_ent_t *p = cfg_pos_find(&ld->pos, "eal.lcores");
+    if (p)
+        c->at_lcores = (cfg_at_t){p->line, p->col};
+    if ((p = cfg_pos_find(&ld->pos, "outputs.shm.group")) != NULL)
+        c->at_shm_group = (cfg_at_t){p->line, p->col};
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -1538,6 +1584,7 @@ void cfg_free(cfg_t *c)
     free(c->feeds);
     free(c->faults);
     free(c->outputs.shm.path);
+    free(c->outputs.shm.group);
     free(c->outputs.dump);
     free(c->outputs.pcap);
     free(c->outputs.mcast.device);
@@ -1546,21 +1593,164 @@ void cfg_free(cfg_t *c)
     free(c);
 }
 
-int cfg_check_host(const cfg_t *c, char *err, size_t errlen)
+int cfg_parse_cpus(const char *s, bool *set)
 {
-    cpu_set_t cpus;
-    if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0)
-        return 0; /* cannot tell: let the EAL decide */
-    for (unsigned i = 0; i < CFG_MAX_LCORES; i++) {
-        if (c->lcore_set[i] && !CPU_ISSET(i, &cpus)) {
-            snprintf(err, errlen,
-                     "%s: eal.lcores: lcore %u is not a CPU this process may use "
-                     "(it may use %d CPUs)",
-                     c->path, i, CPU_COUNT(&cpus));
+    char why[96];
+    size_t n = strlen(s);
+    memset(set, 0, CFG_MAX_LCORES * sizeof(*set));
+    if (n > 0 && strspn(s, "0123456789") == n) {
+        unsigned long v = strtoul(s, NULL, 10);
+        if (v == 0 || n > 7)
             return -1;
+        for (unsigned long i = 0; i < v && i < CFG_MAX_LCORES; i++)
+            set[i] = true;
+        return 0;
+    }
+    return parse_cpulist(s, set, false, why, sizeof(why));
+}
+
+/* "0-3,6" for the flags of @p set. */
+static void fmt_cpus(const bool *set, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < CFG_MAX_LCORES; i++) {
+        if (!set[i])
+            continue;
+        unsigned j = i;
+        while (j + 1 < CFG_MAX_LCORES && set[j + 1])
+            j++;
+        int k = j > i ? snprintf(buf + used, len - used, "%s%u-%u", used ? "," : "", i, j)
+                      : snprintf(buf + used, len - used, "%s%u", used ? "," : "", i);
+        if (k < 0 || (size_t)k >= len - used)
+            return;
+        used += (size_t)k;
+        i = j;
+    }
+}
+
+/* The online CPUs of this machine (/sys/devices/system/cpu/online); false if unknown. */
+static bool host_online(bool *set)
+{
+    char buf[4096], why[96];
+    FILE *f = fopen("/sys/devices/system/cpu/online", "r");
+    if (f == NULL)
+        return false;
+    bool ok = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    if (!ok)
+        return false;
+    buf[strcspn(buf, " \n")] = '\0';
+    memset(set, 0, CFG_MAX_LCORES * sizeof(*set));
+    return parse_cpulist(buf, set, false, why, sizeof(why)) == 0;
+}
+
+/* May this thread be pinned to @p cpu? sched_setaffinity is the kernel's own answer
+   (offline CPUs and a cpuset cgroup's limit say no; isolcpus= does not). */
+static bool may_pin(unsigned cpu)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(0, sizeof(one), &one) == 0;
+}
+
+/* Append to @p buf (@p len bytes, @p used so far); never beyond its end. */
+static void addf(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void addf(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+    if (len == 0 || *used >= len - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, len - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used += (size_t)n < len - *used ? (size_t)n : len - *used - 1;
+}
+
+/* "s" when @p set has more than one CPU. */
+static const char *plural(const bool *set)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < CFG_MAX_LCORES; i++)
+        n += set[i];
+    return n > 1 ? "s" : "";
+}
+
+/* "FILE:LINE:COL: FIELD: " for a key recorded at load (line 1 when it was absent). */
+static int host_prefix(const cfg_t *c, cfg_at_t at, const char *field, char *buf, size_t n)
+{
+    return snprintf(buf, n, "%s:%u:%u: %s: ", c->path, at.line ? at.line : 1, at.line ? at.col : 1,
+                    field);
+}
+
+int cfg_check_host(cfg_t *c, const bool *target, char *err, size_t errlen)
+{
+    bool online[CFG_MAX_LCORES], missing[CFG_MAX_LCORES] = {0}, denied[CFG_MAX_LCORES] = {0};
+    bool nmissing = false, ndenied = false, nogroup = false;
+    bool have_online = target == NULL && host_online(online);
+    char list[256], cpus[256], pre[320];
+    size_t used = 0;
+    cpu_set_t saved;
+    bool restore = target == NULL && sched_getaffinity(0, sizeof(saved), &saved) == 0;
+
+    if (errlen)
+        err[0] = '\0';
+    for (unsigned i = 0; i < CFG_MAX_LCORES; i++) {
+        if (!c->lcore_set[i])
+            continue;
+        if (target ? !target[i] : have_online && !online[i])
+            nmissing = missing[i] = true;
+        else if (target == NULL && !may_pin(i))
+            ndenied = denied[i] = true;
+    }
+    if (restore)
+        sched_setaffinity(0, sizeof(saved), &saved);
+
+    const char *lfield = c->at_lcores.line ? "eal.lcores" : "eal.lcores (default)";
+    if (nmissing) {
+        fmt_cpus(missing, list, sizeof(list));
+        fmt_cpus(target ? target : online, cpus, sizeof(cpus));
+        host_prefix(c, c->at_lcores, lfield, pre, sizeof(pre));
+        if (target)
+            addf(err, errlen, &used,
+                 "%slcore%s %s: not a CPU of the target host (--target-cpus: "
+                 "%s)\n",
+                 pre, plural(missing), list, cpus);
+        else
+            addf(err, errlen, &used,
+                 "%slcore%s %s: no such CPU on this host (online CPUs: %s); "
+                 "for a file meant for another host, check-config "
+                 "--target-cpus N\n",
+                 pre, plural(missing), list, cpus);
+    }
+    if (ndenied) {
+        fmt_cpus(denied, list, sizeof(list));
+        host_prefix(c, c->at_lcores, lfield, pre, sizeof(pre));
+        addf(err, errlen, &used,
+             "%slcore%s %s: this process may not run on that CPU (offline, "
+             "or outside its cpuset cgroup: systemd AllowedCPUs=, "
+             "docker --cpuset-cpus)\n",
+             pre, plural(denied), list);
+    }
+    cfg_shm_t *s = &c->outputs.shm;
+    if (target == NULL && s->group && !s->has_gid) {
+        errno = 0;
+        const struct group *g = getgrnam(s->group);
+        if (g != NULL) {
+            s->has_gid = true;
+            s->gid = (uint32_t)g->gr_gid;
+        } else {
+            host_prefix(c, c->at_shm_group, "outputs.shm.group", pre, sizeof(pre));
+            addf(err, errlen, &used, "%sno group '%s' on this host%s%s\n", pre, s->group,
+                 errno ? ": " : "", errno ? strerror(errno) : "");
+            nogroup = true;
         }
     }
-    return 0;
+    return nmissing || ndenied || nogroup ? -1 : 0;
 }
 
 /* The lcore that polls a port no rx entry names. */

@@ -103,7 +103,15 @@ typedef struct cfg_shm {
     char *path;     /**< ring file; NULL: the default of the mode */
     uint64_t slots; /**< records kept (power of two) */
     unsigned mode;  /**< file mode */
+    char *group;    /**< outputs.shm.group as written (a name or a gid), or NULL */
+    bool has_gid;   /**< @ref gid is known: a numeric group, or a name cfg_check_host() found */
+    uint32_t gid;   /**< group the ring file is chown'ed to */
 } cfg_shm_t;
+
+/** Where a key is in the file, for the checks made after loading (cfg_check_host). */
+typedef struct cfg_at {
+    unsigned line, col; /**< 0 when the key is absent */
+} cfg_at_t;
 
 /** UDP multicast output on a DPDK TX device (outputs.multicast). */
 typedef struct cfg_mcast {
@@ -198,11 +206,13 @@ typedef struct cfg {
         cfg_mcast_t mcast;
     } outputs;
     struct {
-        char *listen;     /**< metrics.listen as written, or NULL: no endpoint */
-        uint32_t addr_be; /**< parsed address (default 127.0.0.1) */
-        uint16_t port;    /**< parsed port, host order */
-    } metrics;            /**< metrics: the Prometheus endpoint (--metrics overrides) */
-    bool telemetry;       /**< telemetry: true keeps DPDK telemetry on (/mdmux/... commands) */
+        char *listen;      /**< metrics.listen as written, or NULL: no endpoint */
+        uint32_t addr_be;  /**< parsed address (default 127.0.0.1) */
+        uint16_t port;     /**< parsed port, host order */
+    } metrics;             /**< metrics: the Prometheus endpoint (--metrics overrides) */
+    bool telemetry;        /**< telemetry: true keeps DPDK telemetry on (/mdmux/... commands) */
+    cfg_at_t at_lcores;    /**< position of eal.lcores */
+    cfg_at_t at_shm_group; /**< position of outputs.shm.group */
 
     /** shutdown: (--drain-timeout overrides drain_timeout_ms) */
     struct {
@@ -238,12 +248,28 @@ int cfg_add_fault(cfg_t *c, const char *spec, char *err, size_t errlen);
 const char *cfg_fault_kind_name(cfg_fault_kind_t k);
 
 /**
- * Check @p c against this machine: every lcore of eal.lcores must be a CPU this
- * process may run on. Returns 0, or -1 with the reason in @p err (naming the file
- * and the eal.lcores line). check-config calls it for a warning only, since a
- * bare-metal configuration is often checked on another host.
+ * Check @p c against the host it is for, after cfg_load():
+ *
+ * - every lcore of eal.lcores must exist: with @p target NULL, be an online CPU of
+ *   this machine that this process may be pinned to (probed with sched_setaffinity,
+ *   so CPUs left out of the inherited mask by isolcpus= are fine, and a cpuset
+ *   cgroup's limit is not); with @p target (CFG_MAX_LCORES flags, from
+ *   cfg_parse_cpus()), be one of the target host's CPUs;
+ * - with @p target NULL, a group name in outputs.shm.group must exist here (its gid
+ *   is filled in); with a target it is not resolved, since groups differ by host.
+ *
+ * Returns 0, or -1 with every problem in @p err as "FILE:LINE:COL: FIELD: message"
+ * lines. `run` and `replay` call it with NULL before the EAL starts; `check-config`
+ * with NULL by default or with its --target-cpus.
  */
-int cfg_check_host(const cfg_t *c, char *err, size_t errlen);
+int cfg_check_host(cfg_t *c, const bool *target, char *err, size_t errlen);
+
+/**
+ * Parse --target-cpus: a count N (the host has CPUs 0 to N-1) or a CPU list as the
+ * kernel prints it (/sys/devices/system/cpu/online: "0-15,32-47"), into @p set
+ * (CFG_MAX_LCORES flags; ids beyond are left out). Returns 0, or -1.
+ */
+int cfg_parse_cpus(const char *s, bool *set);
 
 /**
  * Parse a replay speed: "max", or a positive decimal multiplier ("1", "2.5", "0.25";

@@ -28,7 +28,7 @@ static const char usage_text[] =
     "  mdmux run --config FILE [--dump FILE] [--report DIR] [--shm PATH]\n"
     "                    [--stats-json FILE] [--drain-timeout MS] [--fault SPEC]...\n"
     "                    [-- EAL ARGS]\n"
-    "  mdmux check-config CONFIG\n"
+    "  mdmux check-config CONFIG [--target-cpus N|LIST]\n"
     "  mdmux jitter [--cpu LIST] [--seconds S] [--threshold-ns T] [--json FILE]\n"
     "  mdmux --help | --version\n"
     "\n"
@@ -38,7 +38,8 @@ static const char usage_text[] =
     "        tools/gen writes it); without that, every UDP destination in the capture\n"
     "        becomes a single-line MoldUDP64/ITCH feed named address:port.\n"
     "run     opens the configured ports and runs until SIGINT or SIGTERM.\n"
-    "check-config  validates a configuration without starting anything.\n"
+    "check-config  validates a configuration without starting anything, for this host\n"
+    "        (its CPUs, the shm group) or, with --target-cpus, for a host with those CPUs.\n"
     "jitter  measures how much the OS interrupts pinned cores (mdmux jitter --help).\n"
     "\n"
     "options:\n"
@@ -68,6 +69,9 @@ static const char usage_text[] =
     "                       feed=NAME,kind=panic|stall|slow[,after=N][,count=K][,ms=M][,ns=S]\n"
     "                       (docs/feed.md, \"Fault injection\"; replaces the file's faults:\n"
     "                       entry for that feed)\n"
+    "  --target-cpus N|LIST check-config: the lcores must be CPUs of a target host with\n"
+    "                       CPUs 0..N-1 or LIST (its /sys/devices/system/cpu/online)\n"
+    "                       instead of this host's; the shm group is not looked up\n"
     "  -- EAL ARGS          extra DPDK EAL arguments (after the configured ones)\n"
     "\n"
     "exit status: 0 ok, 1 run error (capture, port, EAL), 2 usage or configuration error\n";
@@ -108,8 +112,12 @@ enum {
     OPT_VERBOSE,
     OPT_DRAIN_TIMEOUT,
     OPT_STALL_DUMP,
-    OPT_FAULT
+    OPT_FAULT,
+    OPT_TARGET_CPUS
 };
+
+/* check-config --target-cpus: the target host's CPUs (NULL: this host). */
+static const char *target_cpus;
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -124,6 +132,7 @@ static const struct option long_opts[] = {
     {"telemetry", no_argument, NULL, OPT_TELEMETRY},
     {"latency-interval", required_argument, NULL, OPT_LAT_INTERVAL},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"target-cpus", required_argument, NULL, OPT_TARGET_CPUS},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
@@ -192,6 +201,15 @@ static int take_option(app_opts_t *o, int ch, const char *arg)
     case OPT_VERBOSE:
         o->verbose = true;
         return 0;
+    case OPT_TARGET_CPUS: {
+        bool set[CFG_MAX_LCORES];
+        if (cfg_parse_cpus(arg, set) < 0)
+            return usage_error("--target-cpus '%s': expected a CPU count N or a list such as "
+                               "0-15,32-47",
+                               arg);
+        target_cpus = arg;
+        return 0;
+    }
     case OPT_PROGRESS:
         o->progress = 1;
         return 0;
@@ -286,17 +304,25 @@ static int override(const app_opts_t *o, cfg_t *c, char *err, size_t errlen)
 static int check_config(const app_opts_t *o)
 {
     char err[8192];
+    bool target[CFG_MAX_LCORES];
     cfg_t *c = cfg_load(o->config, err, sizeof(err));
     if (c == NULL) {
         fputs(err, stderr);
         return APP_EXIT_USAGE;
     }
-    if (cfg_check_host(c, err, sizeof(err)) < 0)
-        fprintf(stderr, "mdmux: warning: %s (fine if the file is for another host)\n", err);
+    if (target_cpus)
+        cfg_parse_cpus(target_cpus, target);
+    if (cfg_check_host(c, target_cpus ? target : NULL, err, sizeof(err)) < 0) {
+        fputs(err, stderr);
+        cfg_free(c);
+        return APP_EXIT_USAGE;
+    }
     printf("%s: ok: %u feeds, %u ports, %u rx entries, lcores %s (control %u, %u handler "
-           "lcores), %u channel slots\n",
+           "lcores), %u channel slots; %s\n",
            c->path, c->nfeeds, c->nports, c->nrx, c->eal.lcores, c->control, c->nhandlers,
-           c->channel_slots);
+           c->channel_slots,
+           target_cpus ? "checked for a host with --target-cpus (shm group not looked up)"
+                       : "checked for this host");
     cfg_free(c);
     return APP_EXIT_OK;
 }
@@ -353,8 +379,8 @@ static int load_and_run(app_opts_t *o)
         /* no configuration came from a file: the capture itself is what failed */
         return o->config == NULL ? APP_EXIT_FAIL : APP_EXIT_USAGE;
     }
-    if (cfg_check_host(c, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mdmux: %s\n", err);
+    if (cfg_check_host(c, NULL, err, sizeof(err)) < 0) {
+        fputs(err, stderr);
         rc = APP_EXIT_USAGE;
     } else {
         rc = override(o, c, err, sizeof(err));
@@ -401,6 +427,8 @@ int main(int argc, char **argv)
         return usage_error("%s", "--speed and --rate exclude each other");
     if (o.cmd != APP_REPLAY && (o.speed || o.has_rate || o.has_loop))
         return usage_error("%s", "--speed, --rate and --loop are replay options");
+    if (o.cmd != APP_CHECK && target_cpus)
+        return usage_error("%s", "--target-cpus is a check-config option");
     switch (o.cmd) {
     case APP_CHECK:
         if (o.config == NULL)

@@ -319,7 +319,11 @@ static int build_shm(pipe_t *p)
 {
     const cfg_shm_t *s = &p->cfg->outputs.shm;
     char err[512];
-    mux_shm_conf_t sc = {.mode = s->mode, .slots = s->slots, .keep_file = true};
+    mux_shm_conf_t sc = {.mode = s->mode,
+                         .slots = s->slots,
+                         .keep_file = true,
+                         .set_group = s->has_gid,
+                         .gid = s->gid};
     if (s->set && !s->enabled && p->o->shm == NULL)
         return 0;
     if (p->o->shm)

@@ -48,6 +48,8 @@ typedef struct mux_shm mux_shm_t; /**< The publishing side of a ring file. */
 typedef struct mux_shm_conf {
     const char *path;              /**< default MDMUX_SHM_PATH_DEFAULT ("/dev/shm/mdmux") */
     unsigned mode;                 /**< file mode; default 0640 (not world-readable) */
+    bool set_group;                /**< chown the file to @ref gid (else the creator's group) */
+    uint32_t gid;                  /**< group allowed to read the ring (with mode 0640) */
     uint64_t slots;                /**< records kept, rounded up to a power of two; default 65536 */
     bool keep_file;                /**< false: mux_shm_free() unlinks the file */
     const char *const *feed_names; /**< name of feed id i, stored in the header (copied) */
@@ -56,8 +58,10 @@ typedef struct mux_shm_conf {
 
 /**
  * Create the ring file (replacing an existing one: subscribers of the old one see it
- * closed), size it, map it and write its header. The mode is set exactly
- * (fchmod: the umask does not apply). Pages are touched now, not on the data path.
+ * closed), size it, map it and write its header. With set_group the file's group is
+ * @ref mux_shm_conf_t.gid (fchown: root, or a member of that group, may do it). The
+ * mode is then set exactly (fchmod: the umask does not apply). Pages are touched now,
+ * not on the data path.
  *
  * @return
  *   The ring, or NULL with errno set and a message naming the file in @p err.

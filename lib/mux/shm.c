@@ -105,6 +105,15 @@ mux_shm_t *mux_shm_new(const mux_shm_conf_t *c, char *err, size_t errlen)
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0777);
     if (fd < 0)
         return shm_fail(s, -1, err, errlen, "cannot create");
+    /* the group first: chown may clear set-id bits, and fchmod then sets the mode */
+    if (c->set_group && fchown(fd, (uid_t)-1, (gid_t)c->gid) < 0) {
+        char what[96];
+        int e = errno;
+        snprintf(what, sizeof(what), "cannot give the file to group %u%s", c->gid,
+                 e == EPERM ? " (root, or a member of that group, may)" : "");
+        errno = e;
+        return shm_fail(s, fd, err, errlen, what);
+    }
     if (fchmod(fd, mode & 07777) < 0) /* exactly the mode asked for, whatever the umask */
         return shm_fail(s, fd, err, errlen, "fchmod");
     if (ftruncate(fd, (off_t)s->map_len) < 0)

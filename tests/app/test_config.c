@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Configuration loader (app/config.c): defaults, every validation rule with the
- * exact file:line:col: field of its message, and `mdmux check-config` on the shipped
- * examples and on a bad file.
+ * exact file:line:col: field of its message, the host checks (lcores that do not
+ * exist, the shm group) in-process and through the binary, `mdmux check-config` on
+ * every file in configs/ and on a bad file, and the shm ring's group ownership.
  */
+#include <dirent.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -162,6 +167,95 @@ static void test_lcore_errors(void **state)
             "t.yaml:2:14: eal.args[0]: '--main-lcore=1': the lcore map comes from");
     rejects("version: 1\nrx:\n  - {lcore: 2, port: replay}\n" FEED0,
             "t.yaml:3:6: rx[0].lcore: lcore 2 is not in the default eal.lcores");
+    /* one lcore, one EAL thread: listing it twice is a mistake, not a no-op */
+    rejects("version: 1\neal: {lcores: \"0-3,2\"}\n" FEED0,
+            "t.yaml:2:7: eal.lcores: '0-3,2': lcore 2 is listed twice");
+    rejects("version: 1\neal: {lcores: \"1,0-1\"}\n" FEED0, "lcore 1 is listed twice");
+    rejects("version: 1\neal: {lcores: \"0-128\"}\n" FEED0, "beyond 127");
+}
+
+/* The lcores must exist on the host the file is checked for (cfg_check_host). */
+static void test_host_lcores(void **state)
+{
+    (void)state;
+    bool target[CFG_MAX_LCORES];
+    cfg_t *c = parse("version: 1\neal: {lcores: \"0,126-127\"}\ncores: {control: 0}\n" FEED0);
+    assert_non_null(c);
+    if (sysconf(_SC_NPROCESSORS_CONF) >= 127) {
+        cfg_free(c);
+        print_message("this host has CPU 126: the missing-CPU case is not testable here\n");
+        skip();
+    }
+    assert_int_equal(cfg_check_host(c, NULL, err, sizeof(err)), -1);
+    at_contains(err, "t.yaml:2:7: eal.lcores: lcores 126-127: no such CPU on this host "
+                     "(online CPUs: 0");
+    at_contains(err, "check-config --target-cpus N");
+    /* for a target host with 128 CPUs it is fine; with 4 it is not */
+    assert_int_equal(cfg_parse_cpus("128", target), 0);
+    assert_int_equal(cfg_check_host(c, target, err, sizeof(err)), 0);
+    assert_int_equal(cfg_parse_cpus("0-3,64-126", target), 0);
+    assert_int_equal(cfg_check_host(c, target, err, sizeof(err)), -1);
+    at_contains(err, "t.yaml:2:7: eal.lcores: lcore 127: not a CPU of the target host "
+                     "(--target-cpus: 0-3,64-126)");
+    cfg_free(c);
+
+    /* CPU 0 always exists and may be used; the default eal.lcores is named as such */
+    c = parse("version: 1\neal: {lcores: \"0\"}\n" FEED0);
+    assert_non_null(c);
+    assert_int_equal(cfg_check_host(c, NULL, err, sizeof(err)), 0);
+    cfg_free(c);
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+        c = parse("version: 1\n" FEED0);
+        assert_int_equal(cfg_check_host(c, NULL, err, sizeof(err)), -1);
+        at_contains(err, "t.yaml:1:1: eal.lcores (default): lcore 1: no such CPU");
+        cfg_free(c);
+    }
+
+    /* --target-cpus: a count or a kernel CPU list */
+    assert_int_equal(cfg_parse_cpus("4", target), 0);
+    assert_true(target[0] && target[3] && !target[4]);
+    assert_int_equal(cfg_parse_cpus("0-15,32-47", target), 0);
+    assert_true(target[15] && !target[16] && target[32] && target[47] && !target[48]);
+    assert_int_equal(cfg_parse_cpus("0-255", target), 0); /* ids beyond 127 left out */
+    assert_true(target[127]);
+    assert_int_equal(cfg_parse_cpus("0", target), -1);
+    assert_int_equal(cfg_parse_cpus("", target), -1);
+    assert_int_equal(cfg_parse_cpus("2-1", target), -1);
+    assert_int_equal(cfg_parse_cpus("all", target), -1);
+}
+
+/* outputs.shm.group: a gid, or a name looked up on this host. */
+static void test_shm_group(void **state)
+{
+    (void)state;
+    cfg_t *c = parse("version: 1\noutputs:\n  shm: {group: 12345}\n" FEED0);
+    assert_non_null(c);
+    assert_true(c->outputs.shm.has_gid);
+    assert_int_equal(c->outputs.shm.gid, 12345);
+    assert_int_equal(c->outputs.shm.mode, 0640);
+    cfg_free(c);
+    c = parse("version: 1\noutputs:\n  shm: {group: root}\n" FEED0);
+    assert_non_null(c);
+    assert_false(c->outputs.shm.has_gid);
+    assert_int_equal(cfg_check_host(c, NULL, err, sizeof(err)), 0);
+    assert_true(c->outputs.shm.has_gid);
+    assert_int_equal(c->outputs.shm.gid, 0);
+    cfg_free(c);
+
+    c = parse("version: 1\noutputs:\n  shm:\n    group: no_such_group_mdmux\n" FEED0);
+    assert_non_null(c);
+    assert_int_equal(cfg_check_host(c, NULL, err, sizeof(err)), -1);
+    at_contains(err, "t.yaml:4:5: outputs.shm.group: no group 'no_such_group_mdmux' on this host");
+    bool target[CFG_MAX_LCORES];
+    assert_int_equal(cfg_parse_cpus("2", target), 0);
+    assert_int_equal(cfg_check_host(c, target, err, sizeof(err)), 0); /* another host's */
+    cfg_free(c);
+
+    rejects("version: 1\noutputs:\n  shm: {group: \"md mux\"}\n" FEED0,
+            "t.yaml:3:9: outputs.shm.group: 'md mux': expected a group name");
+    rejects("version: 1\noutputs:\n  shm: {group: \"-x\"}\n" FEED0, "expected a group name");
+    rejects("version: 1\noutputs:\n  shm: {group: 99999999999}\n" FEED0,
+            "outputs.shm.group: 99999999999: not a valid gid");
 }
 
 static void test_port_and_rx_errors(void **state)
@@ -202,26 +296,184 @@ static void test_errors_sorted_and_all_reported(void **state)
     assert_true(a < b);
 }
 
-/* Run `mdmux check-config FILE`. */
-static int check_config(const char *path, at_result_t *r)
+/* Run `mdmux check-config FILE [OPTION ARG]`. */
+static int check_config_with(const char *path, const char *opt, const char *arg, at_result_t *r)
 {
-    char *argv[] = {(char *)MDMUX_BIN, (char *)"check-config", (char *)path, NULL};
+    char *argv[] = {
+        (char *)MDMUX_BIN, (char *)"check-config", (char *)path, (char *)opt, (char *)arg, NULL};
     return at_run(argv, AT_TIMEOUT_S, r);
 }
 
+static int check_config(const char *path, at_result_t *r)
+{
+    return check_config_with(path, NULL, NULL, r);
+}
+
+/* True when every line of @p text is a host-specific problem: CPUs or a group this
+   host lacks (what --target-cpus checks a file for another host without). */
+static bool only_host_problems(const char *text)
+{
+    bool any = false;
+    for (const char *l = text; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        char line[1024];
+        snprintf(line, sizeof(line), "%.*s", (int)(n < sizeof(line) ? n : sizeof(line) - 1), l);
+        if (strstr(line, "no such CPU on this host") == NULL &&
+            strstr(line, "outputs.shm.group: no group '") == NULL)
+            return false;
+        any = true;
+        l += n + (nl != NULL);
+    }
+    return any;
+}
+
+/* Every example in configs/ passes check-config: for a 16-CPU target, and on this host
+   unless it names CPUs or a group this host lacks (and then for that reason only). The
+   2-core ones (demo, replay) must pass here as they are. */
 static void test_shipped_configs(void **state)
 {
     (void)state;
-    static const char *const files[] = {"demo.yaml", "replay.yaml", "bare-metal.yaml"};
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char path[512];
+    char dir[512];
+    unsigned n = 0;
+    snprintf(dir, sizeof(dir), "%s/configs", MDMUX_SRC_DIR);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+            continue;
+        char path[1024];
         at_result_t r;
-        snprintf(path, sizeof(path), "%s/configs/%s", MDMUX_SRC_DIR, files[i]);
-        if (check_config(path, &r) != 0)
-            fail_msg("check-config %s: status %d\n%s", path, r.status, r.err);
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (check_config_with(path, "--target-cpus", "16", &r) != 0)
+            fail_msg("check-config --target-cpus 16 %s: status %d\n%s", path, r.status, r.err);
         at_contains(r.out, ": ok: ");
         at_result_free(&r);
+
+        int st = check_config(path, &r);
+        bool two_core =
+            strcmp(e->d_name, "demo.yaml") == 0 || strcmp(e->d_name, "replay.yaml") == 0;
+        if (st != 0 && (two_core || st != 2 || !only_host_problems(r.err)))
+            fail_msg("check-config %s: status %d\n%s", path, st, r.err);
+        if (st == 0)
+            at_contains(r.out, ": ok: ");
+        at_result_free(&r);
+        n++;
     }
+    closedir(d);
+    assert_true(n >= 3); /* demo, replay, bare-metal at least */
+}
+
+/* A file whose lcores this host lacks: check-config and replay and run all say so
+   (exit 2) before anything starts; --target-cpus checks it for its own host. */
+static void test_host_check_binary(void **state)
+{
+    (void)state;
+    char dir[256], path[300], cap[300];
+    at_result_t r;
+    if (sysconf(_SC_NPROCESSORS_CONF) >= 127) {
+        print_message("this host has CPU 126: skipped\n");
+        skip();
+    }
+    at_tmpdir(dir, sizeof(dir), "cfg");
+    snprintf(path, sizeof(path), "%s/big.yaml", dir);
+    snprintf(cap, sizeof(cap), "%s/none.pcap", dir);
+    at_write(path, "version: 1\neal:\n  lcores: \"0,126\"\n" FEED0);
+    char want[400];
+    snprintf(want, sizeof(want), "%s:3:3: eal.lcores: lcore 126: no such CPU on this host", path);
+
+    assert_int_equal(check_config(path, &r), 2);
+    at_contains(r.err, want);
+    at_result_free(&r);
+    assert_int_equal(check_config_with(path, "--target-cpus", "0-126", &r), 0);
+    at_contains(r.out, "checked for a host with --target-cpus");
+    at_result_free(&r);
+    assert_int_equal(check_config_with(path, "--target-cpus", "64", &r), 2);
+    at_contains(r.err, "lcore 126: not a CPU of the target host (--target-cpus: 0-63)");
+    at_result_free(&r);
+    assert_int_equal(check_config_with(path, "--target-cpus", "zero", &r), 2);
+    at_contains(r.err, "--target-cpus 'zero'");
+    at_result_free(&r);
+
+    char *replay[] = {(char *)MDMUX_BIN, (char *)"replay", cap, (char *)"-c", path, NULL};
+    assert_int_equal(at_run(replay, AT_TIMEOUT_S, &r), 2);
+    at_contains(r.err, want);
+    at_result_free(&r);
+    char *run[] = {(char *)MDMUX_BIN, (char *)"run", (char *)"-c", path, NULL};
+    assert_int_equal(at_run(run, AT_TIMEOUT_S, &r), 2);
+    at_contains(r.err, want);
+    at_result_free(&r);
+    char *bad[] = {(char *)MDMUX_BIN,       (char *)"run", (char *)"-c", path,
+                   (char *)"--target-cpus", (char *)"4",   NULL};
+    assert_int_equal(at_run(bad, AT_TIMEOUT_S, &r), 2);
+    at_contains(r.err, "--target-cpus is a check-config option");
+    at_result_free(&r);
+    at_rmdir(dir);
+}
+
+/* outputs.shm.group by name: the ring file of a replay belongs to that group, mode
+   0640. Needs root (groupadd); an unknown group fails the run before it starts. */
+static void test_shm_group_replay(void **state)
+{
+    const char *dir = *state;
+    char yaml[512], ring[512], cmd[512], group[32];
+    at_result_t r;
+    at_need_gen();
+    static const char *const gen[] = {"--feeds", "2", "--duration-ms", "20", "--seed", "4", NULL};
+    at_gen(dir, "g", gen);
+    snprintf(yaml, sizeof(yaml), "%s/g.yaml", dir);
+    snprintf(ring, sizeof(ring), "%s/ring", dir);
+    char *base = at_slurp(yaml);
+    assert_non_null(base);
+    size_t blen = strlen(base) + 512;
+    char *y = malloc(blen);
+    assert_non_null(y);
+
+    /* unknown group: exit 2 naming the field, no ring made */
+    snprintf(y, blen, "%soutputs:\n  shm: {path: %s, group: no_such_group_mdmux}\n", base, ring);
+    at_write(yaml, y);
+    char cap[512];
+    snprintf(cap, sizeof(cap), "%s/g.pcap", dir);
+    char *argv[] = {(char *)MDMUX_BIN, (char *)"replay", cap, (char *)"--no-progress", NULL};
+    assert_int_equal(at_run(argv, AT_TIMEOUT_S, &r), 2);
+    at_contains(r.err, "outputs.shm.group: no group 'no_such_group_mdmux' on this host");
+    at_result_free(&r);
+    struct stat st;
+    assert_int_equal(stat(ring, &st), -1);
+
+    if (geteuid() != 0) {
+        free(y);
+        free(base);
+        print_message("not root: groupadd is not possible, the chown by name is not tested\n");
+        skip();
+    }
+    snprintf(group, sizeof(group), "mdmuxt%ld", (long)getpid());
+    snprintf(cmd, sizeof(cmd), "groupadd %s 2>&1", group);
+    if (system(cmd) != 0) {
+        free(y);
+        free(base);
+        print_message("groupadd %s failed: skipped\n", group);
+        skip();
+    }
+    struct group *g = getgrnam(group);
+    assert_non_null(g);
+    gid_t gid = g->gr_gid;
+    snprintf(y, blen, "%soutputs:\n  shm: {path: %s, group: %s}\n", base, ring, group);
+    at_write(yaml, y);
+    int rc = at_run(argv, AT_TIMEOUT_S, &r);
+    int serr = stat(ring, &st);
+    snprintf(cmd, sizeof(cmd), "groupdel %s", group);
+    if (system(cmd) != 0)
+        print_message("groupdel %s failed\n", group);
+    if (rc != 0)
+        fail_msg("replay with outputs.shm.group: status %d\n%s", rc, r.err);
+    at_result_free(&r);
+    assert_int_equal(serr, 0);
+    assert_int_equal(st.st_gid, gid);
+    assert_int_equal(st.st_mode & 07777, 0640);
+    free(y);
+    free(base);
 }
 
 static void test_check_config_binary(void **state)
@@ -267,7 +519,11 @@ int main(void)
         cmocka_unit_test(test_lcore_errors),
         cmocka_unit_test(test_port_and_rx_errors),
         cmocka_unit_test(test_errors_sorted_and_all_reported),
+        cmocka_unit_test(test_host_lcores),
+        cmocka_unit_test(test_shm_group),
         cmocka_unit_test(test_shipped_configs),
+        cmocka_unit_test(test_host_check_binary),
+        cmocka_unit_test_setup_teardown(test_shm_group_replay, at_dir_setup, at_dir_teardown),
         cmocka_unit_test(test_check_config_binary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
