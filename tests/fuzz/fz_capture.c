@@ -9,8 +9,12 @@
  *    and is sticky (the next call says the same);
  *  - io_capture_scan() agrees with the walk (packets, bytes, first/last timestamps,
  *    valid prefix, error), and rewinding gives the same first record;
- *  - the file path reads the same records as the memory path.
+ *  - the file path reads the same records as the memory path;
+ *  - libpcap (a differential check) reads every record this reader accepts, the same
+ *    (timestamp, lengths, bytes); this reader is stricter on purpose (capture.c), so
+ *    it may stop first, never libpcap.
  */
+#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,13 +109,49 @@ static void check_capture(io_capture_t *c, const uint8_t *buf, size_t size, walk
              (unsigned long long)info.valid_bytes, (unsigned long long)w->end_off);
     FZ_CHECK(info.error == (w->rc < 0) && strcmp(info.errmsg, w->err) == 0, "scan error '%s'",
              info.errmsg);
-    FZ_CHECK(info.precision == io_capture_precision(c) &&
-                 info.linktype == io_capture_linktype(c),
+    FZ_CHECK(info.precision == io_capture_precision(c) && info.linktype == io_capture_linktype(c),
              "precision/linktype");
     FZ_CHECK(io_capture_offset(c) == 24 && io_capture_error(c)[0] == '\0', "not rewound");
     walk_t w2;
     walk(c, buf, size, &w2);
     FZ_CHECK(w2.hash == w->hash && w2.packets == w->packets, "second walk differs");
+}
+
+/* libpcap on the same bytes, record by record, as far as @p c reads. */
+static void check_libpcap(io_capture_t *c, const uint8_t *buf, size_t size)
+{
+    if (size == 0)
+        return;
+    FILE *f = fmemopen((void *)(uintptr_t)buf, size, "rb");
+    FZ_CHECK(f != NULL, "fmemopen");
+    char perr[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, perr);
+    if (p == NULL) { /* libpcap refuses a header this reader takes: not compared */
+        fclose(f);
+        return;
+    }
+    io_capture_rewind(c);
+    for (uint64_t i = 0;; i++) {
+        uint64_t ts;
+        const uint8_t *d;
+        uint32_t caplen, origlen;
+        if (io_capture_next(c, &ts, &d, &caplen, &origlen, NULL, 0) != 1)
+            break;
+        struct pcap_pkthdr *h;
+        const u_char *pd;
+        int rc = pcap_next_ex(p, &h, &pd);
+        FZ_CHECK(rc == 1, "record %llu: libpcap %d (%s), this reader read it",
+                 (unsigned long long)i, rc, rc == PCAP_ERROR ? pcap_geterr(p) : "end");
+        /* the file's seconds are unsigned 32-bit; libpcap's time_t sign-extends them */
+        uint64_t pts = (uint64_t)(uint32_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec;
+        FZ_CHECK(pts == ts && h->caplen == caplen && h->len == origlen &&
+                     memcmp(pd, d, caplen) == 0,
+                 "record %llu differs from libpcap's: ts %llu/%llu caplen %u/%u len %u/%u",
+                 (unsigned long long)i, (unsigned long long)ts, (unsigned long long)pts, caplen,
+                 h->caplen, origlen, h->len);
+    }
+    pcap_close(p); /* closes f */
+    io_capture_rewind(c);
 }
 
 int fz_capture(const uint8_t *data, size_t size)
@@ -128,6 +168,7 @@ int fz_capture(const uint8_t *data, size_t size)
     } else {
         FZ_CHECK(size >= 24, "opened %zu bytes", size);
         check_capture(c, buf, size, &wm);
+        check_libpcap(c, buf, size);
         io_capture_close(c);
     }
 

@@ -59,15 +59,14 @@ static void check_one(const io_flow_table_t *t, const uint8_t *f, uint32_t len, 
     unsigned sflags = (flags & IO_CLS_IP_CKSUM_GOOD) ? IO_CLS_IP_CKSUM_GOOD : flags;
     io_verdict_t vs = classify_slow(t, f, len, wire, sflags, &full);
     FZ_CHECK(vf == vs && same_info(vf, &fast, &full),
-             "len %u wire %u flags %u: fast %d/%u, full %d/%u", len, wire, flags, vf, fast.bad,
-             vs, full.bad);
+             "len %u wire %u flags %u: fast %d/%u, full %d/%u", len, wire, flags, vf, fast.bad, vs,
+             full.bad);
     FZ_CHECK(vf <= IO_MALFORMED, "verdict %d", vf);
     if (vf == IO_MALFORMED)
         FZ_CHECK(fast.bad < IO_BAD_COUNT, "reason %u", fast.bad);
     if (vf == IO_ACCEPT || vf == IO_UNKNOWN) {
         FZ_CHECK(len >= 14 + 20 + 8, "accepted %u bytes", len);
-        FZ_CHECK(fast.l4_payload_off <= len, "payload offset %u, len %u", fast.l4_payload_off,
-                 len);
+        FZ_CHECK(fast.l4_payload_off <= len, "payload offset %u, len %u", fast.l4_payload_off, len);
         FZ_CHECK((uint32_t)fast.l4_payload_off + fast.l4_payload_len <= wire,
                  "payload %u+%u, wire %u", fast.l4_payload_off, fast.l4_payload_len, wire);
         uint16_t feed = 0xffff;
@@ -97,7 +96,7 @@ static void check_one(const io_flow_table_t *t, const uint8_t *f, uint32_t len, 
     m.data_len = (uint16_t)len;
     m.pkt_len = wire;
     m.nb_segs = 1;
-    m.ol_flags = (flags & IO_CLS_IP_CKSUM_GOOD) ? RTE_MBUF_F_RX_IP_CKSUM_GOOD
+    m.ol_flags = (flags & IO_CLS_IP_CKSUM_GOOD)  ? RTE_MBUF_F_RX_IP_CKSUM_GOOD
                  : (flags & IO_CLS_IP_CKSUM_BAD) ? RTE_MBUF_F_RX_IP_CKSUM_BAD
                                                  : RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN;
     if (len <= UINT16_MAX) {

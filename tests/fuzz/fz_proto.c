@@ -64,8 +64,8 @@ static void check_json(const char *what, const char *s, int n)
     json_t *j = json_loadb(s, (size_t)n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
     if (j == NULL) {
         /* jansson's integers are signed 64-bit; a u64 above that is still JSON */
-        FZ_CHECK(strstr(je.text, "too big") != NULL, "%s: not JSON (%s at %d): %s", what,
-                 je.text, je.position, s);
+        FZ_CHECK(strstr(je.text, "too big") != NULL, "%s: not JSON (%s at %d): %s", what, je.text,
+                 je.position, s);
         return;
     }
     FZ_CHECK(json_is_object(j), "%s: not an object: %s", what, s);
@@ -96,8 +96,7 @@ static void check_msg(const uint8_t *msg, size_t len, uint64_t seq)
         FZ_CHECK(itch_json(msg, len, 0, js, sizeof(js)) == -1, "itch_json of a bad message");
         return;
     }
-    FZ_CHECK(memcmp(&a, &b, sizeof(a)) == 0, "type %c: fast and table decoders differ",
-             msg[0]);
+    FZ_CHECK(memcmp(&a, &b, sizeof(a)) == 0, "type %c: fast and table decoders differ", msg[0]);
     FZ_CHECK(a.kind == MD_KIND_MSG && a.type == msg[0], "kind %u type %u", a.kind, a.type);
     FZ_CHECK(a.seq == 7 && a.feed_seq == seq && a.feed == 3 && a.line == MD_LINE_B,
              "caller-owned fields written");
@@ -141,12 +140,12 @@ int fz_proto(const uint8_t *data, size_t size)
         FZ_CHECK(pkt.blocks == data + MOLD_HDR_LEN && pkt.end == data + size, "packet bounds");
         unsigned count = rd16(data + 18);
         if (count == 0 || count == MOLD_COUNT_EOS) {
-            FZ_CHECK(pkt.kind == (count ? MOLD_END_OF_SESSION : MOLD_HEARTBEAT) &&
-                         pkt.count == 0 && size == MOLD_HDR_LEN,
+            FZ_CHECK(pkt.kind == (count ? MOLD_END_OF_SESSION : MOLD_HEARTBEAT) && pkt.count == 0 &&
+                         size == MOLD_HDR_LEN,
                      "heartbeat/EOS kind %u count %u", pkt.kind, pkt.count);
         } else {
-            FZ_CHECK(pkt.kind == MOLD_DATA && pkt.count == count, "data kind %u count %u",
-                     pkt.kind, pkt.count);
+            FZ_CHECK(pkt.kind == MOLD_DATA && pkt.count == count, "data kind %u count %u", pkt.kind,
+                     pkt.count);
         }
         mold_iter_t it;
         mold_msg_t m;

@@ -96,13 +96,14 @@ def classify_seeds():
     return s
 
 
-def pcap(records, ns=True, swap=False, snaplen=65535, linktype=1, major=2):
+def pcap(records, ns=True, swap=False, snaplen=65535, linktype=1, major=2, minor=4):
     e = '>' if swap else '<'
     magic = 0xa1b23c4d if ns else 0xa1b2c3d4
-    out = struct.pack(e + 'IHHiIII', magic, major, 4, 0, 0, snaplen, linktype)
+    out = struct.pack(e + 'IHHiIII', magic, major, minor, 0, 0, snaplen, linktype)
     for ts, data, orig in records:
         frac = ts % 10**9 if ns else (ts % 10**9) // 1000
-        out += struct.pack(e + 'IIII', ts // 10**9, frac, len(data), orig) + data
+        lens = (orig, len(data)) if minor < 3 else (len(data), orig)  # 2.0-2.2: swapped
+        out += struct.pack(e + 'II', ts // 10**9, frac) + struct.pack(e + 'II', *lens) + data
     return out
 
 
@@ -150,9 +151,9 @@ def mold_blocks(p):
 
 def run_gen(gen, tmp, name, extra):
     out = os.path.join(tmp, name + '.pcap')
-    subprocess.run([gen, '-o', out, '-q', '--feeds', '2', '--stocks', '4', '--duration-ms', '3',
+    subprocess.run([os.path.abspath(gen), '-o', name + '.pcap', '-q', '--feeds', '2', '--stocks', '4', '--duration-ms', '3',
                     '--rate', '2000', '--max-msgs', '6', '--preopen-ms', '1', '--postclose-ms',
-                    '1', '--truncate', '0.05', '--corrupt', '0.05'] + extra, check=True)
+                    '1', '--truncate', '0.05', '--corrupt', '0.05'] + extra, check=True, cwd=tmp)
     return out
 
 
@@ -272,6 +273,11 @@ def main():
     cap['pcapng.pcap'] = bytes.fromhex('0a0d0d0a1c0000004d3c2b1a01000000ffffffffffffffff1c000000')
     cap['modified.pcap'] = struct.pack('<I', 0xa1b2cd34) + full[4:64]
     cap['version1.pcap'] = pcap(recs[:1], major=1)
+    cap['version_2_2_lengths_swapped.pcap'] = pcap(recs, minor=2)
+    cap['version_2_3_be.pcap'] = pcap(recs, minor=3, swap=True)
+    v23 = bytearray(pcap(recs[:1], minor=3))  # a 2.3 writer with the old order
+    v23[32:40] = v23[36:40] + v23[32:36]
+    cap['version_2_3_old_order.pcap'] = bytes(v23)
     cap['classify_frames.pcap'] = pcap([(i * 1000, f, len(f)) for i, f in
                                         enumerate(v for k, v in sorted(cls.items())
                                                   if len(v) < 200)])
