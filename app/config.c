@@ -404,17 +404,42 @@ static void append(loader_t *ld, const char *fmt, ...)
         ld->used += (size_t)n < ld->errlen - ld->used ? (size_t)n : ld->errlen - ld->used - 1;
 }
 
+/*
+ * Copy @p s into @p out (@p cap bytes) with control characters escaped (\n, \t, \xHH):
+ * messages quote values and keys from the file, and a newline in a quoted scalar
+ * must not break the one-line-per-error format (found by tests/fuzz).
+ */
+static const char *one_line(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 5 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch >= 0x20 && ch != 0x7f)
+            out[n++] = (char)ch;
+        else if (ch == '\n' || ch == '\t')
+            n += (size_t)snprintf(out + n, cap - n, "\\%c", ch == '\n' ? 'n' : 't');
+        else
+            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", ch);
+    }
+    out[n] = '\0';
+    return out;
+}
+
 /* Keep one "FILE:LINE:COL: ..." message to print in file order. */
 static void keep(loader_t *ld, unsigned line, unsigned col, const char *path, const char *msg)
 {
+    char p[CFG_POS_PATH_MAX + 16], m[304];
     if (++ld->nerrors > ERRORS_MAX)
         return;
     unsigned i = ld->nmsgs++;
     ld->msgs[i].line = line;
     ld->msgs[i].col = col;
     ld->msgs[i].seq = i;
-    snprintf(ld->msgs[i].text, sizeof(ld->msgs[i].text), "%s:%u:%u: %s%s%.300s\n", ld->name, line,
-             col, path, path[0] ? ": " : "", msg);
+    snprintf(ld->msgs[i].text, sizeof(ld->msgs[i].text), "%s:%u:%u: %s%s%s\n", ld->name, line, col,
+             one_line(path, p, sizeof(p)), path[0] ? ": " : "", one_line(msg, m, sizeof(m)));
+    size_t n = strlen(ld->msgs[i].text);
+    if (ld->msgs[i].text[n - 1] != '\n') /* cut: still one line */
+        ld->msgs[i].text[n - 1] = '\n';
 }
 
 static int msg_cmp(const void *x, const void *y)

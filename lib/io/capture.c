@@ -36,6 +36,7 @@ struct io_capture {
     void *owned; /* read() copy, or NULL */
     bool swap;   /* file byte order differs from ours */
     bool failed;
+    uint8_t lens; /* LENS_*: order of caplen and origlen in record headers */
     io_ts_prec_t prec;
     uint32_t snaplen;
     uint32_t linktype;
@@ -48,6 +49,24 @@ static inline uint32_t rd32(const io_capture_t *c, const uint8_t *p)
     uint32_t v;
     memcpy(&v, p, 4);
     return c->swap ? __builtin_bswap32(v) : v;
+}
+
+/*
+ * Files before version 2.3 store origlen before caplen; some 2.3 writers did too. As
+ * libpcap (and Wireshark): swap them below 2.3, and in 2.3 when caplen > origlen
+ * (found by tests/fuzz: this reader used to take a 2.0-2.2 file's lengths the wrong
+ * way round).
+ */
+enum { LENS_NORMAL = 0, LENS_SWAPPED, LENS_MAYBE };
+
+/* The caplen and origlen of the record header at @p h, in the file's order. */
+static inline void rd_lens(const io_capture_t *c, const uint8_t *h, uint32_t *caplen,
+                           uint32_t *origlen)
+{
+    uint32_t a = rd32(c, h + 8), b = rd32(c, h + 12);
+    bool swapped = c->lens == LENS_SWAPPED || (c->lens == LENS_MAYBE && a > b);
+    *caplen = swapped ? b : a;
+    *origlen = swapped ? a : b;
 }
 
 /* Decode the magic; false when it is not one we read (err says why). */
@@ -94,10 +113,13 @@ static bool parse_header(io_capture_t *c, char *err, size_t errlen)
     uint32_t ver;
     memcpy(&ver, c->buf + 4, 4);
     uint16_t major = (uint16_t)(c->swap ? __builtin_bswap16((uint16_t)ver) : (uint16_t)ver);
+    uint16_t minor = (uint16_t)(ver >> 16);
+    minor = c->swap ? __builtin_bswap16(minor) : minor;
     if (major != 2) {
         io_err(err, errlen, EINVAL, "%s: unsupported pcap version %u at byte 4", c->name, major);
         return false;
     }
+    c->lens = minor < 3 ? LENS_SWAPPED : minor == 3 ? LENS_MAYBE : LENS_NORMAL;
     c->snaplen = rd32(c, c->buf + 16);
     c->linktype = rd32(c, c->buf + 20) & 0x0fffffffu; /* high bits: FCS flags */
     if (c->snaplen == 0 || c->snaplen > IO_CAPTURE_MAX_CAPLEN)
@@ -231,7 +253,8 @@ __attribute__((format(printf, 3, 4))) static int rec_fail(io_capture_t *c, size_
 static int check_record(io_capture_t *c, const uint8_t *h, uint32_t *caplen_out)
 {
     size_t left = c->len - c->off - PCAP_REC;
-    uint32_t frac = rd32(c, h + 4), caplen = rd32(c, h + 8), origlen = rd32(c, h + 12);
+    uint32_t frac = rd32(c, h + 4), caplen, origlen;
+    rd_lens(c, h, &caplen, &origlen);
     uint32_t frac_max = c->prec == IO_TS_NS ? 1000000000u : 1000000u;
     if (caplen > c->snaplen)
         return rec_fail(c, c->off, "corrupt record: caplen %" PRIu32 " exceeds snaplen %" PRIu32,
@@ -276,8 +299,10 @@ int io_capture_next(io_capture_t *c, uint64_t *ts_ns, const uint8_t **data, uint
         *data = h + PCAP_REC;
     if (caplen)
         *caplen = cl;
-    if (origlen)
-        *origlen = rd32(c, h + 12);
+    if (origlen) {
+        uint32_t ignored;
+        rd_lens(c, h, &ignored, origlen);
+    }
     c->off += PCAP_REC + cl;
     return 1;
 }
