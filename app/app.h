@@ -42,7 +42,8 @@ typedef struct app_opts {
     bool auto_feeds;              /**< the feeds came from the capture (no configuration) */
     const char *metrics;          /**< --metrics ADDR:PORT (Prometheus endpoint), or NULL */
     bool telemetry;               /**< --telemetry: DPDK telemetry socket and /mdmux/ commands */
-    unsigned latency_interval_ms; /**< --latency-interval MS (series), 0: default 100 */
+    unsigned latency_interval_ms; /**< --latency-interval MS (series), 0: latency.interval_ms */
+    unsigned latency_points;      /**< --latency-points N (series budget), 0: the file's */
     bool verbose;                 /**< --verbose: per-feed latency table on stdout too */
     int progress;                 /**< 1 --progress, 0 --no-progress, -1 auto (a TTY) */
     unsigned drain_timeout_ms;    /**< --drain-timeout MS, when has_drain_timeout */

@@ -150,6 +150,11 @@ struct raw_shutdown {
     uint32_t *drain_timeout_ms;
 };
 
+struct raw_latency {
+    uint32_t *interval_ms;
+    uint32_t *series_points;
+};
+
 struct raw_cfg {
     uint32_t version;
     struct raw_eal *eal;
@@ -168,6 +173,7 @@ struct raw_cfg {
     struct raw_metrics *metrics;
     bool *telemetry;
     struct raw_shutdown *shutdown;
+    struct raw_latency *latency;
     struct raw_fault *faults;
     unsigned faults_count;
 };
@@ -334,6 +340,12 @@ static const cyaml_schema_field_t shutdown_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t latency_fields[] = {
+    CYAML_FIELD_UINT_PTR("interval_ms", OPT, struct raw_latency, interval_ms),
+    CYAML_FIELD_UINT_PTR("series_points", OPT, struct raw_latency, series_points),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_value_t feed_value = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_feed, feed_fields),
 };
@@ -354,6 +366,7 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_MAPPING_PTR("metrics", OPT, struct raw_cfg, metrics, metrics_fields),
     CYAML_FIELD_BOOL_PTR("telemetry", OPT, struct raw_cfg, telemetry),
     CYAML_FIELD_MAPPING_PTR("shutdown", OPT, struct raw_cfg, shutdown, shutdown_fields),
+    CYAML_FIELD_MAPPING_PTR("latency", OPT, struct raw_cfg, latency, latency_fields),
     CYAML_FIELD_SEQUENCE("faults", OPT, struct raw_cfg, faults, &fault_value, 0, CFG_MAX_FEEDS),
     CYAML_FIELD_END,
 };
@@ -1511,6 +1524,22 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
         if (c->shutdown.drain_timeout_ms > CFG_DRAIN_TIMEOUT_MS_MAX)
             fail(ld, "shutdown.drain_timeout_ms", "%u: expected 0 to %u ms",
                  c->shutdown.drain_timeout_ms, CFG_DRAIN_TIMEOUT_MS_MAX);
+    }
+    c->latency.interval_ms = CFG_LATENCY_INTERVAL_MS_DEFAULT;
+    c->latency.series_points = CFG_LATENCY_POINTS_DEFAULT;
+    if (r->latency && r->latency->interval_ms) {
+        c->latency.interval_ms = *r->latency->interval_ms;
+        if (c->latency.interval_ms < CFG_LATENCY_INTERVAL_MS_MIN ||
+            c->latency.interval_ms > CFG_LATENCY_INTERVAL_MS_MAX)
+            fail(ld, "latency.interval_ms", "%u: expected %u to %u ms", c->latency.interval_ms,
+                 CFG_LATENCY_INTERVAL_MS_MIN, CFG_LATENCY_INTERVAL_MS_MAX);
+    }
+    if (r->latency && r->latency->series_points) {
+        c->latency.series_points = *r->latency->series_points;
+        if (c->latency.series_points < CFG_LATENCY_POINTS_MIN ||
+            c->latency.series_points > CFG_LATENCY_POINTS_MAX || c->latency.series_points % 2)
+            fail(ld, "latency.series_points", "%u: expected an even number from %u to %u",
+                 c->latency.series_points, CFG_LATENCY_POINTS_MIN, CFG_LATENCY_POINTS_MAX);
     }
     const cfg_pos_ent_t *p = cfg_pos_find(&ld->pos, "eal.lcores");
     if (p)

@@ -166,6 +166,15 @@ typedef struct cfg_rereq {
 /** Largest shutdown.drain_timeout_ms (and --drain-timeout): one hour. */
 #define CFG_DRAIN_TIMEOUT_MS_MAX 3600000u
 
+/** latency.interval_ms (and --latency-interval): default, smallest, largest. */
+#define CFG_LATENCY_INTERVAL_MS_DEFAULT 100u
+#define CFG_LATENCY_INTERVAL_MS_MIN     20u
+#define CFG_LATENCY_INTERVAL_MS_MAX     3600000u
+/** latency.series_points (and --latency-points): default, smallest, largest (even). */
+#define CFG_LATENCY_POINTS_DEFAULT 4096u
+#define CFG_LATENCY_POINTS_MIN     4u
+#define CFG_LATENCY_POINTS_MAX     1048576u
+
 /** A loaded, defaulted and validated configuration. */
 typedef struct cfg {
     char *path; /**< file it came from */
@@ -218,6 +227,12 @@ typedef struct cfg {
     struct {
         unsigned drain_timeout_ms; /**< a stop's drain, then cancel what is left */
     } shutdown;
+
+    /** latency: the time series (--latency-interval, --latency-points override) */
+    struct {
+        unsigned interval_ms;   /**< base interval of the series */
+        unsigned series_points; /**< budget of points per series (even) */
+    } latency;
 } cfg_t;
 
 /**

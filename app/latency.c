@@ -11,6 +11,12 @@
  *
  * TSC -> ns is one 64x64->128 multiply by a 32.32 fixed-point factor computed once,
  * per stage per message; stamps out of order (a NIC clock behind the TSC) count as 0.
+ *
+ * The time series has a fixed budget of points, allocated in lat_new() (the RRD
+ * approach, docs/latency.md "Bounded memory"): a point spans 2^level base intervals;
+ * when the budget is full, adjacent pairs are merged in place (counts and message
+ * counts added, max of the maxima, p50/p99 the count-weighted mean of the halves') and
+ * the level goes up by one, so the whole run stays covered at half the resolution.
  */
 #include "latency.h"
 
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -33,8 +40,6 @@
    so above a few feeds they keep 2 digits (1 %); the overall ones always keep 3. */
 #define LAT_FEED_SIGFIGS_FEW_MAX 4u
 #define LAT_FEED_SIGFIGS_MANY    2u
-/* Longest series kept: 1 h at 100 ms. Later points are dropped (series.truncated). */
-#define LAT_SERIES_MAX 36000u
 /* How long lat_sync() waits for the mux to take a swap, and its poll period. */
 #define LAT_SYNC_WAIT_NS (100ull * 1000 * 1000)
 #define LAT_SYNC_POLL_NS (50ull * 1000)
@@ -66,21 +71,33 @@ struct lat {
     unsigned sweep; /* next feed whose intervals a busy burst visits */
     lat_feed_t *feeds;
     /* Reader (control lcore). */
-    stats_hist_t *tot[LAT_NSTAGES];     /* the control lcore's own running totals */
-    stats_hist_t *pub[LAT_NSTAGES];     /* under lock: a copy of tot for other threads */
-    pthread_mutex_t lock;               /* guards pub; the control lcore only trylocks */
-    stats_hist_t *scratch[LAT_NSTAGES]; /* the last partial interval */
+    stats_hist_t *tot[LAT_NSTAGES]; /* the control lcore's own running totals */
+    stats_hist_t *pub[LAT_NSTAGES]; /* under lock: a copy of tot for other threads */
+    pthread_mutex_t lock;           /* guards pub; the control lcore only trylocks */
+    stats_hist_t *acc[LAT_NSTAGES]; /* the open series point's intervals (level > 0) */
     const char *const *names;
-    uint64_t interval_ns, t0_ns, next_ns, last_point_ns, req_ns;
-    bool pending, final, truncated;
+    uint64_t interval_ns, t0_ns, next_ns, req_ns;
+    bool pending, final;
     unsigned feed_sigfigs;
     uint64_t hz;
     stats_clock_cost_t cc;
-    /* The series: t_ms[n], rates[n * nfeeds], q[stage][0..2][n] (p50, p99, max). */
+    /* The series, all of it allocated by lat_new() (one block, series_mem): at most
+       cap points; point i spans (end_ns[i-1], end_ns[i]] since t0 (end_ns[-1] = 0),
+       2^level base intervals (the last point of the run: up to that). Slot n is the
+       open point, `open` base intervals so far. */
     size_t n, cap;
-    uint64_t *t_ms;
-    double *rates;
-    uint64_t *q[LAT_NSTAGES][3];
+    unsigned level, open;
+    void *series_mem;
+    uint64_t *end_ns;            /* [cap] */
+    uint64_t *msgs;              /* [cap * nfeeds] messages published per feed */
+    uint64_t *cnt[LAT_NSTAGES];  /* [cap] values recorded per stage */
+    uint64_t *q[LAT_NSTAGES][3]; /* [cap] p50, p99, max */
+    /* lat_feed_summary(): any thread asks, the control lcore answers (lat_serve). */
+    pthread_mutex_t svc_mu;
+    pthread_cond_t svc_cv;        /* CLOCK_MONOTONIC */
+    uint64_t svc_asked, svc_done; /* under svc_mu */
+    bool svc_closed;              /* under svc_mu */
+    stats_summary_t *svc_sum;     /* [nfeeds * LAT_NSTAGES], under svc_mu */
 };
 
 const char *lat_stage_name(unsigned s)
@@ -178,6 +195,35 @@ static int new_interval(stats_interval_t *iv, unsigned sigfigs)
     return -1;
 }
 
+/* The whole series, in one block: cap * (8 + 8 * nfeeds + 32 * nst) bytes. */
+static int series_alloc(lat_t *l, unsigned points)
+{
+    if (points < LAT_SERIES_POINTS_MIN)
+        points = LAT_SERIES_POINTS_MIN;
+    if (points > LAT_SERIES_POINTS_MAX)
+        points = LAT_SERIES_POINTS_MAX;
+    size_t cap = points & ~1u, nf = l->nfeeds ? l->nfeeds : 1;
+    size_t words = cap * (1 + nf + 4 * (size_t)l->nst);
+    uint64_t *m = calloc(words ? words : 1, sizeof(*m));
+    if (m == NULL)
+        return -1;
+    l->series_mem = m;
+    l->cap = cap;
+    l->end_ns = m;
+    m += cap;
+    l->msgs = m;
+    m += cap * nf;
+    for (unsigned s = 0; s < l->nst; s++) {
+        l->cnt[s] = m;
+        m += cap;
+        for (unsigned k = 0; k < 3; k++) {
+            l->q[s][k] = m;
+            m += cap;
+        }
+    }
+    return 0;
+}
+
 lat_t *lat_new(const lat_conf_t *c)
 {
     size_t sz = (sizeof(lat_t) + 63) & ~(size_t)63;
@@ -186,6 +232,12 @@ lat_t *lat_new(const lat_conf_t *c)
         goto nomem;
     memset(l, 0, sizeof(*l));
     pthread_mutex_init(&l->lock, NULL);
+    pthread_mutex_init(&l->svc_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->svc_cv, &ca);
+    pthread_condattr_destroy(&ca);
     /* One calibration for the whole process (lib/rt's), then the clock read cost. */
     l->hz = co_tsc_hz();
     stats_clock_set_hz(l->hz);
@@ -207,13 +259,18 @@ lat_t *lat_new(const lat_conf_t *c)
         if (new_interval(&l->iv[s], STATS_HIST_SIGFIGS_DEFAULT) < 0 ||
             !(l->tot[s] = new_hist(STATS_HIST_SIGFIGS_DEFAULT)) ||
             !(l->pub[s] = new_hist(STATS_HIST_SIGFIGS_DEFAULT)) ||
-            !(l->scratch[s] = new_hist(STATS_HIST_SIGFIGS_DEFAULT)))
+            !(l->acc[s] = new_hist(STATS_HIST_SIGFIGS_DEFAULT)))
             goto nomem;
         for (unsigned i = 0; i < l->nfeeds; i++)
             if (new_interval(&l->feeds[i].iv[s], l->feed_sigfigs) < 0 ||
                 !(l->feeds[i].tot[s] = new_hist(l->feed_sigfigs)))
                 goto nomem;
     }
+    if (series_alloc(l, c->series_points ? c->series_points : LAT_SERIES_POINTS_DEFAULT) < 0)
+        goto nomem;
+    l->svc_sum = calloc((size_t)(l->nfeeds ? l->nfeeds : 1) * LAT_NSTAGES, sizeof(*l->svc_sum));
+    if (l->svc_sum == NULL)
+        goto nomem;
     return l; /* the series starts at the first lat_tick(): when the run does */
 nomem:
     fprintf(stderr, "mdmux: latency: cannot allocate the histograms (%u feeds)\n", c->nfeeds);
@@ -230,19 +287,19 @@ void lat_free(lat_t *l)
         stats_hist_free(l->iv[s].h[1]);
         stats_hist_free(l->tot[s]);
         stats_hist_free(l->pub[s]);
-        stats_hist_free(l->scratch[s]);
+        stats_hist_free(l->acc[s]);
         for (unsigned i = 0; l->feeds && i < l->nfeeds; i++) {
             stats_hist_free(l->feeds[i].iv[s].h[0]);
             stats_hist_free(l->feeds[i].iv[s].h[1]);
             stats_hist_free(l->feeds[i].tot[s]);
         }
-        for (unsigned k = 0; k < 3; k++)
-            free(l->q[s][k]);
     }
-    free(l->t_ms);
-    free(l->rates);
+    free(l->series_mem);
+    free(l->svc_sum);
     free(l->feeds);
     pthread_mutex_destroy(&l->lock);
+    pthread_mutex_destroy(&l->svc_mu);
+    pthread_cond_destroy(&l->svc_cv);
     free(l);
 }
 
@@ -263,40 +320,6 @@ stats_hist_t *lat_stage_snapshot(lat_t *l, unsigned stage)
 /* Reader                                                                         */
 /* ------------------------------------------------------------------------------ */
 
-/* Room for one more series point (control path: realloc is fine here). */
-static bool series_room(lat_t *l)
-{
-    if (l->n < l->cap)
-        return true;
-    if (l->cap >= LAT_SERIES_MAX) {
-        l->truncated = true;
-        return false;
-    }
-    size_t cap = l->cap ? l->cap * 2 : 256;
-    if (cap > LAT_SERIES_MAX)
-        cap = LAT_SERIES_MAX;
-    uint64_t *t = realloc(l->t_ms, cap * sizeof(*t));
-    if (t)
-        l->t_ms = t;
-    double *r = realloc(l->rates, cap * (l->nfeeds ? l->nfeeds : 1) * sizeof(*r));
-    if (r)
-        l->rates = r;
-    bool ok = t && r;
-    for (unsigned s = 0; s < l->nst; s++)
-        for (unsigned k = 0; k < 3; k++) {
-            uint64_t *q = realloc(l->q[s][k], cap * sizeof(*q));
-            if (q)
-                l->q[s][k] = q;
-            ok = ok && q;
-        }
-    if (!ok) {
-        l->truncated = true;
-        return false;
-    }
-    l->cap = cap;
-    return true;
-}
-
 /*
  * Copy the totals for lat_stage_snapshot() (metrics and telemetry threads). The
  * control lcore may share its core with feed handlers and the mux, so it never waits
@@ -312,34 +335,106 @@ static void publish_totals(lat_t *l)
     pthread_mutex_unlock(&l->lock);
 }
 
-/* A series point for the interval ending at @p now from @p h[stage]; merged into the
-   totals whether or not the series has room. */
-static void add_point(lat_t *l, uint64_t now, stats_hist_t *const *h)
+/* The count-weighted mean of @p a (@p na values) and @p b (@p nb), rounded. */
+static uint64_t wmean(uint64_t a, uint64_t na, uint64_t b, uint64_t nb)
 {
-    double dt = (double)(now - l->last_point_ns) / 1e9;
-    bool room = series_room(l);
-    for (unsigned i = 0; i < l->nfeeds; i++) {
-        uint64_t m = __atomic_load_n(&l->feeds[i].msgs, __ATOMIC_RELAXED);
-        if (room)
-            l->rates[l->n * l->nfeeds + i] =
-                dt > 0 ? (double)(m - l->feeds[i].last_msgs) / dt : 0.0;
-        l->feeds[i].last_msgs = m;
+    uint64_t n = na + nb;
+    if (n == 0)
+        return 0;
+    unsigned __int128 sum = (unsigned __int128)a * na + (unsigned __int128)b * nb;
+    return (uint64_t)((sum + n / 2) / n);
+}
+
+/*
+ * The series is full: merge points 2i and 2i+1 into point i, in place, for every i
+ * (cap is even), and double the resolution. Counts and message counts add up, the
+ * max is the larger max, p50 and p99 are the count-weighted means of the two halves'
+ * (each lies between the halves' values, as the merged span's true percentile does).
+ */
+static void compact(lat_t *l)
+{
+    const size_t nf = l->nfeeds;
+    for (size_t i = 0; 2 * i + 1 < l->n; i++) {
+        size_t a = 2 * i, b = a + 1;
+        l->end_ns[i] = l->end_ns[b];
+        for (size_t f = 0; f < nf; f++)
+            l->msgs[i * nf + f] = l->msgs[a * nf + f] + l->msgs[b * nf + f];
+        for (unsigned s = 0; s < l->nst; s++) {
+            uint64_t na = l->cnt[s][a], nb = l->cnt[s][b];
+            for (unsigned k = 0; k < 2; k++)
+                l->q[s][k][i] = wmean(l->q[s][k][a], na, l->q[s][k][b], nb);
+            uint64_t ma = l->q[s][2][a], mb = l->q[s][2][b];
+            l->q[s][2][i] = ma > mb ? ma : mb;
+            l->cnt[s][i] = na + nb;
+        }
     }
+    l->n /= 2;
+    l->level++;
+}
+
+/* The figures of a point from the histograms of its whole span, @p h[stage]. */
+static void point_figures(const lat_t *l, size_t i, stats_hist_t *const *h)
+{
     static const double q[] = {0.5, 0.99};
     for (unsigned s = 0; s < l->nst; s++) {
-        if (room) {
-            uint64_t v[2];
-            stats_hist_quantiles(h[s], q, 2, v);
-            l->q[s][0][l->n] = v[0];
-            l->q[s][1][l->n] = v[1];
-            l->q[s][2][l->n] = stats_hist_max(h[s]);
-        }
-        stats_hist_merge(l->tot[s], h[s]);
+        uint64_t v[2];
+        stats_hist_quantiles(h[s], q, 2, v);
+        l->q[s][0][i] = v[0];
+        l->q[s][1][i] = v[1];
+        l->q[s][2][i] = stats_hist_max(h[s]);
+        l->cnt[s][i] = stats_hist_count(h[s]);
     }
+}
+
+/* A base interval ended at @p now: into the open point (slot n), its message counts
+   and its end. */
+static void open_interval(lat_t *l, uint64_t now)
+{
+    const size_t nf = l->nfeeds, i = l->n;
+    if (l->open == 0)
+        memset(&l->msgs[i * nf], 0, nf * sizeof(*l->msgs));
+    for (size_t f = 0; f < nf; f++) {
+        uint64_t m = __atomic_load_n(&l->feeds[f].msgs, __ATOMIC_RELAXED);
+        l->msgs[i * nf + f] += m - l->feeds[f].last_msgs;
+        l->feeds[f].last_msgs = m;
+    }
+    l->end_ns[i] = now - l->t0_ns;
+    l->open++;
+}
+
+/* Close the open point with the histograms of its whole span, @p src[stage]. No
+   allocation: a full series is compacted in place (not after the run's last point). */
+static void close_point(lat_t *l, stats_hist_t *const *src, bool last)
+{
+    point_figures(l, l->n, src);
+    if (src == l->acc)
+        for (unsigned s = 0; s < l->nst; s++)
+            stats_hist_reset(l->acc[s]);
+    l->open = 0;
+    l->n++;
+    if (l->n == l->cap && !last) /* full: keep the whole run, at half the resolution */
+        compact(l);
+}
+
+/*
+ * A base interval ended at @p now, with histograms @p h[stage]: merged into the totals
+ * and into the open point. At level 0 it is the whole point; above, it is merged into
+ * acc until the point spans 2^level intervals.
+ */
+static void add_interval(lat_t *l, uint64_t now, stats_hist_t *const *h)
+{
+    for (unsigned s = 0; s < l->nst; s++)
+        stats_hist_merge(l->tot[s], h[s]);
     publish_totals(l);
-    if (room)
-        l->t_ms[l->n++] = (now - l->t0_ns + 500000u) / 1000000u;
-    l->last_point_ns = now;
+    open_interval(l, now);
+    if (l->level == 0) {
+        close_point(l, h, false);
+        return;
+    }
+    for (unsigned s = 0; s < l->nst; s++)
+        stats_hist_merge(l->acc[s], h[s]);
+    if (l->open == (1u << l->level))
+        close_point(l, l->acc, false);
 }
 
 /* Start the series clock (first tick, or a report before any tick). */
@@ -347,7 +442,7 @@ static void start(lat_t *l, uint64_t now)
 {
     if (l->t0_ns != 0)
         return;
-    l->t0_ns = l->last_point_ns = now;
+    l->t0_ns = now;
     l->next_ns = now + l->interval_ns;
 }
 
@@ -397,7 +492,7 @@ void lat_tick(lat_t *l)
     if (got < l->nst)
         return;
     l->pending = false;
-    add_point(l, l->req_ns, h);
+    add_interval(l, l->req_ns, h);
 }
 
 /* Feed intervals: request a swap of each, wait for the mux to take them, merge. */
@@ -428,17 +523,23 @@ static void sync_feeds(lat_t *l)
 }
 
 /* The writer has ended: whatever it last recorded into, and a swap it took that was
-   not polled yet, belongs to the totals. */
-static void drain(stats_interval_t *iv, stats_hist_t *into, bool handed_unmerged)
+   not polled yet, belongs to the totals @p into (and to @p also, when not NULL). */
+static void drain(stats_interval_t *iv, stats_hist_t *into, stats_hist_t *also,
+                  bool handed_unmerged)
 {
     uint32_t req = atomic_load_explicit(&iv->request, memory_order_relaxed);
     stats_hist_t *h = stats_interval_poll(iv);
     if (h == NULL && handed_unmerged)
         h = iv->h[(req & 1u) ^ 1u]; /* polled by lat_tick, its other stages pending */
-    if (h)
-        stats_hist_merge(into, h);
     uint32_t ack = atomic_load_explicit(&iv->ack, memory_order_acquire);
-    stats_hist_merge(into, iv->h[ack & 1u]);
+    stats_hist_t *const left[2] = {h, iv->h[ack & 1u]};
+    for (unsigned k = 0; k < 2; k++) {
+        if (left[k] == NULL)
+            continue;
+        stats_hist_merge(into, left[k]);
+        if (also)
+            stats_hist_merge(also, left[k]);
+    }
 }
 
 void lat_sync(lat_t *l, bool writer_done)
@@ -450,15 +551,17 @@ void lat_sync(lat_t *l, bool writer_done)
         sync_feeds(l);
         return;
     }
-    for (unsigned s = 0; s < l->nst; s++) {
-        stats_hist_reset(l->scratch[s]);
-        drain(&l->iv[s], l->scratch[s], l->pending && !l->iv[s].pending);
-    }
+    /* the last, partial interval: into the totals and the open point (acc holds the
+       open point's earlier intervals, or nothing at level 0), which it closes */
+    for (unsigned s = 0; s < l->nst; s++)
+        drain(&l->iv[s], l->tot[s], l->acc[s], l->pending && !l->iv[s].pending);
     l->pending = false;
-    add_point(l, co_now_ns(), l->scratch);
+    publish_totals(l);
+    open_interval(l, co_now_ns());
+    close_point(l, l->acc, true);
     for (unsigned i = 0; i < l->nfeeds; i++)
         for (unsigned s = 0; s < l->nst; s++)
-            drain(&l->feeds[i].iv[s], l->feeds[i].tot[s], false);
+            drain(&l->feeds[i].iv[s], l->feeds[i].tot[s], NULL, false);
     l->final = true;
 }
 
@@ -502,23 +605,59 @@ static json_t *u64_array(const uint64_t *v, size_t n)
     return a;
 }
 
+/* ns since t0 -> ms, rounded (so a point's start is its predecessor's end, exactly). */
+static json_int_t ms_of(uint64_t ns)
+{
+    return (json_int_t)((ns + 500000u) / 1000000u);
+}
+
+/*
+ * The series: every closed point, then (in an on-demand report, above level 0) the
+ * open one so far, from acc. t_start_ms / t_ms are each point's real start and end.
+ */
 static json_t *series_json(const lat_t *l)
 {
-    json_t *rates = json_object(), *stages = json_object();
-    for (unsigned i = 0; i < l->nfeeds; i++) {
-        json_t *a = json_array();
-        for (size_t k = 0; k < l->n; k++)
-            json_array_append_new(a, json_real(l->rates[k * l->nfeeds + i]));
-        json_object_set_new(rates, l->names[i], a);
+    bool open = !l->final && l->open > 0;
+    size_t m = l->n + open, nf = l->nfeeds;
+    uint64_t oq[LAT_NSTAGES][4] = {{0}}; /* the open point: p50, p99, max, count */
+    static const double qq[] = {0.5, 0.99};
+    for (unsigned s = 0; open && s < l->nst; s++) {
+        stats_hist_quantiles(l->acc[s], qq, 2, oq[s]);
+        oq[s][2] = stats_hist_max(l->acc[s]);
+        oq[s][3] = stats_hist_count(l->acc[s]);
     }
-    for (unsigned s = 0; s < l->nst; s++)
-        json_object_set_new(stages, stage_names[s],
-                            json_pack("{s:o, s:o, s:o}", "p50", u64_array(l->q[s][0], l->n), "p99",
-                                      u64_array(l->q[s][1], l->n), "max",
-                                      u64_array(l->q[s][2], l->n)));
-    return json_pack("{s:I, s:o, s:o, s:o, s:b}", "interval_ms",
-                     (json_int_t)(l->interval_ns / 1000000u), "t_ms", u64_array(l->t_ms, l->n),
-                     "rates", rates, "stages", stages, "truncated", l->truncated);
+    json_t *t0 = json_array(), *t1 = json_array(), *rates = json_object(), *stages = json_object();
+    for (size_t i = 0; i < m; i++) {
+        json_array_append_new(t0, json_integer(i ? ms_of(l->end_ns[i - 1]) : 0));
+        json_array_append_new(t1, json_integer(ms_of(l->end_ns[i])));
+    }
+    for (size_t f = 0; f < nf; f++) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < m; i++) {
+            uint64_t from = i ? l->end_ns[i - 1] : 0, dt = l->end_ns[i] - from;
+            json_array_append_new(
+                a, json_real(dt ? (double)l->msgs[i * nf + f] * 1e9 / (double)dt : 0.0));
+        }
+        json_object_set_new(rates, l->names[f], a);
+    }
+    static const char *const keys[] = {"p50", "p99", "max", "count"};
+    for (unsigned s = 0; s < l->nst; s++) {
+        json_t *o = json_object();
+        for (unsigned k = 0; k < 4; k++) {
+            const uint64_t *v = k < 3 ? l->q[s][k] : l->cnt[s];
+            json_t *a = u64_array(v, l->n);
+            if (open)
+                json_array_append_new(a, json_integer((json_int_t)oq[s][k]));
+            json_object_set_new(o, keys[k], a);
+        }
+        json_object_set_new(stages, stage_names[s], o);
+    }
+    uint64_t base_ms = l->interval_ns / 1000000u;
+    return json_pack("{s:I, s:I, s:I, s:i, s:I, s:b, s:o, s:o, s:o, s:o}", "interval_ms",
+                     (json_int_t)(base_ms << l->level), "base_interval_ms", (json_int_t)base_ms,
+                     "points_max", (json_int_t)l->cap, "downsampled", (int)l->level,
+                     "merged_points", (json_int_t)(l->level ? l->cap / 2 : 0), "open", open,
+                     "t_start_ms", t0, "t_ms", t1, "rates", rates, "stages", stages);
 }
 
 void *lat_json(const lat_t *l)
@@ -652,6 +791,11 @@ unsigned lat_nfeeds(const lat_t *l)
     return l ? l->nfeeds : 0;
 }
 
+unsigned lat_feed_sigfigs(const lat_t *l)
+{
+    return l ? l->feed_sigfigs : 0;
+}
+
 /* Cumulative counts of @p h at @p le (as stats_hist_count_le()), count and sum, in
    one walk over its buckets: a bucket counts under le[k] when its highest value
    (clamped to max) is <= le[k]. */
@@ -678,4 +822,61 @@ void lat_feed_buckets(const lat_t *l, const uint64_t *le, unsigned nle, uint64_t
     for (unsigned i = 0; i < l->nfeeds; i++)
         for (unsigned s = 0; s < l->nst; s++)
             le_counts(l->feeds[i].tot[s], le, nle, out + ((size_t)i * LAT_NSTAGES + s) * (nle + 2));
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Per-feed summaries for other threads (DPDK telemetry)                          */
+/* ------------------------------------------------------------------------------ */
+
+int lat_feed_summary(lat_t *l, unsigned feed, unsigned timeout_ms, stats_summary_t *out)
+{
+    if (l == NULL || feed >= l->nfeeds)
+        return -EINVAL;
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&l->svc_mu);
+    uint64_t ticket = ++l->svc_asked;
+    while (l->svc_done < ticket && !l->svc_closed)
+        if (pthread_cond_timedwait(&l->svc_cv, &l->svc_mu, &dl) == ETIMEDOUT)
+            break;
+    int rc = l->svc_done >= ticket ? (int)l->nst : l->svc_closed ? -ESHUTDOWN : -ETIMEDOUT;
+    if (rc > 0)
+        memcpy(out, &l->svc_sum[(size_t)feed * LAT_NSTAGES], l->nst * sizeof(*out));
+    pthread_mutex_unlock(&l->svc_mu);
+    return rc;
+}
+
+void lat_serve(lat_t *l)
+{
+    if (l == NULL)
+        return;
+    pthread_mutex_lock(&l->svc_mu);
+    uint64_t want = l->svc_asked;
+    pthread_mutex_unlock(&l->svc_mu);
+    if (want <= __atomic_load_n(&l->svc_done, __ATOMIC_RELAXED))
+        return;
+    lat_sync(l, false); /* may co_sleep: never under svc_mu */
+    pthread_mutex_lock(&l->svc_mu);
+    for (unsigned i = 0; i < l->nfeeds; i++)
+        for (unsigned s = 0; s < l->nst; s++)
+            stats_hist_summary(l->feeds[i].tot[s], &l->svc_sum[(size_t)i * LAT_NSTAGES + s]);
+    l->svc_done = want;
+    pthread_cond_broadcast(&l->svc_cv);
+    pthread_mutex_unlock(&l->svc_mu);
+}
+
+void lat_serve_end(lat_t *l)
+{
+    if (l == NULL)
+        return;
+    pthread_mutex_lock(&l->svc_mu);
+    l->svc_closed = true;
+    pthread_cond_broadcast(&l->svc_cv);
+    pthread_mutex_unlock(&l->svc_mu);
 }

@@ -34,6 +34,11 @@ enum lat_stage {
 
 /** Default interval of the time series, ms. */
 #define LAT_INTERVAL_MS_DEFAULT 100u
+/** Default budget of the time series: points kept per series (docs/latency.md). */
+#define LAT_SERIES_POINTS_DEFAULT 4096u
+/** Smallest and largest budget (an even number: a compaction merges pairs). */
+#define LAT_SERIES_POINTS_MIN 4u
+#define LAT_SERIES_POINTS_MAX 1048576u
 
 typedef struct lat lat_t; /**< The recorder, its histograms and the series. */
 
@@ -43,11 +48,13 @@ typedef struct lat_conf {
     const char *const *names; /**< feed names by id (borrowed) */
     bool intended;            /**< record intended_to_publish (paced replay) */
     unsigned interval_ms;     /**< series interval; 0: LAT_INTERVAL_MS_DEFAULT */
+    unsigned series_points;   /**< series budget (even); 0: LAT_SERIES_POINTS_DEFAULT */
 } lat_conf_t;
 
 /**
  * Create the recorder: calibrate the clock (stats_clock_set_hz(co_tsc_hz())), measure
- * the clock read cost, allocate every histogram (all memory is taken here).
+ * the clock read cost, allocate every histogram and the whole time series (all memory
+ * is taken here: the series never grows, it is downsampled in place when full).
  *
  * @return the recorder, or NULL (message on stderr).
  */
@@ -64,7 +71,9 @@ void lat_observe(void *arg, md_rec_t *const *recs, unsigned n);
 
 /**
  * Control lcore, every few ms: at each interval boundary, swap the overall stage
- * histograms, add a point to the series and merge into the totals. Never blocks.
+ * histograms, merge them into the totals and into the series' open point (closed once
+ * it spans the series' current resolution; a full series merges adjacent pairs of
+ * points and doubles its resolution). Never blocks, never allocates.
  */
 void lat_tick(lat_t *l);
 
@@ -121,6 +130,9 @@ unsigned lat_nstages(const lat_t *l);
 /** Feeds recorded (lat_conf_t.nfeeds). */
 unsigned lat_nfeeds(const lat_t *l);
 
+/** Significant digits of the per-feed histograms (feed_precision_digits). */
+unsigned lat_feed_sigfigs(const lat_t *l);
+
 /**
  * Control lcore: Prometheus-style cumulative buckets of every feed's stage totals
  * (as of the last lat_sync()), for the bounds @p le[0 .. nle-1] (ns, ascending):
@@ -139,6 +151,24 @@ void lat_feed_buckets(const lat_t *l, const uint64_t *le, unsigned nle, uint64_t
  * paced replay) or on ENOMEM.
  */
 stats_hist_t *lat_stage_snapshot(lat_t *l, unsigned stage);
+
+/**
+ * Any thread (DPDK telemetry's): the summary of every stage of feed @p feed, as of
+ * now: the request is carried out by the control lcore (lat_serve()), which brings the
+ * feeds' totals up to date (lat_sync()); waits at most @p timeout_ms for it. Returns
+ * the stages filled (lat_nstages()), -EINVAL for a bad feed, -ETIMEDOUT, or -ESHUTDOWN
+ * once the control lcore has stopped serving (lat_serve_end()).
+ */
+int lat_feed_summary(lat_t *l, unsigned feed, unsigned timeout_ms, stats_summary_t *out);
+
+/**
+ * Control lcore, every control tick: answer the pending lat_feed_summary() requests
+ * (lat_sync(l, false), which may co_sleep). Returns at once when none is pending.
+ */
+void lat_serve(lat_t *l);
+
+/** Control lcore, when its loop ends: later lat_feed_summary() calls fail at once. */
+void lat_serve_end(lat_t *l);
 
 /** The JSON key of stage @p s ("rx_to_dequeue", ...). */
 const char *lat_stage_name(unsigned s);

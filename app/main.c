@@ -51,7 +51,10 @@ static const char usage_text[] =
     "  --report DIR         write DIR/stats.json, summary.txt, latency.json, latency.txt\n"
     "                       and report.html (plots)\n"
     "                       at the end (latency.*: also on SIGUSR1, without stopping)\n"
-    "  --latency-interval MS  latency time-series interval (default 100 ms)\n"
+    "  --latency-interval MS  latency time-series interval (default 100 ms;\n"
+    "                       latency.interval_ms)\n"
+    "  --latency-points N   points kept per latency series, then downsampled\n"
+    "                       (default 4096; latency.series_points)\n"
     "  --verbose            per-feed latency table on stdout too (always with <= 10 feeds)\n"
     "  --shm PATH           publish the merged stream on a shared-memory ring at PATH\n"
     "                       (run: default /dev/shm/mdmux; replay: none unless asked)\n"
@@ -109,6 +112,7 @@ enum {
     OPT_METRICS,
     OPT_TELEMETRY,
     OPT_LAT_INTERVAL,
+    OPT_LAT_POINTS,
     OPT_VERBOSE,
     OPT_DRAIN_TIMEOUT,
     OPT_STALL_DUMP,
@@ -131,6 +135,7 @@ static const struct option long_opts[] = {
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"telemetry", no_argument, NULL, OPT_TELEMETRY},
     {"latency-interval", required_argument, NULL, OPT_LAT_INTERVAL},
+    {"latency-points", required_argument, NULL, OPT_LAT_POINTS},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"target-cpus", required_argument, NULL, OPT_TARGET_CPUS},
     {"progress", no_argument, NULL, OPT_PROGRESS},
@@ -197,6 +202,12 @@ static int take_option(app_opts_t *o, int ch, const char *arg)
         if (parse_number(arg, 3600000, &v) < 0 || v != (unsigned)v || v < 20)
             return usage_error("--latency-interval '%s': expected whole ms, 20 .. 3600000", arg);
         o->latency_interval_ms = (unsigned)v;
+        return 0;
+    case OPT_LAT_POINTS:
+        if (parse_number(arg, CFG_LATENCY_POINTS_MAX, &v) < 0 || v != (unsigned)v ||
+            v < CFG_LATENCY_POINTS_MIN || (unsigned)v % 2)
+            return usage_error("--latency-points '%s': expected an even number, 4 .. 1048576", arg);
+        o->latency_points = (unsigned)v;
         return 0;
     case OPT_VERBOSE:
         o->verbose = true;
@@ -298,6 +309,10 @@ static int override(const app_opts_t *o, cfg_t *c, char *err, size_t errlen)
         c->replay.loop = o->loop;
     if (o->has_drain_timeout)
         c->shutdown.drain_timeout_ms = o->drain_timeout_ms;
+    if (o->latency_interval_ms)
+        c->latency.interval_ms = o->latency_interval_ms;
+    if (o->latency_points)
+        c->latency.series_points = o->latency_points;
     return APP_EXIT_OK;
 }
 

@@ -470,7 +470,8 @@ int pipe_build(pipe_t *p)
     lat_conf_t lc = {.nfeeds = c->nfeeds,
                      .names = p->names,
                      .intended = p->o->cmd == APP_REPLAY && c->replay.pace != CFG_PACE_MAX,
-                     .interval_ms = p->o->latency_interval_ms};
+                     .interval_ms = c->latency.interval_ms,
+                     .series_points = c->latency.series_points};
     if ((p->latency = lat_new(&lc)) == NULL)
         return -1;
     return build_outputs(p) == 0 && build_mux(p) == 0 ? 0 : -1;

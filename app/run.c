@@ -341,6 +341,7 @@ static void control_main(void *arg)
             report_on_demand(a);
         }
         metrics_control(a->metrics); /* POST /report, GET /latency, scrapes */
+        lat_serve(a->pipe.latency);  /* telemetry's /mdmux/latency,FEED */
         if (progress && now >= next) {
             progress_line(a, tty);
             printed = true;
@@ -351,6 +352,7 @@ static void control_main(void *arg)
     }
     a->t_end_ns = co_now_ns();
     metrics_control_end(a->metrics);
+    lat_serve_end(a->pipe.latency);
     if (a->t_drain_ns == 0)
         a->t_drain_ns = a->t_end_ns;
     if (printed && tty) {

@@ -6,6 +6,7 @@
  * is guarded by a mutex: commands cannot be unregistered, and a command must never
  * see the run's objects once run.c starts freeing them (telemetry_detach()).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -157,36 +158,79 @@ static int cmd_feed(const char *cmd, const char *params, struct rte_tel_data *d)
     return rc;
 }
 
-/* /mdmux/latency: per stage count and percentiles, ns. */
+/* One stage's figures, ns, as a dict under @p name of @p d. */
+static void stage_dict(struct rte_tel_data *d, const char *name, const stats_summary_t *s)
+{
+    struct rte_tel_data *c = rte_tel_data_alloc();
+    if (c == NULL)
+        return;
+    rte_tel_data_start_dict(c);
+    rte_tel_data_add_dict_u64(c, "count", s->count);
+    rte_tel_data_add_dict_u64(c, "min", s->min);
+    rte_tel_data_add_dict_u64(c, "p50", s->p50);
+    rte_tel_data_add_dict_u64(c, "p90", s->p90);
+    rte_tel_data_add_dict_u64(c, "p99", s->p99);
+    rte_tel_data_add_dict_u64(c, "p999", s->p999);
+    rte_tel_data_add_dict_u64(c, "p9999", s->p9999);
+    rte_tel_data_add_dict_u64(c, "max", s->max);
+    add_container(d, name, c);
+}
+
+/* How long /mdmux/latency,FEED waits for the control lcore (it polls every 20 ms at
+   most, then waits up to ~100 ms for the mux to hand the feeds' histograms over). */
+#define TEL_FEED_LATENCY_WAIT_MS 2000u
+
+/* /mdmux/latency,FEED: that feed's stages, brought up to date by the control lcore. */
+static int feed_latency(const metrics_view_t *v, const char *name, struct rte_tel_data *d)
+{
+    unsigned f = 0;
+    while (f < v->cfg->nfeeds && strcmp(v->cfg->feeds[f].name, name) != 0)
+        f++;
+    char msg[RTE_TEL_MAX_STRING_LEN];
+    if (f == v->cfg->nfeeds) {
+        snprintf(msg, sizeof(msg), "unknown feed '%.64s'", name);
+        return tel_error(d, msg);
+    }
+    stats_summary_t s[LAT_NSTAGES];
+    int n = lat_feed_summary(v->pipe->latency, f, TEL_FEED_LATENCY_WAIT_MS, s);
+    if (n < 0)
+        return tel_error(d, n == -ETIMEDOUT   ? "the control lcore did not answer in time"
+                            : n == -ESHUTDOWN ? "mdmux is stopping"
+                                              : "latency is not measured");
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "name", v->cfg->feeds[f].name);
+    rte_tel_data_add_dict_string(d, "unit", "ns");
+    rte_tel_data_add_dict_int(d, "precision_digits", lat_feed_sigfigs(v->pipe->latency));
+    for (int st = 0; st < n; st++)
+        stage_dict(d, metrics_stage_name((unsigned)st), &s[st]);
+    return 0;
+}
+
+/* /mdmux/latency: per stage count and percentiles, ns, over all feeds (as of the last
+   interval); /mdmux/latency,FEED: one feed's (as of now). */
 static int cmd_latency(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-    (void)cmd, (void)params;
+    (void)cmd;
     pthread_mutex_lock(&g_lock);
     const metrics_view_t *v = g_view;
     if (v == NULL) {
         pthread_mutex_unlock(&g_lock);
         return tel_error(d, "mdmux is not running");
     }
+    if (params != NULL && *params != '\0') {
+        int rc = feed_latency(v, params, d);
+        pthread_mutex_unlock(&g_lock);
+        return rc;
+    }
     rte_tel_data_start_dict(d);
     rte_tel_data_add_dict_string(d, "unit", "ns");
-    static const double q[] = {0.5, 0.9, 0.99, 0.999, 0.9999};
-    static const char *const qn[] = {"p50", "p90", "p99", "p999", "p9999"};
     for (unsigned st = 0; st < LAT_NSTAGES; st++) {
         stats_hist_t *h = metrics_stage_snapshot(v->pipe, st);
-        struct rte_tel_data *c = h ? rte_tel_data_alloc() : NULL;
-        if (c == NULL) {
-            stats_hist_free(h);
+        if (h == NULL)
             continue;
-        }
-        uint64_t out[5];
-        stats_hist_quantiles(h, q, 5, out);
-        rte_tel_data_start_dict(c);
-        rte_tel_data_add_dict_u64(c, "count", stats_hist_count(h));
-        rte_tel_data_add_dict_u64(c, "min", stats_hist_min(h));
-        for (unsigned i = 0; i < 5; i++)
-            rte_tel_data_add_dict_u64(c, qn[i], out[i]);
-        rte_tel_data_add_dict_u64(c, "max", stats_hist_max(h));
-        add_container(d, metrics_stage_name(st), c);
+        stats_summary_t s;
+        stats_hist_summary(h, &s);
+        stage_dict(d, metrics_stage_name(st), &s);
         stats_hist_free(h);
     }
     pthread_mutex_unlock(&g_lock);
@@ -225,7 +269,8 @@ int telemetry_register(void)
     rc |= rte_telemetry_register_cmd("/mdmux/feed", cmd_feed,
                                      "One feed in detail. Parameters: feed name");
     rc |= rte_telemetry_register_cmd("/mdmux/latency", cmd_latency,
-                                     "Per-stage latency percentiles (ns). No parameters");
+                                     "Per-stage latency percentiles (ns), over all feeds. "
+                                     "Parameters: none, or a feed name for that feed's");
     rc |= rte_telemetry_register_cmd("/mdmux/coroutines", cmd_coroutines,
                                      "Coroutines by kind: live, created. No parameters");
     return rc ? -1 : 0;

@@ -66,6 +66,8 @@ static void test_defaults(void **state)
     assert_int_equal(c->feeds[0].line[CFG_LINE_B].port, 100);
     assert_string_equal(c->feeds[0].line[CFG_LINE_B].group, "239.2.0.1");
     assert_int_equal(c->nports, 0);
+    assert_int_equal(c->latency.interval_ms, 100);
+    assert_int_equal(c->latency.series_points, 4096);
     /* replay's port is polled by lcore 1, the first that is not control */
     cfg_port_t replay = {.name = CFG_REPLAY_PORT, .rx_queues = 1};
     assert_int_equal(cfg_default_rx(c, &replay, 1), 0);
@@ -282,6 +284,16 @@ static void test_port_and_rx_errors(void **state)
     rejects("version: 1\nchannels: {slots: 1000}\n" FEED0,
             "t.yaml:2:12: channels.slots: 1000: expected a power of two");
     rejects("version: 1\nreplay: {speed: fast}\n" FEED0, "t.yaml:2:10: replay.speed: 'fast'");
+    rejects("version: 1\nlatency: {series_points: 5}\n" FEED0,
+            "latency.series_points: 5: expected an even number from 4 to 1048576");
+    rejects("version: 1\nlatency: {series_points: 2}\n" FEED0, "latency.series_points: 2");
+    rejects("version: 1\nlatency: {interval_ms: 10}\n" FEED0,
+            "latency.interval_ms: 10: expected 20 to 3600000 ms");
+    cfg_t *lc = parse("version: 1\nlatency: {interval_ms: 250, series_points: 64}\n" FEED0);
+    assert_non_null(lc);
+    assert_int_equal(lc->latency.interval_ms, 250);
+    assert_int_equal(lc->latency.series_points, 64);
+    cfg_free(lc);
     rejects("version: 1\nreplay: {speed: 2, rate: 100}\n" FEED0,
             "replay.rate: set either speed (a multiplier) or rate, not both");
 }

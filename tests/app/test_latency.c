@@ -84,9 +84,48 @@ static void check_stage(json_t *s, uint64_t count, bool distribution)
     assert_int_equal(pv, u(s, "max"));
 }
 
+/*
+ * The series' shape, whatever its resolution: at most points_max points, each from
+ * its start to its end (t_start_ms[0] = 0, then each one's start is the previous
+ * end), interval_ms = base_interval_ms << downsampled, and the counts of every stage
+ * summing to that stage's overall count: downsampling loses no message.
+ */
+static size_t check_series(json_t *series, json_t *overall, json_t *stages, uint64_t messages)
+{
+    uint64_t base = u(series, "base_interval_ms"), level = u(series, "downsampled");
+    assert_int_equal(u(series, "interval_ms"), base << level);
+    json_t *t0 = get(series, "t_start_ms"), *t1 = get(series, "t_ms");
+    size_t n = json_array_size(t1);
+    assert_true(n >= 1);
+    assert_true(n <= u(series, "points_max"));
+    assert_int_equal(json_array_size(t0), n);
+    assert_int_equal(json_integer_value(json_array_get(t0, 0)), 0);
+    for (size_t i = 0; i < n; i++) {
+        json_int_t a = json_integer_value(json_array_get(t0, i)),
+                   b = json_integer_value(json_array_get(t1, i));
+        assert_true(a <= b);
+        if (i > 0)
+            assert_int_equal(a, json_integer_value(json_array_get(t1, i - 1)));
+    }
+    assert_int_equal(u(series, "merged_points"), level ? u(series, "points_max") / 2 : 0);
+    json_t *ss = get(series, "stages");
+    for (size_t s = 0; s < json_array_size(stages); s++) {
+        const char *name = json_string_value(json_array_get(stages, s));
+        json_t *c = get(get(ss, name), "count");
+        assert_int_equal(json_array_size(c), n);
+        uint64_t sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += (uint64_t)json_integer_value(json_array_get(c, i));
+        assert_int_equal(sum, u(get(overall, name), "count"));
+        if (strcmp(name, INTENDED) != 0)
+            assert_int_equal(sum, messages);
+    }
+    return n;
+}
+
 /* The whole latency object: stages, overall, every feed of @p feeds, series. */
 static void check_latency(json_t *lat, uint64_t messages, const char *const *feeds, unsigned nfeeds,
-                          bool intended)
+                          bool intended, uint64_t base_ms)
 {
     assert_string_equal(json_string_value(get(lat, "unit")), "ns");
     json_t *clock = get(lat, "clock");
@@ -123,13 +162,10 @@ static void check_latency(json_t *lat, uint64_t messages, const char *const *fee
     }
 
     json_t *series = get(lat, "series");
-    assert_int_equal(u(series, "interval_ms"), 100);
+    assert_int_equal(u(series, "base_interval_ms"), base_ms);
+    check_series(series, overall, stages, messages);
     json_t *t = get(series, "t_ms");
     size_t n = json_array_size(t);
-    assert_true(n >= 1);
-    for (size_t i = 1; i < n; i++)
-        assert_true(json_integer_value(json_array_get(t, i)) >=
-                    json_integer_value(json_array_get(t, i - 1)));
     json_t *rates = get(series, "rates");
     assert_int_equal(json_object_size(rates), nfeeds);
     for (unsigned f = 0; f < nfeeds; f++)
@@ -181,11 +217,11 @@ static void test_report_dir(void **state)
     json_t *st = at_json(path);
     uint64_t msgs = published_messages(st);
     assert_true(msgs > 0);
-    check_latency(json_object_get(st, "latency"), msgs, feeds3, 3, true);
+    check_latency(json_object_get(st, "latency"), msgs, feeds3, 3, true, 100);
 
     snprintf(path, sizeof(path), "%s/latency.json", rep);
     json_t *lj = at_json(path);
-    check_latency(json_object_get(lj, "latency"), msgs, feeds3, 3, true);
+    check_latency(json_object_get(lj, "latency"), msgs, feeds3, 3, true, 100);
     json_decref(lj);
     json_decref(st);
 
@@ -214,7 +250,7 @@ static void test_speed_max(void **state)
     at_contains(r.out, "intended_to_publish: paced replay only");
     at_result_free(&r);
     json_t *st = at_json(stats);
-    check_latency(json_object_get(st, "latency"), published_messages(st), feeds3, 3, false);
+    check_latency(json_object_get(st, "latency"), published_messages(st), feeds3, 3, false, 100);
     json_decref(st);
 }
 
@@ -284,6 +320,84 @@ static void test_sigusr1(void **state)
     free(err);
 }
 
+/*
+ * Bounded memory: a budget of 4 points at 20 ms over a 1.5 s replay (75 intervals)
+ * keeps at most 4 points, downsampled in place, covering the whole run, with every
+ * message counted; the same capture with the default budget (not downsampled) counts
+ * the same messages.
+ */
+static void test_bounded_series(void **state)
+{
+    const char *dir = *state;
+    const char *gen[] = {"--feeds", "3", "--duration-ms", "1500", "--rate", "500", NULL};
+    at_gen(dir, "b", gen);
+    char pcap[512], st4[600], stfull[600];
+    snprintf(pcap, sizeof(pcap), "%s/b.pcap", dir);
+    snprintf(st4, sizeof(st4), "%s/b4.json", dir);
+    snprintf(stfull, sizeof(stfull), "%s/bfull.json", dir);
+    const char *args[] = {
+        "replay",           pcap, "--speed",      "1", "--latency-interval", "20",
+        "--latency-points", "4",  "--stats-json", st4, "--no-progress",      NULL};
+    at_result_t r;
+    at_mdmux_ok(args, &r);
+    at_result_free(&r);
+    const char *full[] = {"replay",       pcap,   "--speed",       "1", "--latency-interval", "20",
+                          "--stats-json", stfull, "--no-progress", NULL};
+    at_mdmux_ok(full, &r);
+    at_result_free(&r);
+
+    json_t *a = at_json(st4), *b = at_json(stfull);
+    uint64_t msgs = published_messages(a);
+    assert_int_equal(msgs, published_messages(b));
+    check_latency(json_object_get(a, "latency"), msgs, feeds3, 3, true, 20);
+    check_latency(json_object_get(b, "latency"), msgs, feeds3, 3, true, 20);
+
+    json_t *sa = json_object_get(json_object_get(a, "latency"), "series");
+    json_t *sb = json_object_get(json_object_get(b, "latency"), "series");
+    size_t na = json_array_size(get(sa, "t_ms")), nb = json_array_size(get(sb, "t_ms"));
+    assert_int_equal(u(sa, "points_max"), 4);
+    assert_true(na >= 2 && na <= 4);
+    /* 1.5 s of 20 ms intervals in 4 points: 5 halvings (640 ms per point); at least 3
+       even if a loaded machine made the intervals 90 ms long */
+    assert_true(u(sa, "downsampled") >= 3);
+    assert_int_equal(u(sa, "merged_points"), 2);
+    assert_int_equal(u(sb, "downsampled"), 0);
+    assert_true(nb >= 70); /* one point per 20 ms interval */
+    /* the whole run: both end where the run did, at least the capture's 1.5 s */
+    json_int_t ea = json_integer_value(json_array_get(get(sa, "t_ms"), na - 1));
+    json_int_t eb = json_integer_value(json_array_get(get(sb, "t_ms"), nb - 1));
+    assert_true(ea >= 1450 && eb >= 1450);
+    /* per-feed rates over each point's real span add up to the feed's messages (the
+       spans are rounded to ms: one ms of rate per point of slack) */
+    for (unsigned f = 0; f < 3; f++) {
+        json_t *rate = get(get(sa, "rates"), feeds3[f]);
+        double sum = 0, slack = 1;
+        for (size_t i = 0; i < na; i++) {
+            double v = json_number_value(json_array_get(rate, i)),
+                   dt = (double)(json_integer_value(json_array_get(get(sa, "t_ms"), i)) -
+                                 json_integer_value(json_array_get(get(sa, "t_start_ms"), i)));
+            sum += v * dt / 1000.0;
+            slack += v * 0.001;
+        }
+        uint64_t c =
+            u(get(get(get(json_object_get(a, "latency"), "feeds"), feeds3[f]), "rx_to_publish"),
+              "count");
+        if (sum < (double)c - slack || sum > (double)c + slack)
+            fail_msg("feed %s: rates x spans %.1f, %llu messages", feeds3[f], sum,
+                     (unsigned long long)c);
+    }
+    /* a merged point's max is the max of the maxima: the overall max is in one */
+    json_t *mx = get(get(get(sa, "stages"), "rx_to_publish"), "max");
+    uint64_t top = 0;
+    for (size_t i = 0; i < na; i++)
+        if ((uint64_t)json_integer_value(json_array_get(mx, i)) > top)
+            top = (uint64_t)json_integer_value(json_array_get(mx, i));
+    assert_int_equal(top,
+                     u(get(get(json_object_get(a, "latency"), "overall"), "rx_to_publish"), "max"));
+    json_decref(a);
+    json_decref(b);
+}
+
 int main(void)
 {
     if (!at_have_gen()) {
@@ -294,6 +408,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_report_dir, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_speed_max, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_sigusr1, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_bounded_series, at_dir_setup, at_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -269,7 +269,8 @@ static void check_telemetry(const char *prefix)
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
              "printf '/mdmux/feeds\\n/mdmux/feed,feed01\\n/mdmux/feed,nosuch\\n"
-             "/mdmux/latency\\n/mdmux/coroutines\\n' | python3 " TELEMETRY_CLI " -f '%s'",
+             "/mdmux/latency\\n/mdmux/latency,feed01\\n/mdmux/latency,nosuch\\n"
+             "/mdmux/coroutines\\n' | python3 " TELEMETRY_CLI " -f '%s'",
              prefix);
     char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
     at_result_t r;
@@ -306,6 +307,39 @@ static void check_telemetry(const char *prefix)
                 json_integer_value(json_object_get(lat, "p99")));
     assert_true(json_integer_value(json_object_get(lat, "p99")) <=
                 json_integer_value(json_object_get(lat, "max")));
+    json_decref(j);
+
+    /* per feed: the overall answer first, then feed01's, then the unknown feed's */
+    p = strstr(r.out, "{\"/mdmux/latency\":");
+    assert_non_null(p);
+    p = strstr(p + 1, "{\"/mdmux/latency\":");
+    assert_non_null(p);
+    j = telemetry_answer(p, "/mdmux/latency");
+    json_t *fl = json_object_get(j, "/mdmux/latency");
+    assert_string_equal(json_string_value(json_object_get(fl, "name")), "feed01");
+    assert_string_equal(json_string_value(json_object_get(fl, "unit")), "ns");
+    assert_true(json_integer_value(json_object_get(fl, "precision_digits")) >= 2);
+    static const char *const fstages[] = {"rx_to_dequeue", "dequeue_to_decode", "decode_to_publish",
+                                          "rx_to_publish"};
+    uint64_t fcount = 0;
+    for (unsigned s = 0; s < 4; s++) {
+        json_t *x = json_object_get(fl, fstages[s]);
+        assert_non_null(x);
+        uint64_t c = (uint64_t)json_integer_value(json_object_get(x, "count"));
+        assert_true(c > 0);
+        if (s == 0)
+            fcount = c;
+        assert_int_equal(c, fcount); /* every stage counts each message once */
+        static const char *const order[] = {"min", "p50", "p90", "p99", "p999", "p9999", "max"};
+        for (unsigned k = 1; k < 7; k++)
+            assert_true(json_integer_value(json_object_get(x, order[k - 1])) <=
+                        json_integer_value(json_object_get(x, order[k])));
+    }
+    json_decref(j);
+    j = telemetry_answer(strstr(p + 1, "{\"/mdmux/latency\":"), "/mdmux/latency");
+    e = json_string_value(json_object_get(json_object_get(j, "/mdmux/latency"), "error"));
+    assert_non_null(e);
+    assert_non_null(strstr(e, "nosuch"));
     json_decref(j);
 
     j = telemetry_answer(r.out, "/mdmux/coroutines");

@@ -354,6 +354,59 @@ static void test_time_axis(void **state)
     json_decref(j);
 }
 
+/*
+ * A downsampled series (docs/latency.md, "Bounded memory"): 9 points of 400 ms (the
+ * 100 ms base interval merged in pairs twice) and a partial last one of 150 ms. The
+ * heatmap's cells span each point's real start and end (t_start_ms .. t_ms), the time
+ * plots keep one point per entry, and the note says what a point is.
+ */
+static void test_downsampled(void **state)
+{
+    (void)state;
+    const unsigned n = 10;
+    json_t *j = sample_stats(3, n, 1.0, 5);
+    json_t *ser = json_object_get(json_object_get(j, "latency"), "series");
+    json_t *t0 = json_array(), *t1 = json_array();
+    for (unsigned i = 0; i < n; i++) {
+        json_array_append_new(t0, json_integer(400 * (json_int_t)i));
+        json_array_append_new(t1, json_integer(i + 1 < n ? 400 * (json_int_t)(i + 1) : 3750));
+    }
+    json_object_set_new(ser, "t_start_ms", t0);
+    json_object_set_new(ser, "t_ms", t1);
+    json_object_set_new(ser, "interval_ms", json_integer(400));
+    json_object_set_new(ser, "base_interval_ms", json_integer(100));
+    json_object_set_new(ser, "downsampled", json_integer(2));
+    json_object_set_new(ser, "points_max", json_integer(16));
+    json_object_set_new(ser, "merged_points", json_integer(8));
+    char *html = render(j);
+    xmlDocPtr d = parse(html);
+    no_nan(html);
+    check_lines(d, "time-0", 3, n);
+    assert_non_null(strstr(html, "merged in pairs 2 times"));
+    double f0, f1;
+    frame_of(d, "rates-heat", &f0, &f1);
+    xmlXPathObjectPtr o = xpath(d, "//svg[@id='rates-heat']/rect[@class='cell']");
+    assert_int_equal(o->nodesetval->nodeNr, 3 * (int)n);
+    double c0 = 1e9, c1 = -1e9, wmin = 1e9, wmax = 0;
+    for (int i = 0; i < o->nodesetval->nodeNr; i++) {
+        double x = attr(o->nodesetval->nodeTab[i], "x"),
+               w = attr(o->nodesetval->nodeTab[i], "width");
+        c0 = x < c0 ? x : c0;
+        c1 = x + w > c1 ? x + w : c1;
+        wmin = w < wmin ? w : wmin;
+        wmax = w > wmax ? w : wmax;
+    }
+    xmlXPathFreeObject(o);
+    /* the first cell starts at 0 s, the frame's left edge; the last one ends at 3.75 s */
+    assert_true(fabs(c0 - f0) < 0.6 && fabs(c1 - f1) < 0.6);
+    /* the partial point is 150 ms wide against 400 ms (rounded to whole pixels) */
+    if (fabs(wmin / wmax - 150.0 / 400.0) > 0.05)
+        fail_msg("heatmap cells %.1f .. %.1f px wide: expected a 150/400 ratio", wmin, wmax);
+    xmlFreeDoc(d);
+    free(html);
+    json_decref(j);
+}
+
 /* Run a shell command; returns its exit status. */
 static int sh(const char *fmt, ...)
 {
@@ -541,8 +594,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wellformed), cmocka_unit_test(test_partial_input),
-        cmocka_unit_test(test_time_axis),  cmocka_unit_test(test_cli),
-        cmocka_unit_test(test_chromium),
+        cmocka_unit_test(test_time_axis),  cmocka_unit_test(test_downsampled),
+        cmocka_unit_test(test_cli),        cmocka_unit_test(test_chromium),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmlCleanupParser();

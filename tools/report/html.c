@@ -354,13 +354,38 @@ static void distributions(FILE *out, const json_t *lat, const char **stages, siz
         free(bufs[i]);
 }
 
-/* t_ms as seconds. */
-static double *series_time(const json_t *ser, size_t *n)
+/* Seconds from a ms array of the series (@p key). */
+static double *series_secs(const json_t *ser, const char *key, size_t *n)
 {
-    double *t = jdoubles(json_object_get(ser, "t_ms"), n);
+    double *t = jdoubles(json_object_get(ser, key), n);
     for (size_t i = 0; t != NULL && i < *n; i++)
         t[i] /= 1000.0;
     return t;
+}
+
+/* t_ms (each point's end) as seconds. */
+static double *series_time(const json_t *ser, size_t *n)
+{
+    return series_secs(ser, "t_ms", n);
+}
+
+/*
+ * Each point's start, seconds: t_start_ms (the report says where each point begins:
+ * a downsampled series has points of 2^k base intervals, the last one partial); from
+ * an older report without it, the previous point's end (the first: one interval
+ * @p iv_s before its end). NULL on out of memory.
+ */
+static double *series_start(const json_t *ser, const double *t, size_t nt, double iv_s)
+{
+    size_t n0 = 0;
+    double *t0 = series_secs(ser, "t_start_ms", &n0);
+    if (t0 != NULL && n0 >= nt)
+        return t0;
+    free(t0);
+    t0 = malloc((nt + 1) * sizeof(*t0));
+    for (size_t i = 0; t0 != NULL && i < nt; i++)
+        t0[i] = i ? t[i - 1] : isfinite(iv_s) && iv_s > 0 ? t[0] - iv_s : 0;
+    return t0;
 }
 
 /* A series over time; its length is clipped to the time axis. */
@@ -505,10 +530,11 @@ static void rates_plot(FILE *out, feed_rate_t *f, size_t nf, const double *t, si
    make a page of millions of elements). */
 #define HEAT_MAX_COLS 600
 
-/* Every feed's rate over time, busiest first: one row per feed; @p iv the interval in
-   seconds (NAN: unknown). */
-static void rates_heatmap(FILE *out, const feed_rate_t *f, size_t nf, const double *t, size_t nt,
-                          double iv)
+/* Every feed's rate over time, busiest first: one row per feed; @p t0 and @p t each
+   point's start and end, seconds; a bin's rate is the time-weighted mean of its
+   points' (a partial last point counts for its own span only). */
+static void rates_heatmap(FILE *out, const feed_rate_t *f, size_t nf, const double *t0,
+                          const double *t, size_t nt)
 {
     size_t bin = (nt + HEAT_MAX_COLS - 1) / HEAT_MAX_COLS, nc = bin ? (nt + bin - 1) / bin : 0;
     const char **rows = malloc(nf * sizeof(*rows));
@@ -524,21 +550,23 @@ static void rates_heatmap(FILE *out, const feed_rate_t *f, size_t nf, const doub
     for (size_t r = 0; r < nf; r++) {
         rows[r] = f[r].name;
         for (size_t c = 0; c < nc; c++) {
-            double sum = 0;
+            double sum = 0, span = 0;
             size_t m = 0;
             for (size_t k = c * bin; k < (c + 1) * bin && k < nt; k++)
                 if (k < f[r].n && isfinite(f[r].y[k])) {
-                    sum += f[r].y[k];
+                    double w = t[k] - t0[k] > 0 ? t[k] - t0[k] : 0;
+                    sum += f[r].y[k] * w;
+                    span += w;
                     m++;
                 }
-            v[r * nc + c] = m ? sum / (double)m : NAN;
+            v[r * nc + c] = m && span > 0 ? sum / span : NAN;
         }
     }
     char title[160];
     if (bin > 1)
         snprintf(title, sizeof(title),
-                 "All %zu feeds, busiest first (colour: log scale; mean of every %zu intervals)",
-                 nf, bin);
+                 "All %zu feeds, busiest first (colour: log scale; mean of every %zu points)", nf,
+                 bin);
     else
         snprintf(title, sizeof(title), "All %zu feeds, busiest first (colour: log scale)", nf);
     plot_heat_t h = {.id = "rates-heat",
@@ -552,14 +580,14 @@ static void rates_heatmap(FILE *out, const feed_rate_t *f, size_t nf, const doub
                      .xaxis = {PLOT_LINEAR, PLOT_FMT_SEC, 0, 0, "time (s)"},
                      .vfmt = PLOT_FMT_RATE,
                      .vlabel = "messages/s",
-                     .dx = isfinite(iv) && iv > 0 ? iv * (double)bin : 0};
+                     .dx = nc && x[0] - t0[0] > 0 ? x[0] - t0[0] : 0};
     plot_heatmap(out, &h);
     free(rows);
     free(v);
     free(x);
 }
 
-static void feed_rates(FILE *out, const json_t *ser, const double *t, size_t nt, double iv)
+static void feed_rates(FILE *out, const json_t *ser, const double *t0, const double *t, size_t nt)
 {
     const json_t *rates = json_object_get(ser, "rates");
     size_t nf = json_object_size(rates), i = 0;
@@ -581,7 +609,7 @@ static void feed_rates(FILE *out, const json_t *ser, const double *t, size_t nt,
     else {
         qsort(f, i, sizeof(*f), by_total);
         rates_plot(out, f, i, t, nt);
-        rates_heatmap(out, f, i, t, nt, iv);
+        rates_heatmap(out, f, i, t0, t, nt);
     }
     for (size_t j = 0; j < i; j++)
         free(f[j].y);
@@ -597,11 +625,28 @@ static void series_sections(FILE *out, const json_t *lat, const char **stages, s
         fputs("<h2>Over time</h2>\n<p class=\"note\">No interval series in the report.</p>\n", out);
         return;
     }
-    double iv = jnum(ser, "interval_ms");
+    double iv = jnum(ser, "interval_ms"), base = jnum(ser, "base_interval_ms"),
+           level = jnum(ser, "downsampled"), cap = jnum(ser, "points_max");
+    double *t0 = series_start(ser, t, nt, iv / 1000.0);
+    if (t0 == NULL) {
+        free(t);
+        return;
+    }
     stage_over_time(out, ser, t, nt, stages, ns);
-    feed_rates(out, ser, t, nt, iv / 1000.0);
-    if (isfinite(iv))
-        fprintf(out, "<p class=\"note\">One point per %.0f ms interval.</p>\n", iv);
+    feed_rates(out, ser, t0, t, nt);
+    if (isfinite(iv) && isfinite(base) && isfinite(level) && level > 0 && isfinite(cap))
+        fprintf(out,
+                "<p class=\"note\">One point per %.0f ms: the run outgrew the series' %.0f "
+                "points, so its %.0f ms intervals were merged in pairs %.0f times (each "
+                "point spans 2<sup>%.0f</sup> intervals; the last one, up to the end of the "
+                "run). Points are drawn at the end of their span. In the first %.0f, merged, "
+                "points, p50 and p99 are count-weighted means of the merged points' and max "
+                "the largest; the later ones are exact (docs/latency.md).</p>\n",
+                iv, cap, base, level, level, cap / 2);
+    else if (isfinite(iv))
+        fprintf(out, "<p class=\"note\">One point per %.0f ms interval, drawn at its end.</p>\n",
+                iv);
+    free(t0);
     free(t);
 }
 
