@@ -143,7 +143,7 @@ static inline bool spsc_recv_ready(chs_t *c)
 {
     return atomic_load_explicit(&c->prod.pos, memory_order_acquire) !=
                atomic_load_explicit(&c->cons.pos, memory_order_relaxed) ||
-           atomic_load_explicit(&c->closed, memory_order_acquire);
+           atomic_load_explicit(&c->prod.closed, memory_order_acquire);
 }
 
 /* Poll hook of a parked select: wake it when any SPSC case can proceed. */
@@ -175,6 +175,7 @@ static unsigned sel_poll(co_poll_t *p)
 typedef struct watch {
     chs_t *c;
     ch_waiter_t *w;
+    uint32_t head; /* the consumer's index when the select parked */
 } watch_t;
 
 static CH_TLS watch_t *watch_v;
@@ -226,7 +227,13 @@ static unsigned watch_poll(co_poll_t *p)
     unsigned woke = 0;
     const watch_t *v = watch_v; /* nothing in here grows the list: it stays put */
     for (unsigned i = watch_n; i-- > 0;) {
-        if (CH_LIKELY(!spsc_recv_ready(v[i].c)))
+        /* One line a channel: the producer's block holds its tail and the close flag.
+           The consumer's index is the one taken at park time: the consumer is parked,
+           and should another coroutine of this thread consume meanwhile, the stale
+           copy only causes a wake-up that finds nothing and parks again. */
+        const chs_t *c = v[i].c;
+        if (CH_LIKELY(atomic_load_explicit(&c->prod.pos, memory_order_acquire) == v[i].head &&
+                      !atomic_load_explicit(&c->prod.closed, memory_order_acquire)))
             continue;
         ch_sel_t *sel = v[i].w->sel;
         watch_drop_sel(sel, sel->w);
@@ -264,7 +271,9 @@ static bool watch_add_sel(ch_sel_t *sel, ch_case_t *cases, int n, ch_waiter_t *w
         if (!cases[i].spsc)
             continue;
         w[i].idx = (int)watch_n;
-        watch_v[watch_n++] = (watch_t){.c = cases[i].spsc, .w = &w[i]};
+        chs_t *c = cases[i].spsc;
+        watch_v[watch_n++] = (watch_t){
+            .c = c, .w = &w[i], .head = atomic_load_explicit(&c->cons.pos, memory_order_relaxed)};
     }
     sel->polling = true;
     return true;
