@@ -79,6 +79,14 @@ int ch_trysend(ch_t *c, const void *elem);
 int ch_tryrecv(ch_t *c, void *elem);
 
 /**
+ * Non-blocking receive of up to @p n elements into @p elems: how many were taken,
+ * exactly what @p n calls of ch_tryrecv() would have taken and in the same order,
+ * stopping at the first that would not be 0 (EAGAIN or EPIPE: tell them apart with a
+ * ch_tryrecv()).
+ */
+unsigned ch_tryrecv_burst(ch_t *c, void *elems, unsigned n);
+
+/**
  * Close @p c: later sends fail with EPIPE, receivers drain what is buffered and then
  * get EPIPE; every parked sender and receiver is woken. Returns 0, or EPIPE if it
  * was already closed (Go panics there; we report it).

@@ -54,6 +54,7 @@ struct ch_sel {
     ch_case_t *cases;
     int ncases;
     bool polling;
+    ch_waiter_t *w; /* its waiters, one per case (the watch list finds them here) */
 };
 
 typedef struct ch_queue {

@@ -54,14 +54,16 @@ struct chs_side {
     struct chs_waiter_ *waiters; /* coroutines of this side parked on the ring */
     co_poll_t poll;              /* registered while any is parked */
     _Atomic(const void *) owner; /* debug builds: the one thread allowed on this side */
+    /* Producer's block only: set by chs_close() (the producer closes), so a parked
+       consumer's poll finds the tail and the close on one line. */
+    _Atomic bool closed;
 } __attribute__((aligned(CHS_SIDE_ALIGN)));
 
 /* The ring (internal: use the chs_*() functions). */
 struct chs {
     struct chs_side prod;
     struct chs_side cons;
-    _Atomic bool closed __attribute__((aligned(64)));
-    uint32_t mask; /* slots - 1 */
+    uint32_t mask __attribute__((aligned(64))); /* slots - 1 */
     uint32_t esz;  /* element size */
     bool on_numa;  /* memory from numa_alloc_onnode */
     size_t bytes;
@@ -105,7 +107,7 @@ static inline unsigned chs_send_burst(chs_t *c, const void *elems, unsigned n)
             n = room;
     }
     /* The producer is the one that closes, so a relaxed load sees its own close. */
-    if (__builtin_expect(n == 0 || atomic_load_explicit(&c->closed, memory_order_relaxed), 0))
+    if (__builtin_expect(n == 0 || atomic_load_explicit(&c->prod.closed, memory_order_relaxed), 0))
         return 0;
     if (__builtin_expect(n == 1 && c->esz == sizeof(uint64_t), 1))
         memcpy(c->slots + (size_t)(tail & c->mask) * sizeof(uint64_t), elems, sizeof(uint64_t));

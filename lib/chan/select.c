@@ -15,6 +15,7 @@
 #include "chan_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 
 /* Per-thread xorshift64*: the random start of each scan. */
 static CH_TLS uint64_t rng_state;
@@ -133,19 +134,149 @@ static void wblock_give(struct wblock *b, int n)
     wfree[cls] = b;
 }
 
+/*
+ * Receive readiness of an SPSC case, inline: what chs_maybe_ready() answers for
+ * CH_RECV. The scheduler runs every parked select's hook on every pass, so with
+ * dozens of feeds parked this is the idle loop and the price of every wake-up.
+ */
+static inline bool spsc_recv_ready(chs_t *c)
+{
+    return atomic_load_explicit(&c->prod.pos, memory_order_acquire) !=
+               atomic_load_explicit(&c->cons.pos, memory_order_relaxed) ||
+           atomic_load_explicit(&c->prod.closed, memory_order_acquire);
+}
+
 /* Poll hook of a parked select: wake it when any SPSC case can proceed. */
 static unsigned sel_poll(co_poll_t *p)
 {
     ch_sel_t *sel = (ch_sel_t *)((char *)p - offsetof(ch_sel_t, poll));
     for (int i = 0; i < sel->ncases; i++) {
         ch_case_t *k = &sel->cases[i];
-        if (k->spsc && chs_maybe_ready(k->spsc, k->op)) {
+        if (k->spsc && (k->op == CH_RECV ? spsc_recv_ready(k->spsc)
+                                         : chs_maybe_ready(k->spsc, k->op))) {
             co_poll_del(p);
             sel->polling = false;
             return co_ready(sel->co) ? 1 : 0;
         }
     }
     return 0;
+}
+
+/*
+ * The watch list: every SPSC receive case of this thread's parked selects, in one
+ * dense array scanned by one poll hook. With a poll hook per select, every scheduler
+ * pass made an indirect call per parked select and walked its cases (~57
+ * instructions per select; 50 feed handlers parked made ~2800 a pass, and a pass runs
+ * on every wake-up). Each entry holds the channel and the case's waiter; the waiter's
+ * idx (unused for an SPSC case: no peer completes it) is the entry's position, so a
+ * select removes its entries in O(1) each when it wakes. Selects with an SPSC send
+ * case keep a hook of their own (sel_poll).
+ */
+typedef struct watch {
+    chs_t *c;
+    ch_waiter_t *w;
+    uint32_t head; /* the consumer's index when the select parked */
+} watch_t;
+
+static CH_TLS watch_t *watch_v;
+static CH_TLS unsigned watch_n, watch_cap;
+static CH_TLS co_poll_t watch_hook;
+
+/* The list lives as long as its thread: a key's destructor frees it at thread exit. */
+static pthread_key_t watch_key;
+static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
+
+static void watch_free(void *v)
+{
+    co_mem_free(v);
+}
+
+static void watch_key_init(void)
+{
+    (void)pthread_key_create(&watch_key, watch_free);
+}
+
+static void watch_drop(ch_waiter_t *w)
+{
+    unsigned i = (unsigned)w->idx, last = --watch_n;
+    if (i != last) {
+        watch_v[i] = watch_v[last];
+        watch_v[i].w->idx = (int)i;
+    }
+    if (watch_n == 0)
+        co_poll_del(&watch_hook);
+}
+
+/* Remove every entry of @p sel (it is no longer parked, or is about to wake). */
+static void watch_drop_sel(ch_sel_t *sel, ch_waiter_t *w)
+{
+    for (int i = 0; i < sel->ncases; i++)
+        if (sel->cases[i].spsc)
+            watch_drop(&w[i]);
+    sel->polling = false;
+}
+
+/*
+ * Scanned from the end: a wake-up removes its select's entries by moving the last
+ * ones into their places, and those have been looked at already in this pass (or
+ * are looked at again, which is harmless).
+ */
+static unsigned watch_poll(co_poll_t *p)
+{
+    (void)p;
+    unsigned woke = 0;
+    const watch_t *v = watch_v; /* nothing in here grows the list: it stays put */
+    for (unsigned i = watch_n; i-- > 0;) {
+        /* One line a channel: the producer's block holds its tail and the close flag.
+           The consumer's index is the one taken at park time: the consumer is parked,
+           and should another coroutine of this thread consume meanwhile, the stale
+           copy only causes a wake-up that finds nothing and parks again. */
+        const chs_t *c = v[i].c;
+        if (CH_LIKELY(atomic_load_explicit(&c->prod.pos, memory_order_acquire) == v[i].head &&
+                      !atomic_load_explicit(&c->prod.closed, memory_order_acquire)))
+            continue;
+        ch_sel_t *sel = v[i].w->sel;
+        watch_drop_sel(sel, sel->w);
+        woke += co_ready(sel->co) ? 1u : 0u;
+        if (i > watch_n)
+            i = watch_n; /* entries from watch_n on are gone; go on below them */
+    }
+    return woke;
+}
+
+/* Add @p sel's SPSC cases (all receives) to the watch list; false if out of memory. */
+static bool watch_add_sel(ch_sel_t *sel, ch_case_t *cases, int n, ch_waiter_t *w, int nspsc)
+{
+    if (watch_n + (unsigned)nspsc > watch_cap) {
+        unsigned cap = watch_cap ? watch_cap : 64;
+        while (cap < watch_n + (unsigned)nspsc)
+            cap *= 2;
+        /* like the waiter blocks: allocated once, as the thread's selects first need it */
+        watch_t *v = co_mem_alloc(cap * sizeof(*v), CH_CACHE_LINE);
+        if (v == NULL)
+            return false;
+        if (watch_n > 0)
+            memcpy(v, watch_v, watch_n * sizeof(*v));
+        co_mem_free(watch_v);
+        watch_v = v;
+        (void)pthread_once(&watch_once, watch_key_init);
+        (void)pthread_setspecific(watch_key, v);
+        watch_cap = cap;
+    }
+    if (watch_n == 0) {
+        watch_hook.fn = watch_poll;
+        co_poll_add(&watch_hook);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!cases[i].spsc)
+            continue;
+        w[i].idx = (int)watch_n;
+        chs_t *c = cases[i].spsc;
+        watch_v[watch_n++] = (watch_t){
+            .c = c, .w = &w[i], .head = atomic_load_explicit(&c->cons.pos, memory_order_relaxed)};
+    }
+    sel->polling = true;
+    return true;
 }
 
 static ch_queue_t *queue_of(ch_case_t *k)
@@ -157,16 +288,20 @@ static ch_queue_t *queue_of(ch_case_t *k)
  * -errno, or CH_DEFAULT after a wake-up that completed nothing. */
 static int park_once(ch_case_t *cases, int n, ch_waiter_t *w, uint64_t deadline_tsc, co_ctx_t *ctx)
 {
-    ch_sel_t sel = {.co = co_self(), .fired = -1, .cases = cases, .ncases = n};
-    bool any_spsc = false;
+    ch_sel_t sel = {.co = co_self(), .fired = -1, .cases = cases, .ncases = n, .w = w};
+    int nspsc = 0;
+    bool spsc_send = false;
     for (int i = 0; i < n; i++) {
         w[i] = (ch_waiter_t){.sel = &sel, .elem = cases[i].elem, .idx = i};
-        if (cases[i].local)
+        if (cases[i].local) {
             ch_queue_push(queue_of(&cases[i]), &w[i]);
-        else
-            any_spsc = true;
+        } else {
+            nspsc++;
+            spsc_send |= cases[i].op != CH_RECV;
+        }
     }
-    if (any_spsc) {
+    bool watched = nspsc > 0 && !spsc_send && watch_add_sel(&sel, cases, n, w, nspsc);
+    if (nspsc > 0 && !watched) {
         sel.poll.fn = sel_poll;
         sel.polling = true;
         co_poll_add(&sel.poll);
@@ -175,8 +310,12 @@ static int park_once(ch_case_t *cases, int n, ch_waiter_t *w, uint64_t deadline_
     for (int i = 0; i < n; i++)
         if (cases[i].local)
             ch_queue_unlink(queue_of(&cases[i]), &w[i]);
-    if (sel.polling)
-        co_poll_del(&sel.poll);
+    if (sel.polling) {
+        if (watched)
+            watch_drop_sel(&sel, w);
+        else
+            co_poll_del(&sel.poll);
+    }
     if (sel.fired >= 0) {
         cases[sel.fired].result = sel.result;
         return sel.fired;

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 
 _Static_assert(offsetof(struct chs, cons) % CHS_SIDE_ALIGN == 0, "sides share a line pair");
-_Static_assert(offsetof(struct chs, closed) % CHS_SIDE_ALIGN == 0, "closed shares a side's pair");
+_Static_assert(offsetof(struct chs, mask) % CHS_SIDE_ALIGN == 0, "the constants share no side's pair");
 
 static CH_TLS char thread_token;
 
@@ -108,12 +108,12 @@ void chs__copy(chs_t *c, uint32_t at, void *elems, unsigned n, bool in)
 
 void chs_close(chs_t *c)
 {
-    atomic_store_explicit(&c->closed, true, memory_order_release);
+    atomic_store_explicit(&c->prod.closed, true, memory_order_release);
 }
 
 bool chs_closed(const chs_t *c)
 {
-    return atomic_load_explicit(&((chs_t *)c)->closed, memory_order_acquire);
+    return atomic_load_explicit(&((chs_t *)c)->prod.closed, memory_order_acquire);
 }
 
 size_t chs_len(const chs_t *c)
@@ -141,7 +141,7 @@ static bool cons_can_proceed(chs_t *c)
 {
     uint32_t head = atomic_load_explicit(&c->cons.pos, memory_order_relaxed);
     return atomic_load_explicit(&c->prod.pos, memory_order_acquire) != head ||
-           atomic_load_explicit(&c->closed, memory_order_acquire);
+           atomic_load_explicit(&c->prod.closed, memory_order_acquire);
 }
 
 /* Producer: is there a free slot (or is it closed)? */
@@ -149,7 +149,7 @@ static bool prod_can_proceed(chs_t *c)
 {
     uint32_t tail = atomic_load_explicit(&c->prod.pos, memory_order_relaxed);
     return tail - atomic_load_explicit(&c->cons.pos, memory_order_acquire) <= c->mask ||
-           atomic_load_explicit(&c->closed, memory_order_relaxed);
+           atomic_load_explicit(&c->prod.closed, memory_order_relaxed);
 }
 
 bool chs_maybe_ready(chs_t *c, ch_op_t op)
@@ -160,13 +160,13 @@ bool chs_maybe_ready(chs_t *c, ch_op_t op)
 int chs_try_op(chs_t *c, ch_op_t op, void *elem)
 {
     if (op == CH_SEND) {
-        if (atomic_load_explicit(&c->closed, memory_order_relaxed))
+        if (atomic_load_explicit(&c->prod.closed, memory_order_relaxed))
             return EPIPE;
         return chs_send_burst(c, elem, 1) ? 0 : EAGAIN;
     }
     if (chs_recv_burst(c, elem, 1))
         return 0;
-    if (!atomic_load_explicit(&c->closed, memory_order_acquire))
+    if (!atomic_load_explicit(&c->prod.closed, memory_order_acquire))
         return EAGAIN;
     /* Closed: whatever was sent before the close is visible now; drain it first. */
     return chs_recv_burst(c, elem, 1) ? 0 : EPIPE;

@@ -22,6 +22,8 @@
 #define FEED_BURST 32
 /* Pause while the record pool is empty: the mux returns records meanwhile. */
 #define POOL_WAIT_NS 2000
+/* Records taken from the pool per call: get_rec() pops them one by one. */
+#define FEED_REC_STASH 16
 
 /* feed_stats() copies the counters word by word with relaxed loads. */
 _Static_assert(sizeof(feed_stats_t) % sizeof(uint64_t) == 0, "feed_stats_t is all uint64_t");
@@ -44,6 +46,8 @@ struct feed {
     bool stop;    /* cancelled, or the output is gone */
     bool out_closed;
     bool drained[FEED_LINES][FEED_IN_MAX]; /* inputs closed and emptied */
+    unsigned nstash;                       /* records taken from the pool, not yet used */
+    md_rec_t *stash[FEED_REC_STASH];
 };
 
 const char *feed_name(const feed_t *f)
@@ -55,19 +59,35 @@ const char *feed_name(const feed_t *f)
 /* Publishing                                                                     */
 /* ------------------------------------------------------------------------------ */
 
-/* A record from the pool, waiting (parked, counted) while it is empty. */
+/*
+ * A record from the pool, waiting (parked, counted) while it is empty. Records come
+ * FEED_REC_STASH at a time: one pool call (thread-cache lookup, counters) per 16
+ * records instead of one per record, ~60 instructions a record fewer. The stash goes
+ * back to the pool when the handler ends (stash_return).
+ */
 static md_rec_t *get_rec(feed_t *f)
 {
+    if (f->nstash > 0)
+        return f->stash[--f->nstash];
     for (;;) {
-        md_rec_t *r = pool_get(f->conf.rec_pool);
-        if (r != NULL)
-            return r;
+        unsigned n = pool_get_burst(f->conf.rec_pool, (void **)f->stash, FEED_REC_STASH);
+        if (n > 0) {
+            f->nstash = n - 1;
+            return f->stash[n - 1];
+        }
         ST_ADD(f->st.pool_waits, 1);
         if (co_sleep(POOL_WAIT_NS, f->ctx) != 0) {
             f->stop = true;
             return NULL;
         }
     }
+}
+
+static void stash_return(feed_t *f)
+{
+    if (f->nstash > 0)
+        pool_put_burst(f->conf.rec_pool, (void *const *)f->stash, f->nstash);
+    f->nstash = 0;
 }
 
 /* Send @p r to the mux (parks while the output is full: backpressure). */
@@ -450,6 +470,7 @@ void feed_main(void *arg)
     else
         feed_core_flush(f->core, co_now_ns());
     close_output(f);
+    stash_return(f);
     f->running = false;
 }
 
@@ -553,6 +574,7 @@ void feed_free(feed_t *f)
         rte_pktmbuf_free(f->burst[i]);
     f->stop = true; /* nothing is published from here on */
     feed_core_free(f->core);
+    stash_return(f);
     co_mem_free(f);
 }
 

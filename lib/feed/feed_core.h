@@ -185,6 +185,7 @@ const feed_hist_t *feed_core_skew(const feed_core_t *c);
 typedef struct feed_clock {
     uint64_t known[FEED_CLOCK_IN]; /**< everything stamped before it was taken */
     bool live[FEED_CLOCK_IN];      /**< configured and not drained */
+    uint8_t n_in[FEED_LINES];      /**< inputs configured per line: the slots to visit */
     uint64_t arrival;              /**< min known[] over live A/B inputs (monotone) */
     uint64_t request;              /**< min known[] over live RETX inputs (monotone) */
 } feed_clock_t;

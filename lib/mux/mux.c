@@ -136,14 +136,12 @@ static void publish(mux_t *m, md_rec_t *r)
    Bounded, so the rotating start of ch_select still gives every ready input its turn. */
 static unsigned take_more(mux_t *m, mux_in_t *in)
 {
-    unsigned want = m->burst - 1, n = 0;
+    unsigned want = m->burst - 1;
     if (want == 0)
         return 0;
     if (in->conf.spsc)
         return chs_recv_burst(in->conf.spsc, &m->batch[1], want);
-    while (n < want && ch_tryrecv(in->conf.local, &m->batch[1 + n]) == 0)
-        n++;
-    return n;
+    return ch_tryrecv_burst(in->conf.local, &m->batch[1], want);
 }
 
 /* Under constant load the mux never parks; yield now and then so that the feed

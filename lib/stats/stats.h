@@ -154,6 +154,80 @@ static inline void stats_hist_record_n(stats_hist_t *h, uint64_t v, uint64_t n)
     h->max = v > h->max ? v : h->max;
 }
 
+/**
+ * Record the @p n values at @p v, exactly as @p n calls of stats_hist_record() would
+ * (same buckets, count, total, overflow, min and max), with the geometry loaded and
+ * count, total, overflow, min and max kept in registers once for the whole burst
+ * instead of once per value: ~15 instructions a value instead of ~34.
+ */
+static inline void stats_hist_record_burst(stats_hist_t *h, const uint64_t *v, unsigned n)
+{
+    const uint64_t hi = h->highest, mask = h->sub_mask;
+    const unsigned half = h->half_mag, unit = h->unit_mag;
+    uint64_t *counts = h->counts;
+    uint64_t total = 0, over = 0, mn = h->min, mx = h->max;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t x = v[i];
+        uint64_t o = x > hi;
+        uint64_t c = o ? hi : x;
+        unsigned shift = (63u ^ (unsigned)__builtin_clzll(c | mask)) - half;
+        counts[((size_t)(shift - unit) << half) + (size_t)(c >> shift)]++;
+        total += x;
+        over += o;
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
+    }
+    h->count += n;
+    h->total += total;
+    h->overflow += over;
+    h->min = mn;
+    h->max = mx;
+}
+
+/**
+ * Record the @p n values at @p v into both @p a and @p b, exactly as
+ * stats_hist_record_burst() into each would. When both clamp at the same highest
+ * value (the same range, whatever the precisions) one pass does both: the clamp, the
+ * overflow, min, max and total are shared and only the two bucket increments differ.
+ */
+static inline void stats_hist_record_burst2(stats_hist_t *a, stats_hist_t *b, const uint64_t *v,
+                                            unsigned n)
+{
+    if (__builtin_expect(a->highest != b->highest, 0)) {
+        stats_hist_record_burst(a, v, n);
+        stats_hist_record_burst(b, v, n);
+        return;
+    }
+    const uint64_t hi = a->highest, amask = a->sub_mask, bmask = b->sub_mask;
+    const unsigned ahalf = a->half_mag, aunit = a->unit_mag;
+    const unsigned bhalf = b->half_mag, bunit = b->unit_mag;
+    uint64_t *ac = a->counts, *bc = b->counts;
+    uint64_t total = 0, over = 0, mn = UINT64_MAX, mx = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t x = v[i];
+        uint64_t o = x > hi;
+        uint64_t c = o ? hi : x;
+        unsigned as = (63u ^ (unsigned)__builtin_clzll(c | amask)) - ahalf;
+        unsigned bs = (63u ^ (unsigned)__builtin_clzll(c | bmask)) - bhalf;
+        ac[((size_t)(as - aunit) << ahalf) + (size_t)(c >> as)]++;
+        bc[((size_t)(bs - bunit) << bhalf) + (size_t)(c >> bs)]++;
+        total += x;
+        over += o;
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
+    }
+    a->count += n;
+    a->total += total;
+    a->overflow += over;
+    a->min = mn < a->min ? mn : a->min;
+    a->max = mx > a->max ? mx : a->max;
+    b->count += n;
+    b->total += total;
+    b->overflow += over;
+    b->min = mn < b->min ? mn : b->min;
+    b->max = mx > b->max ? mx : b->max;
+}
+
 /** Values recorded. */
 static inline uint64_t stats_hist_count(const stats_hist_t *h)
 {

@@ -197,6 +197,75 @@ static void test_blocked_senders_served_fifo(void **state)
     }
 }
 
+/* ch_tryrecv_burst() takes what as many ch_tryrecv() calls take, in the same order:
+   buffered elements across the ring's wrap, then the parked senders' in their order
+   (each freed slot refilled by the next one), unbuffered hand-offs too. */
+struct burst_case {
+    int cap, skew, n;
+    bool ok;
+};
+
+static void burst_checker(void *arg)
+{
+    struct burst_case *bc = arg;
+    ch_t *c[2];
+    struct blocked b[2][3];
+    for (int k = 0; k < 2; k++) {
+        c[k] = ch_new(sizeof(int), (size_t)bc->cap);
+        for (int i = 0; i < bc->skew; i++) { /* move head off 0: the copy wraps */
+            int x = i;
+            assert_int_equal(ch_trysend(c[k], &x), 0);
+            assert_int_equal(ch_tryrecv(c[k], &x), 0);
+        }
+        for (int i = 0; i < bc->cap; i++) {
+            int x = 100 + i;
+            assert_int_equal(ch_trysend(c[k], &x), 0);
+        }
+        for (int i = 0; i < 3; i++) {
+            b[k][i] = (struct blocked){.c = c[k], .id = 10 + i, .rc = -1};
+            co_spawn(blocked_sender, &b[k][i], NULL);
+        }
+    }
+    co_yield(); /* the senders run and park: both channels are full (or unbuffered) */
+    int one[16], many[16], n1 = 0, n2 = 0, x;
+    bc->ok = true;
+    for (unsigned got; n2 < 16 && (got = ch_tryrecv_burst(c[1], &many[n2], (unsigned)bc->n)) > 0;) {
+        for (unsigned i = 0; i < got && ch_tryrecv(c[0], &x) == 0; i++)
+            one[n1++] = x;
+        n2 += (int)got;
+        bc->ok &= ch_len(c[0]) == ch_len(c[1]); /* the same senders have filled the same slots */
+    }
+    while (n1 < 16 && ch_tryrecv(c[0], &x) == 0)
+        one[n1++] = x;
+    bc->ok &= n1 == bc->cap + 3 && n1 == n2 && memcmp(one, many, sizeof(int) * (size_t)n1) == 0 &&
+              ch_tryrecv(c[1], &x) == EAGAIN;
+    co_yield(); /* the senders finish */
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < 3; i++)
+            bc->ok &= b[k][i].rc == 0;
+        ch_close(c[k]);
+        bc->ok &= ch_tryrecv_burst(c[k], &x, 1) == 0 && ch_tryrecv(c[k], &x) == EPIPE;
+        ch_free(c[k]);
+    }
+}
+
+static void test_tryrecv_burst_matches_tryrecv(void **state)
+{
+    (void)state;
+    static const int caps[] = {0, 1, 3, 5}, ns[] = {1, 2, 4, 7};
+    for (size_t ci = 0; ci < 4; ci++)
+        for (int skew = 0; skew < (caps[ci] ? caps[ci] : 1); skew++)
+            for (size_t ni = 0; ni < 4; ni++) {
+                co_sched_t *s = co_sched_new(NULL);
+                struct burst_case bc = {.cap = caps[ci], .skew = skew, .n = ns[ni]};
+                co_spawn(burst_checker, &bc, NULL);
+                assert_int_equal(co_sched_run(s), 0);
+                if (!bc.ok)
+                    fail_msg("cap %d skew %d burst %d differs", bc.cap, skew, bc.n);
+                assert_int_equal(co_sched_free(s, stderr), 0);
+            }
+}
+
 static void feed_three(void *arg)
 {
     struct pair *p = arg;
@@ -501,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_unbuffered_rendezvous),
         cmocka_unit_test(test_direct_handoff_to_parked_receiver),
         cmocka_unit_test(test_blocked_senders_served_fifo),
+        cmocka_unit_test(test_tryrecv_burst_matches_tryrecv),
         cmocka_unit_test(test_blocked_receivers_served_fifo),
         cmocka_unit_test(test_close_drains_then_reports),
         cmocka_unit_test(test_close_wakes_parked),

@@ -332,6 +332,103 @@ static void test_select_over_spsc_from_threads(void **state)
     assert_int_equal(co_sched_free(s, stderr), 0);
 }
 
+/* ---- many parked SPSC selects on one thread: the watch list ---------------------------- */
+
+/* Forty selectors on one scheduler, each over two SPSC channels of its own (80 watched
+   cases: the list grows past its first 64), some with a deadline that keeps expiring
+   while parked; one producer thread sends to the channels in a pseudo-random order.
+   Every selector gets exactly its own items, in order per channel, however the wake-ups
+   and timeouts reshuffle the list. */
+enum { SELS = 40, SEL_ITEMS = 3000 };
+
+struct sel_watch {
+    chs_t *q[2];
+    int id;
+    bool deadline;
+    uint64_t got[2];
+    bool ordered;
+    int timeouts;
+};
+
+static void watch_selector(void *arg)
+{
+    struct sel_watch *w = arg;
+    uint64_t v[2];
+    ch_case_t cases[2] = {{.op = CH_RECV, .spsc = w->q[0], .elem = &v[0]},
+                          {.op = CH_RECV, .spsc = w->q[1], .elem = &v[1]}};
+    int open = 2;
+    w->ordered = true;
+    while (open > 0) {
+        uint64_t dl = w->deadline ? co_tsc() + co_ns_to_tsc(20000) : UINT64_MAX;
+        int k = ch_select(cases, open, 0, dl, NULL);
+        if (k == -ETIMEDOUT) {
+            w->timeouts++;
+            continue;
+        }
+        assert_true(k >= 0);
+        if (cases[k].result == EPIPE) {
+            cases[k] = cases[--open];
+            continue;
+        }
+        uint64_t x = *(uint64_t *)cases[k].elem;
+        int line = (int)(x >> 62), id = (int)((x >> 32) & 0xffff);
+        assert_int_equal(id, w->id);
+        w->ordered &= (x & 0xffffffffu) == w->got[line] + 1;
+        w->got[line]++;
+    }
+}
+
+static void *watch_producer(void *arg)
+{
+    struct sel_watch *w = arg;
+    uint64_t next[SELS][2] = {{0}}, rng = 88172645463325252ull;
+    unsigned left = SELS * 2 * SEL_ITEMS;
+    while (left > 0) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        unsigned s = (unsigned)(rng % SELS), l = (unsigned)(rng >> 32) & 1u;
+        if (next[s][l] == SEL_ITEMS)
+            continue;
+        uint64_t v = ((uint64_t)l << 62) | ((uint64_t)s << 32) | (next[s][l] + 1);
+        if (chs_send_burst(w[s].q[l], &v, 1) == 1) {
+            next[s][l]++;
+            left--;
+        }
+        if (rng % 512 == 0)
+            sched_yield(); /* let the selectors run dry and park */
+    }
+    for (int s = 0; s < SELS; s++)
+        for (int l = 0; l < 2; l++)
+            chs_close(w[s].q[l]);
+    return NULL;
+}
+
+static void test_many_parked_spsc_selects(void **state)
+{
+    (void)state;
+    static struct sel_watch w[SELS];
+    co_sched_t *s = co_sched_new(&(co_sched_opts_t){.idle = CO_IDLE_PAUSE});
+    for (int i = 0; i < SELS; i++) {
+        w[i] = (struct sel_watch){.id = i, .deadline = i % 5 == 0};
+        for (int l = 0; l < 2; l++)
+            w[i].q[l] = chs_new(sizeof(uint64_t), 8, -1);
+        co_spawn(watch_selector, &w[i], &(co_opts_t){.name = "selector"});
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, watch_producer, w);
+    assert_int_equal(co_sched_run(s), 0);
+    pthread_join(t, NULL);
+    for (int i = 0; i < SELS; i++) {
+        assert_int_equal(w[i].got[0], SEL_ITEMS);
+        assert_int_equal(w[i].got[1], SEL_ITEMS);
+        assert_true(w[i].ordered);
+        for (int l = 0; l < 2; l++)
+            chs_free(w[i].q[l]);
+    }
+    assert_int_equal(co_sched_free(s, stderr), 0);
+}
+
 /* ---- fifty feeds ------------------------------------------------------------------------ */
 
 static void test_fifty_cases(void **state)
@@ -416,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_only_one_case_completes),
         cmocka_unit_test(test_select_deadline_and_context),
         cmocka_unit_test(test_select_over_spsc_from_threads),
+        cmocka_unit_test(test_many_parked_spsc_selects),
         cmocka_unit_test(test_fifty_cases),
         cmocka_unit_test(test_wide_select_on_small_stack),
     };

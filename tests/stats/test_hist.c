@@ -293,6 +293,58 @@ static void test_record_n(void **state)
     stats_hist_free(b);
 }
 
+/* The burst records give exactly what one record per value gives: into one histogram,
+   and into two at once, of the same range and of different precisions or ranges. */
+static void test_record_burst(void **state)
+{
+    (void)state;
+    rng_state = tu_seed_from_env("MDMUX_STATS_SEED", 7);
+    static const struct {
+        uint64_t hi_a, hi_b;
+        unsigned sf_a, sf_b;
+    } geo[] = {{60000000000ull, 60000000000ull, 3, 2}, {60000000000ull, 60000000000ull, 3, 3},
+               {100000, 100000, 1, 5}, {100000, 1000000, 3, 2}};
+    for (size_t g = 0; g < sizeof(geo) / sizeof(geo[0]); g++) {
+        stats_hist_t *ra = stats_hist_create(1, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *rb = stats_hist_create(1, geo[g].hi_b, geo[g].sf_b);
+        stats_hist_t *ba = stats_hist_create(1, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *pa = stats_hist_create(1, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *pb = stats_hist_create(1, geo[g].hi_b, geo[g].sf_b);
+        assert_true(ra && rb && ba && pa && pb);
+        uint64_t v[64];
+        for (int round = 0; round < 200; round++) {
+            unsigned n = (unsigned)(rng_next() % 65); /* 0 .. 64, empty bursts too */
+            for (unsigned i = 0; i < n; i++) {
+                switch (rng_next() % 4) {
+                case 0:
+                    v[i] = rng_next() % 3000; /* the exact range */
+                    break;
+                case 1:
+                    v[i] = draw((enum dist)(rng_next() % DIST_COUNT));
+                    break;
+                case 2:
+                    v[i] = geo[g].hi_a + rng_next() % 3 - 1; /* around the top */
+                    break;
+                default:
+                    v[i] = rng_next() >> (rng_next() % 64); /* overflow too */
+                }
+                stats_hist_record(ra, v[i]);
+                stats_hist_record(rb, v[i]);
+            }
+            stats_hist_record_burst(ba, v, n);
+            stats_hist_record_burst2(pa, pb, v, n);
+        }
+        assert_same_hist(ra, ba);
+        assert_same_hist(ra, pa);
+        assert_same_hist(rb, pb);
+        stats_hist_free(ra);
+        stats_hist_free(rb);
+        stats_hist_free(ba);
+        stats_hist_free(pa);
+        stats_hist_free(pb);
+    }
+}
+
 /* ---- range clamping ------------------------------------------------------------------ */
 
 static void test_clamp_and_overflow(void **state)
@@ -517,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_merge_rejects_other_geometry),
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_record_n),
+        cmocka_unit_test(test_record_burst),
         cmocka_unit_test(test_clamp_and_overflow),
         cmocka_unit_test(test_min_max_exact),
         cmocka_unit_test(test_bucket_iteration),
