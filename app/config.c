@@ -1683,18 +1683,25 @@ static void fmt_cpus(const bool *set, char *buf, size_t len)
     }
 }
 
+bool cfg_read_cpu_file(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    bool ok = fgets(buf, (int)len, f) != NULL;
+    fclose(f);
+    if (ok)
+        buf[strcspn(buf, "\n")] = '\0';
+    return ok;
+}
+
 /* The online CPUs of this machine (/sys/devices/system/cpu/online); false if unknown. */
 static bool host_online(bool *set)
 {
     char buf[4096], why[96];
-    FILE *f = fopen("/sys/devices/system/cpu/online", "r");
-    if (f == NULL)
+    if (!cfg_read_cpu_file("/sys/devices/system/cpu/online", buf, sizeof(buf)))
         return false;
-    bool ok = fgets(buf, sizeof(buf), f) != NULL;
-    fclose(f);
-    if (!ok)
-        return false;
-    buf[strcspn(buf, " \n")] = '\0';
+    buf[strcspn(buf, " ")] = '\0';
     memset(set, 0, CFG_MAX_LCORES * sizeof(*set));
     return parse_cpulist(buf, set, false, why, sizeof(why)) == 0;
 }

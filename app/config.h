@@ -287,6 +287,13 @@ int cfg_check_host(cfg_t *c, const bool *target, char *err, size_t errlen);
 int cfg_parse_cpus(const char *s, bool *set);
 
 /**
+ * Read the CPU list the kernel keeps in @p path (/sys/devices/system/cpu/online,
+ * isolated, nohz_full: "0-3,6", or an empty line) into @p buf (@p len bytes): its first
+ * line without the newline. Returns false when the file cannot be read.
+ */
+bool cfg_read_cpu_file(const char *path, char *buf, size_t len);
+
+/**
  * Parse a replay speed: "max", or a positive decimal multiplier ("1", "2.5", "0.25";
  * digits and at most one '.', up to 9 decimals, as lib/io's pacer reads it).
  * Returns 0 and sets *@p pace / *@p speed, or -1.

@@ -197,14 +197,8 @@ static bool cpu_in_sysfs_list(const char *path, int cpu)
 {
     char buf[1024];
     cpu_set_t set;
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
+    if (!cfg_read_cpu_file(path, buf, sizeof(buf)))
         return false;
-    bool ok = fgets(buf, sizeof(buf), f) != NULL;
-    fclose(f);
-    if (!ok)
-        return false;
-    buf[strcspn(buf, "\n")] = '\0';
     return buf[0] != '\0' && parse_cpu_list(buf, &set) == 0 && CPU_ISSET(cpu, &set);
 }
 

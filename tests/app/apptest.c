@@ -161,6 +161,26 @@ void at_write(const char *path, const char *text)
     fclose(f);
 }
 
+void at_edit(const char *path, const char *from, const char *to)
+{
+    char *y = at_slurp(path);
+    assert_non_null(y);
+    size_t cap = strlen(y) + strlen(to) + 2;
+    char *out = malloc(cap);
+    char *at = from ? strstr(y, from) : NULL;
+    if (from && at == NULL)
+        fail_msg("%s has no '%s'", path, from);
+    if (at) {
+        *at = '\0';
+        snprintf(out, cap, "%s%s%s", y, to, at + strlen(from));
+    } else {
+        snprintf(out, cap, "%s%s", y, to);
+    }
+    at_write(path, out);
+    free(out);
+    free(y);
+}
+
 json_t *at_json(const char *path)
 {
     json_error_t e;

@@ -61,6 +61,12 @@ char *at_slurp(const char *path);
 /** Write @p text to @p path; fails the test on error. */
 void at_write(const char *path, const char *text);
 
+/**
+ * Replace the first @p from in file @p path by @p to, or append @p to when @p from is
+ * NULL. Fails the test when the file cannot be read or has no @p from.
+ */
+void at_edit(const char *path, const char *from, const char *to);
+
 /** Load a JSON file; fails the test (with the reason) when it cannot. */
 json_t *at_json(const char *path);
 

@@ -28,209 +28,38 @@
 #include <cmocka.h>
 
 #include "apptest.h"
+#include "truth.h"
 
-#define MAX_FEEDS  16
-#define MAX_RANGES 4096
-
-/* What one feed sent and what the dump showed of it. */
-typedef struct feed_exp {
-    char name[32];
-    uint64_t last;
-    json_t **sent; /* [last + 1]: the generator's message objects */
-    uint8_t *seen; /* [last + 1] */
-    uint64_t lost[MAX_RANGES][2], gaps[MAX_RANGES][2];
-    unsigned nlost, ngaps;
-    uint64_t last_inorder;
-} feed_exp_t;
-
+/* The dump's gap fill events, beside what tr_t counts. */
 typedef struct exp {
-    feed_exp_t f[MAX_FEEDS];
-    unsigned n;
-    uint64_t published, events;
+    tr_t tr;
     uint64_t filled, final; /* gap_filled / gap_final events */
-    bool rereq;             /* a re-request server fills every gap */
 } exp_t;
 
-/* Call @p fn on every JSON line of @p path. */
-static void each_line(const char *path, void (*fn)(exp_t *, json_t *), exp_t *e)
+static void on_event(void *arg, unsigned feed, const char *ev, json_t *rec)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        fail_msg("cannot open %s", path);
-    char *line = NULL;
-    size_t cap = 0;
-    unsigned long no = 0;
-    while (getline(&line, &cap, f) > 0) {
-        json_error_t je;
-        json_t *o = json_loads(line, 0, &je);
-        no++;
-        if (o == NULL)
-            fail_msg("%s:%lu: not JSON: %s", path, no, je.text);
-        fn(e, o);
-        json_decref(o);
-    }
-    free(line);
-    fclose(f);
-}
-
-static feed_exp_t *feed_of(exp_t *e, const char *name)
-{
-    for (unsigned i = 0; i < e->n; i++)
-        if (strcmp(e->f[i].name, name) == 0)
-            return &e->f[i];
-    fail_msg("unknown feed '%s'", name);
-    return NULL;
-}
-
-/* The truth file: feeds, last sequence numbers, lost_both merged when adjacent. */
-static void load_truth(exp_t *e, const char *path)
-{
-    json_t *t = at_json(path), *feeds = json_object_get(t, "feeds"), *f;
-    size_t i;
-    json_array_foreach(feeds, i, f)
-    {
-        assert_true(e->n < MAX_FEEDS);
-        feed_exp_t *x = &e->f[e->n++];
-        snprintf(x->name, sizeof(x->name), "%s", json_string_value(json_object_get(f, "name")));
-        x->last = (uint64_t)at_jint(f, "last_seq");
-        x->sent = calloc(x->last + 1, sizeof(json_t *));
-        x->seen = calloc(x->last + 1, 1);
-        json_t *lb = json_object_get(f, "lost_both"), *r;
-        size_t k;
-        json_array_foreach(lb, k, r)
-        {
-            uint64_t a = (uint64_t)json_integer_value(json_array_get(r, 0));
-            uint64_t b = (uint64_t)json_integer_value(json_array_get(r, 1));
-            if (x->nlost && x->lost[x->nlost - 1][1] + 1 == a) {
-                x->lost[x->nlost - 1][1] = b;
-                continue;
-            }
-            assert_true(x->nlost < MAX_RANGES);
-            x->lost[x->nlost][0] = a;
-            x->lost[x->nlost++][1] = b;
-        }
-    }
-    json_decref(t);
-}
-
-static void on_sent(exp_t *e, json_t *m)
-{
-    feed_exp_t *x = feed_of(e, json_string_value(json_object_get(m, "feed")));
-    uint64_t seq = (uint64_t)json_integer_value(json_object_get(m, "seq"));
-    assert_true(seq >= 1 && seq <= x->last);
-    x->sent[seq] = json_incref(m);
-}
-
-static bool in_ranges(uint64_t (*r)[2], unsigned n, uint64_t seq)
-{
-    for (unsigned i = 0; i < n; i++)
-        if (seq >= r[i][0] && seq <= r[i][1])
-            return true;
-    return false;
-}
-
-/* The generator's ITCH field names where the record's JSON uses short ones. */
-static const char *dump_key(const char *k)
-{
-    static const char *const alias[][2] = {
-        {"order_reference_number", "ref"},
-        {"original_order_reference_number", "ref"},
-        {"new_order_reference_number", "new_ref"},
-        {"buy_sell_indicator", "side"},
-        {"match_number", "match"},
-        {"executed_shares", "shares"},
-        {"canceled_shares", "shares"},
-        {"execution_price", "price"},
-        {"attribution", "mpid"},
-    };
-    for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++)
-        if (strcmp(k, alias[i][0]) == 0)
-            return alias[i][1];
-    return k;
-}
-
-static void compare(const feed_exp_t *x, uint64_t seq, json_t *sent, json_t *rec)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(sent, k, v)
-    {
-        if (strcmp(k, "feed") == 0 || strcmp(k, "seq") == 0)
-            continue;
-        json_t *got = json_object_get(rec, k);
-        if (got == NULL)
-            got = json_object_get(rec, dump_key(k));
-        if (got == NULL || !json_equal(got, v)) {
-            char *a = json_dumps(sent, JSON_COMPACT), *b = json_dumps(rec, JSON_COMPACT);
-            fail_msg("%s seq %lu: field %s differs:\nsent %s\ngot  %s", x->name, (unsigned long)seq,
-                     k, a, b);
-        }
-    }
-}
-
-static void on_rec(exp_t *e, json_t *r)
-{
-    const char *ev = json_string_value(json_object_get(r, "event"));
-    feed_exp_t *x = feed_of(e, json_string_value(json_object_get(r, "feed")));
-    e->published++;
-    if (ev != NULL) {
-        e->events++;
-        e->filled += strcmp(ev, "gap_filled") == 0;
-        e->final += strcmp(ev, "gap_final") == 0;
-        if (strcmp(ev, "gap") == 0) {
-            assert_true(x->ngaps < MAX_RANGES);
-            x->gaps[x->ngaps][0] = (uint64_t)json_integer_value(json_object_get(r, "from"));
-            x->gaps[x->ngaps++][1] = (uint64_t)json_integer_value(json_object_get(r, "to"));
-        }
-        return;
-    }
-    uint64_t seq = (uint64_t)json_integer_value(json_object_get(r, "feed_seq"));
-    if (seq < 1 || seq > x->last || x->sent[seq] == NULL)
-        fail_msg("%s: published seq %lu was never sent", x->name, (unsigned long)seq);
-    if (x->seen[seq]++)
-        fail_msg("%s: seq %lu published twice", x->name, (unsigned long)seq);
-    compare(x, seq, x->sent[seq], r);
-    /* recovered messages (inside a gap already declared) come after their gap event */
-    if (!in_ranges(x->gaps, x->ngaps, seq)) {
-        if (seq <= x->last_inorder)
-            fail_msg("%s: seq %lu after %lu: out of order", x->name, (unsigned long)seq,
-                     (unsigned long)x->last_inorder);
-        x->last_inorder = seq;
-    }
+    exp_t *e = arg;
+    (void)feed;
+    (void)rec;
+    e->filled += strcmp(ev, "gap_filled") == 0;
+    e->final += strcmp(ev, "gap_final") == 0;
 }
 
 /* Exactly once outside lost_both, never inside; gap events = lost_both (without a
    re-request server; with one, @p rereq, every gap is filled instead). */
-static void check_feed(const feed_exp_t *x, bool rereq)
+static void check_feed(const tr_feed_t *x, bool rereq)
 {
     uint64_t missing = 0, extra = 0;
     for (uint64_t s = 1; s <= x->last; s++) {
-        bool lost = in_ranges((uint64_t(*)[2])x->lost, x->nlost, s);
+        bool lost = tr_in_ranges((uint64_t(*)[2])x->lost, x->nlost, s);
         missing += !lost && x->sent[s] && !x->seen[s];
         extra += lost && x->seen[s];
     }
     if (missing || extra)
         fail_msg("%s: %lu sent messages never published, %lu lost_both messages published", x->name,
                  (unsigned long)missing, (unsigned long)extra);
-    if (rereq)
-        return;
-    if (x->ngaps != x->nlost)
-        fail_msg("%s: %u gap events, %u lost_both ranges", x->name, x->ngaps, x->nlost);
-    for (unsigned i = 0; i < x->ngaps; i++)
-        if (x->gaps[i][0] != x->lost[i][0] || x->gaps[i][1] != x->lost[i][1])
-            fail_msg("%s: gap %u is %lu-%lu, lost_both %lu-%lu", x->name, i,
-                     (unsigned long)x->gaps[i][0], (unsigned long)x->gaps[i][1],
-                     (unsigned long)x->lost[i][0], (unsigned long)x->lost[i][1]);
-}
-
-static void free_exp(exp_t *e)
-{
-    for (unsigned i = 0; i < e->n; i++) {
-        for (uint64_t s = 0; s <= e->f[i].last; s++)
-            json_decref(e->f[i].sent[s]);
-        free(e->f[i].sent);
-        free(e->f[i].seen);
-    }
+    if (!rereq)
+        tr_check_gaps(x);
 }
 
 /* Remove every occurrence of @p what from @p s, in place. */
@@ -321,24 +150,23 @@ static void replay_and_compare2(const char *dir, const char *name, const char *t
         at_check_truth(stats, truth, true);
 
     exp_t *e = calloc(1, sizeof(*e));
-    e->rereq = rereq;
-    load_truth(e, truth);
-    each_line(msgs, on_sent, e);
-    each_line(dump, on_rec, e);
+    tr_load_truth(&e->tr, truth);
+    tr_load_sent(&e->tr, msgs);
+    tr_read_dump(&e->tr, dump, on_event, e);
     uint64_t gaps = 0;
-    for (unsigned i = 0; i < e->n; i++) {
-        check_feed(&e->f[i], rereq);
-        gaps += e->f[i].ngaps;
+    for (unsigned i = 0; i < e->tr.n; i++) {
+        check_feed(&e->tr.f[i], rereq);
+        gaps += e->tr.f[i].ngaps;
     }
     json_t *st = at_json(stats);
-    assert_int_equal(at_jint(st, "outputs.published"), e->published);
+    assert_int_equal(at_jint(st, "outputs.published"), e->tr.published);
     json_decref(st);
     if (rereq && (gaps == 0 || e->final != 0 || e->filled < gaps))
         fail_msg("%s: %lu gaps, %lu filled, %lu final: the server should fill every gap", name,
                  (unsigned long)gaps, (unsigned long)e->filled, (unsigned long)e->final);
-    print_message("%s: %u feeds, %lu records (%lu events), %lu gaps, all as sent\n", name, e->n,
-                  (unsigned long)e->published, (unsigned long)e->events, (unsigned long)gaps);
-    free_exp(e);
+    print_message("%s: %u feeds, %lu records (%lu events), %lu gaps, all as sent\n", name, e->tr.n,
+                  (unsigned long)e->tr.published, (unsigned long)e->tr.events, (unsigned long)gaps);
+    tr_free(&e->tr);
     free(e);
 }
 

@@ -30,31 +30,21 @@
 #include <cmocka.h>
 
 #include "apptest.h"
+#include "truth.h"
 
-#define MAX_FEEDS  8
-#define MAX_RANGES 4096
-
-/* One feed: what was sent, what the dump showed. */
+/* One feed beyond what tr_feed_t holds: the expected messages and the line events. */
 typedef struct ifeed {
-    char name[32];
-    uint64_t last;
-    json_t **sent;   /* [last + 1] */
-    uint8_t *seen;   /* [last + 1] */
-    uint8_t *expect; /* [last + 1], or NULL: every message outside lost_both */
-    uint64_t lost[MAX_RANGES][2], gaps[MAX_RANGES][2];
-    unsigned nlost, ngaps;
-    uint64_t last_inorder;
+    uint8_t *expect;         /* [last + 1], or NULL: every message outside lost_both */
     unsigned down[2], up[2]; /* line_down / line_up events per line */
     bool eos;                /* an end_of_session event was published */
     unsigned after_eos;      /* line events after it (not counted in down / up) */
-    uint64_t known;          /* highest sequence number the feed showed (message or gap) */
     uint64_t tail;           /* saturated: messages after `known`, never seen at all */
 } ifeed_t;
 
 typedef struct inj {
-    ifeed_t f[MAX_FEEDS];
-    unsigned n;
-    uint64_t published, events, channel_full;
+    tr_t tr;                 /* the truth and the dump, feed by feed */
+    ifeed_t f[TR_MAX_FEEDS]; /* tr.f[i]'s line events and expectations */
+    uint64_t channel_full;
 } inj_t;
 
 /* How a run is judged. */
@@ -65,178 +55,36 @@ typedef struct check_opts {
     const char *truth_name; /* the generator's files are DIR/TRUTH.* (default NAME) */
 } check_opts_t;
 
-static ifeed_t *feed_of(inj_t *e, const char *name)
+/* The line health events of the dump (tr_read_dump's callback). */
+static void on_event(void *arg, unsigned feed, const char *ev, json_t *r)
 {
-    for (unsigned i = 0; i < e->n; i++)
-        if (strcmp(e->f[i].name, name) == 0)
-            return &e->f[i];
-    fail_msg("unknown feed '%s'", name);
-    return NULL;
-}
-
-static void each_line(const char *path, void (*fn)(inj_t *, json_t *), inj_t *e)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        fail_msg("cannot open %s", path);
-    char *line = NULL;
-    size_t cap = 0;
-    unsigned long no = 0;
-    while (getline(&line, &cap, f) > 0) {
-        json_error_t je;
-        json_t *o = json_loads(line, 0, &je);
-        no++;
-        if (o == NULL)
-            fail_msg("%s:%lu: not JSON: %s", path, no, je.text);
-        fn(e, o);
-        json_decref(o);
-    }
-    free(line);
-    fclose(f);
-}
-
-static void load_truth(inj_t *e, const char *path)
-{
-    json_t *t = at_json(path), *f;
-    size_t i;
-    json_array_foreach(json_object_get(t, "feeds"), i, f)
-    {
-        assert_true(e->n < MAX_FEEDS);
-        ifeed_t *x = &e->f[e->n++];
-        snprintf(x->name, sizeof(x->name), "%s", json_string_value(json_object_get(f, "name")));
-        x->last = (uint64_t)at_jint(f, "last_seq");
-        x->sent = calloc(x->last + 1, sizeof(json_t *));
-        x->seen = calloc(x->last + 1, 1);
-        json_t *r;
-        size_t k;
-        json_array_foreach(json_object_get(f, "lost_both"), k, r)
-        {
-            uint64_t a = (uint64_t)json_integer_value(json_array_get(r, 0));
-            uint64_t b = (uint64_t)json_integer_value(json_array_get(r, 1));
-            if (x->nlost && x->lost[x->nlost - 1][1] + 1 == a) {
-                x->lost[x->nlost - 1][1] = b;
-                continue;
-            }
-            assert_true(x->nlost < MAX_RANGES);
-            x->lost[x->nlost][0] = a;
-            x->lost[x->nlost++][1] = b;
-        }
-    }
-    json_decref(t);
-}
-
-static void on_sent(inj_t *e, json_t *m)
-{
-    ifeed_t *x = feed_of(e, json_string_value(json_object_get(m, "feed")));
-    uint64_t seq = (uint64_t)json_integer_value(json_object_get(m, "seq"));
-    assert_true(seq >= 1 && seq <= x->last);
-    x->sent[seq] = json_incref(m);
-}
-
-static bool in_ranges(uint64_t (*r)[2], unsigned n, uint64_t seq)
-{
-    for (unsigned i = 0; i < n; i++)
-        if (seq >= r[i][0] && seq <= r[i][1])
-            return true;
-    return false;
-}
-
-/* The generator's ITCH field names where the record's JSON uses short ones. */
-static const char *dump_key(const char *k)
-{
-    static const char *const alias[][2] = {
-        {"order_reference_number", "ref"},
-        {"original_order_reference_number", "ref"},
-        {"new_order_reference_number", "new_ref"},
-        {"buy_sell_indicator", "side"},
-        {"match_number", "match"},
-        {"executed_shares", "shares"},
-        {"canceled_shares", "shares"},
-        {"execution_price", "price"},
-        {"attribution", "mpid"},
-    };
-    for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++)
-        if (strcmp(k, alias[i][0]) == 0)
-            return alias[i][1];
-    return k;
-}
-
-static void compare(const ifeed_t *x, uint64_t seq, json_t *sent, json_t *rec)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(sent, k, v)
-    {
-        if (strcmp(k, "feed") == 0 || strcmp(k, "seq") == 0)
-            continue;
-        json_t *got = json_object_get(rec, k);
-        if (got == NULL)
-            got = json_object_get(rec, dump_key(k));
-        if (got == NULL || !json_equal(got, v)) {
-            char *a = json_dumps(sent, JSON_COMPACT), *b = json_dumps(rec, JSON_COMPACT);
-            fail_msg("%s seq %lu: field %s differs:\nsent %s\ngot  %s", x->name, (unsigned long)seq,
-                     k, a, b);
-        }
-    }
-}
-
-static void on_rec(inj_t *e, json_t *r)
-{
-    const char *ev = json_string_value(json_object_get(r, "event"));
-    ifeed_t *x = feed_of(e, json_string_value(json_object_get(r, "feed")));
-    e->published++;
-    if (ev != NULL) {
-        e->events++;
-        const char *l = json_string_value(json_object_get(r, "line"));
-        int w = l && strcmp(l, "B") == 0;
-        /* after the end of session the lines fall silent for good: a slow drain (ASan)
-           outlasts the timeout; those events say nothing about the faults */
-        bool down = strcmp(ev, "line_down") == 0, up = strcmp(ev, "line_up") == 0;
-        if ((down || up) && x->eos)
-            x->after_eos++;
-        else
-            x->down[w] += down, x->up[w] += up;
-        x->eos |= strcmp(ev, "end_of_session") == 0;
-        if (strcmp(ev, "gap") == 0) {
-            assert_true(x->ngaps < MAX_RANGES);
-            x->gaps[x->ngaps][0] = (uint64_t)json_integer_value(json_object_get(r, "from"));
-            x->gaps[x->ngaps++][1] = (uint64_t)json_integer_value(json_object_get(r, "to"));
-            if (x->gaps[x->ngaps - 1][1] > x->known)
-                x->known = x->gaps[x->ngaps - 1][1];
-        }
-        return;
-    }
-    uint64_t seq = (uint64_t)json_integer_value(json_object_get(r, "feed_seq"));
-    if (seq < 1 || seq > x->last || x->sent[seq] == NULL)
-        fail_msg("%s: published seq %lu was never sent", x->name, (unsigned long)seq);
-    if (x->seen[seq]++)
-        fail_msg("%s: seq %lu published twice", x->name, (unsigned long)seq);
-    if (seq > x->known)
-        x->known = seq;
-    compare(x, seq, x->sent[seq], r);
-    /* a message recovered inside a gap already declared comes after its gap event */
-    if (!in_ranges(x->gaps, x->ngaps, seq)) {
-        if (seq <= x->last_inorder)
-            fail_msg("%s: seq %lu after %lu: out of order", x->name, (unsigned long)seq,
-                     (unsigned long)x->last_inorder);
-        x->last_inorder = seq;
-    }
+    ifeed_t *x = &((inj_t *)arg)->f[feed];
+    const char *l = json_string_value(json_object_get(r, "line"));
+    int w = l && strcmp(l, "B") == 0;
+    /* after the end of session the lines fall silent for good: a slow drain (ASan)
+       outlasts the timeout; those events say nothing about the faults */
+    bool down = strcmp(ev, "line_down") == 0, up = strcmp(ev, "line_up") == 0;
+    if ((down || up) && x->eos)
+        x->after_eos++;
+    else
+        x->down[w] += down, x->up[w] += up;
+    x->eos |= strcmp(ev, "end_of_session") == 0;
 }
 
 /* One feed's messages and gaps against what it should have published. */
-static void check_feed(ifeed_t *x, const check_opts_t *o)
+static void check_feed(const tr_feed_t *x, ifeed_t *y, const check_opts_t *o)
 {
     uint64_t missing = 0, extra = 0, uncovered = 0;
     for (uint64_t s = 1; s <= x->last; s++) {
         bool want =
-            x->expect ? x->expect[s] != 0 : !in_ranges((uint64_t(*)[2])x->lost, x->nlost, s);
+            y->expect ? y->expect[s] != 0 : !tr_in_ranges((uint64_t(*)[2])x->lost, x->nlost, s);
         if (o->saturated) {
             /* what RX dropped on both lines is inside a declared gap, except a tail
                after the last packet the handler got when the end of session was
                dropped too: no receiver can know those messages exist */
-            if (!x->seen[s] && !in_ranges((uint64_t(*)[2])x->gaps, x->ngaps, s)) {
-                if (s > x->known && !x->eos)
-                    x->tail++;
+            if (!x->seen[s] && !tr_in_ranges((uint64_t(*)[2])x->gaps, x->ngaps, s)) {
+                if (s > x->known && !y->eos)
+                    y->tail++;
                 else
                     uncovered++;
             }
@@ -252,24 +100,14 @@ static void check_feed(ifeed_t *x, const check_opts_t *o)
                  x->name, (unsigned long)missing, (unsigned long)extra, (unsigned long)uncovered);
     if (o->saturated || o->prefix)
         return;
-    if (x->ngaps != x->nlost)
-        fail_msg("%s: %u gap events, %u lost_both ranges", x->name, x->ngaps, x->nlost);
-    for (unsigned i = 0; i < x->ngaps; i++)
-        if (x->gaps[i][0] != x->lost[i][0] || x->gaps[i][1] != x->lost[i][1])
-            fail_msg("%s: gap %u is %lu-%lu, lost_both %lu-%lu", x->name, i,
-                     (unsigned long)x->gaps[i][0], (unsigned long)x->gaps[i][1],
-                     (unsigned long)x->lost[i][0], (unsigned long)x->lost[i][1]);
+    tr_check_gaps(x);
 }
 
 static void inj_free(inj_t *e)
 {
-    for (unsigned i = 0; i < e->n; i++) {
-        for (uint64_t s = 0; s <= e->f[i].last; s++)
-            json_decref(e->f[i].sent[s]);
-        free(e->f[i].sent);
-        free(e->f[i].seen);
+    for (unsigned i = 0; i < e->tr.n; i++)
         free(e->f[i].expect);
-    }
+    tr_free(&e->tr);
     free(e);
 }
 
@@ -312,14 +150,14 @@ static inj_t *inject_check(const char *dir, const char *name, const check_opts_t
         at_check_truth(stats, truth, o->lossless);
     if (e == NULL) {
         e = calloc(1, sizeof(*e));
-        load_truth(e, truth);
+        tr_load_truth(&e->tr, truth);
     }
-    each_line(msgs, on_sent, e);
-    each_line(dump, on_rec, e);
-    for (unsigned i = 0; i < e->n; i++)
-        check_feed(&e->f[i], o);
+    tr_load_sent(&e->tr, msgs);
+    tr_read_dump(&e->tr, dump, on_event, e);
+    for (unsigned i = 0; i < e->tr.n; i++)
+        check_feed(&e->tr.f[i], &e->f[i], o);
     json_t *st = at_json(stats);
-    assert_int_equal(at_jint(st, "outputs.published"), e->published);
+    assert_int_equal(at_jint(st, "outputs.published"), e->tr.published);
     /* the run drained completely: nothing left unfinished */
     assert_int_equal(at_check_accounting(st), 0);
     e->channel_full = sum_lines(st, "channel_full");
@@ -332,27 +170,6 @@ static inj_t *inject_check(const char *dir, const char *name, const check_opts_t
 }
 
 /* ---- running ---------------------------------------------------------------------- */
-
-/* Replace @p from by @p to in file @p path (once; appended when @p from is NULL). */
-static void edit(const char *path, const char *from, const char *to)
-{
-    char *y = at_slurp(path);
-    assert_non_null(y);
-    size_t cap = strlen(y) + strlen(to) + 2;
-    char *out = malloc(cap);
-    char *at = from ? strstr(y, from) : NULL;
-    if (from && at == NULL)
-        fail_msg("%s has no '%s'", path, from);
-    if (at) {
-        *at = '\0';
-        snprintf(out, cap, "%s%s%s", y, to, at + strlen(from));
-    } else {
-        snprintf(out, cap, "%s%s", y, to);
-    }
-    at_write(path, out);
-    free(out);
-    free(y);
-}
 
 /*
  * The arbiter of the tests: one lcore (RX never outruns the handlers), gap waits and
@@ -368,13 +185,13 @@ static void inject_gen(const char *dir, const char *name, const char *const *gen
     if (strcmp(speed, "max") != 0) {
         char sp[64];
         snprintf(sp, sizeof(sp), "  speed: %s\n", speed);
-        edit(yaml, "  speed: max\n", sp);
+        at_edit(yaml, "  speed: max\n", sp);
     }
     snprintf(add, sizeof(add),
              "eal:\n  lcores: \"0\"\nfeed_defaults: {gap_wait_us: 50000, window: 256, "
              "line_timeout_ms: %u}\n%s",
              line_timeout_ms, extra ? extra : "");
-    edit(yaml, NULL, add);
+    at_edit(yaml, NULL, add);
 }
 
 /* `mdmux replay DIR/NAME.pcap --dump --stats-json [extra]`; returns the status. */
@@ -435,7 +252,7 @@ static void check_health(inj_t *e, const char *truth_path, const char *stats_pat
     json_t *t = at_json(truth_path), *st = at_json(stats_path);
     uint64_t late = (uint64_t)at_jint(st, "pacing.error_ns.max");
     json_decref(st);
-    for (unsigned i = 0; i < e->n; i++)
+    for (unsigned i = 0; i < e->tr.n; i++)
         for (int w = 0; w < 2; w++) {
             unsigned down = 0, up = 0;
             json_t *s;
@@ -466,11 +283,11 @@ static void check_health(inj_t *e, const char *truth_path, const char *stats_pat
             if (!ok)
                 fail_msg("%s line %c: %u line_down / %u line_up events, the truth's silences "
                          "make %u / %u (replay at most %lu ns late)",
-                         x->name, w ? 'B' : 'A', x->down[w], x->up[w], down, up,
+                         e->tr.f[i].name, w ? 'B' : 'A', x->down[w], x->up[w], down, up,
                          (unsigned long)late);
             if (extra)
                 print_message("%s line %c: %u extra down/up pairs: the replay stalled %lu ns\n",
-                              x->name, w ? 'B' : 'A', extra, (unsigned long)late);
+                              e->tr.f[i].name, w ? 'B' : 'A', extra, (unsigned long)late);
         }
     json_decref(t);
 }
@@ -490,10 +307,10 @@ static void dead_line(const char *dir, const char *name, const char *const *gen)
     inj_t *e = inject_check(dir, name, &o, NULL);
     check_health(e, truth, stats, LINE_TIMEOUT_MS * 1000000ull);
     uint64_t gaps = 0;
-    for (unsigned i = 0; i < e->n; i++)
-        gaps += e->f[i].ngaps;
-    print_message("%s: %u feeds, %lu records, %lu gaps (the live line's own losses)\n", name, e->n,
-                  (unsigned long)e->published, (unsigned long)gaps);
+    for (unsigned i = 0; i < e->tr.n; i++)
+        gaps += e->tr.f[i].ngaps;
+    print_message("%s: %u feeds, %lu records, %lu gaps (the live line's own losses)\n", name,
+                  e->tr.n, (unsigned long)e->tr.published, (unsigned long)gaps);
     inj_free(e);
 }
 
@@ -555,7 +372,7 @@ static void test_flapping_lines(void **state)
     check_opts_t o = {.lossless = true};
     inj_t *e = inject_check(dir, "flap", &o, NULL);
     check_health(e, truth, stats, LINE_TIMEOUT_MS * 1000000ull);
-    for (unsigned i = 0; i < e->n; i++) { /* A twice, B once (plus any stall's pairs) */
+    for (unsigned i = 0; i < e->tr.n; i++) { /* A twice, B once (plus any stall's pairs) */
         assert_true(e->f[i].down[0] >= 2 && e->f[i].up[0] >= 2);
         assert_true(e->f[i].down[1] >= 1 && e->f[i].up[1] >= 1);
     }
@@ -574,17 +391,17 @@ static void test_saturated_channel(void **state)
     at_gen(dir, "sat", gen);
     snprintf(yaml, sizeof(yaml), "%s/sat.yaml", dir);
     /* four slots per channel, RX on its own lcore at top speed: RX outruns the handlers */
-    edit(yaml, "slots: 1024", "slots: 4");
-    edit(yaml, NULL, "feed_defaults: {gap_wait_us: 50000, window: 256}\n");
+    at_edit(yaml, "slots: 1024", "slots: 4");
+    at_edit(yaml, NULL, "feed_defaults: {gap_wait_us: 50000, window: 256}\n");
     inject_ok(dir, "sat", NULL);
     check_opts_t o = {.saturated = true};
     inj_t *e = inject_check(dir, "sat", &o, NULL);
     uint64_t gaps = 0, lost = 0, tail = 0;
-    for (unsigned i = 0; i < e->n; i++) {
-        gaps += e->f[i].ngaps;
+    for (unsigned i = 0; i < e->tr.n; i++) {
+        gaps += e->tr.f[i].ngaps;
         tail += e->f[i].tail;
-        for (uint64_t s = 1; s <= e->f[i].last; s++)
-            lost += !e->f[i].seen[s];
+        for (uint64_t s = 1; s <= e->tr.f[i].last; s++)
+            lost += !e->tr.f[i].seen[s];
     }
     print_message("saturated: %lu channel_full drops, %lu gaps, %lu messages lost (%lu of them "
                   "after the last packet the handlers got)\n",
@@ -884,11 +701,11 @@ static void cut_at(const char *dir, const char *name, const uint8_t *b, size_t s
     /* what the complete records carried, line by line */
     snprintf(src, sizeof(src), "%s/cut.truth.json", dir);
     inj_t *e = calloc(1, sizeof(*e));
-    load_truth(e, src);
+    tr_load_truth(&e->tr, src);
     json_t *t = at_json(src);
-    for (unsigned i = 0; i < e->n; i++)
-        e->f[i].expect = calloc(e->f[i].last + 1, 1);
-    uint64_t pk[MAX_FEEDS][2] = {{0}}, by[MAX_FEEDS][2] = {{0}};
+    for (unsigned i = 0; i < e->tr.n; i++)
+        e->f[i].expect = calloc(e->tr.f[i].last + 1, 1);
+    uint64_t pk[TR_MAX_FEEDS][2] = {{0}}, by[TR_MAX_FEEDS][2] = {{0}};
     for (uint64_t off = 24, k = 0; k < frames; k++, off += 16 + rec_len(b, off)) {
         const uint8_t *fr = b + off + 16;
         uint32_t len = rec_len(b, off);
@@ -897,7 +714,7 @@ static void cut_at(const char *dir, const char *name, const uint8_t *b, size_t s
         char grp[32];
         snprintf(grp, sizeof(grp), "%u.%u.%u.%u", fr[30], fr[31], fr[32], fr[33]);
         unsigned port = (unsigned)fr[36] << 8 | fr[37];
-        for (unsigned i = 0; i < e->n; i++)
+        for (unsigned i = 0; i < e->tr.n; i++)
             for (int w = 0; w < 2; w++) {
                 json_t *tl = truth_line(t, i, w);
                 if (strcmp(json_string_value(json_object_get(tl, "group")), grp) != 0 ||
@@ -921,7 +738,7 @@ static void cut_at(const char *dir, const char *name, const uint8_t *b, size_t s
     json_t *s = at_json(stats);
     assert_int_equal(at_jint(s, "rx.frames"), frames);
     assert_true(json_is_string(json_object_get(s, "capture_error")));
-    for (unsigned i = 0; i < e->n; i++)
+    for (unsigned i = 0; i < e->tr.n; i++)
         for (int w = 0; w < 2; w++) {
             json_t *sl = json_object_get(
                 json_object_get(json_array_get(json_object_get(s, "feeds"), i), "lines"),
@@ -934,7 +751,7 @@ static void cut_at(const char *dir, const char *name, const uint8_t *b, size_t s
     e = inject_check(dir, name, &o, e);
     print_message("cut at %lu: status 1 at byte %lu, %lu frames and %lu records accounted\n",
                   (unsigned long)at, (unsigned long)bad, (unsigned long)frames,
-                  (unsigned long)e->published);
+                  (unsigned long)e->tr.published);
     inj_free(e);
 }
 

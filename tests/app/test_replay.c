@@ -96,22 +96,7 @@ static void edit_config(const char *dir, const char *name, const char *from, con
 {
     char path[512];
     path_of(path, sizeof(path), dir, name, ".yaml");
-    char *y = at_slurp(path);
-    assert_non_null(y);
-    size_t cap = strlen(y) + strlen(to) + 2;
-    char *out = malloc(cap);
-    char *at = from ? strstr(y, from) : NULL;
-    if (from && at == NULL)
-        fail_msg("%s has no '%s'", path, from);
-    if (at) {
-        *at = '\0';
-        snprintf(out, cap, "%s%s%s", y, to, at + strlen(from));
-    } else {
-        snprintf(out, cap, "%s%s", y, to);
-    }
-    at_write(path, out);
-    free(out);
-    free(y);
+    at_edit(path, from, to);
 }
 
 static void test_replay_one_lcore(void **state)

@@ -31,60 +31,27 @@
 
 #include "feed.h"
 #include "io.h"
+#include "feedrig.h"
 #include "testutil.h"
 
-#define NMBUF 1023
-
-static struct rte_mempool *mp;
 static const uint8_t SESS[MOLD_SESSION_LEN] = "0000420007";
 
 static int setup(void **state)
 {
     (void)state;
-    char prefix[64];
-    snprintf(prefix, sizeof(prefix), "mdmux_test_fault%d", (int)getpid());
-    io_eal_opts_t o = {
-        .prog = "test_feed_fault", .lcores = "0", .file_prefix = prefix, .log_level = "*:error"};
-    char err[512];
-    if (io_eal_init(&o, err, sizeof(err)) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    mp = rte_pktmbuf_pool_create("fault_test", NMBUF, 32, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-    return mp != NULL ? 0 : -1;
+    return fr_eal_setup("test_feed_fault", "fault");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    rte_mempool_free(mp);
-    io_eal_cleanup();
-    return 0;
+    return fr_eal_teardown();
 }
 
-/* An mbuf with a 42-byte header and a MoldUDP64 packet of one ITCH 'X' message. */
+/* An mbuf of feed 7 with a MoldUDP64 packet of one ITCH 'X' message (feedrig.h). */
 static struct rte_mbuf *pkt(uint8_t line, uint64_t seq)
 {
-    struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
-    assert_non_null(m);
-    uint8_t *b = (uint8_t *)rte_pktmbuf_append(m, 42 + 20 + 25);
-    assert_non_null(b);
-    memset(b, 0, 42);
-    size_t off = 42 + mold_encode_hdr(b + 42, SESS, seq, 1);
-    uint8_t msg[23] = {'X'};
-    msg[2] = 7;
-    uint64_t be = __builtin_bswap64(seq);
-    memcpy(msg + 11, &be, 8);
-    uint32_t sh = htonl(100);
-    memcpy(msg + 19, &sh, 4);
-    off += mold_encode_block(b + off, msg, 23);
-    io_mbuf_meta_t *meta = io_mbuf_meta(m);
-    *meta = (io_mbuf_meta_t){.rx_tsc = co_tsc(),
-                             .feed = 7,
-                             .line = line,
-                             .payload_off = 42,
-                             .payload_len = (uint16_t)(off - 42)};
-    return m;
+    return fr_mold_mbuf(SESS, 7, line, seq, 1, 1, false);
 }
 
 /* What the consumer saw: messages in order of arrival, events by kind. */
@@ -121,37 +88,28 @@ static void consumer(void *arg)
 }
 
 typedef struct rig {
-    chs_t *in[2];
-    ch_t *out;
-    pool_t *pool;
-    feed_conf_t conf;
+    fr_rig_t b; /* lines A and B, records, conf */
     feed_fault_hooks_t hooks;
     seen_t seen;
     unsigned avail0;
 } rig_t;
 
+/* Feed 07 on lines A and B (64 slots each) with a gap wait of @p gap_wait_ns; no feed
+   yet. */
+static void rig_conf(rig_t *r, uint64_t gap_wait_ns)
+{
+    memset(r, 0, sizeof(*r));
+    r->avail0 = rte_mempool_avail_count(fr_mp);
+    fr_rig_init(&r->b, 2, 7, "feed07", gap_wait_ns);
+    r->seen = (seen_t){.out = r->b.out, .pool = r->b.pool};
+}
+
 /* A feed on lines A and B (64 slots each) with @p hooks (may be NULL). */
 static feed_t *rig_init(rig_t *r, bool with_hooks)
 {
-    memset(r, 0, sizeof(*r));
-    r->avail0 = rte_mempool_avail_count(mp);
-    for (unsigned l = 0; l < 2; l++) {
-        r->in[l] = chs_new(sizeof(void *), 64, -1);
-        r->conf.in[l][0] = r->in[l];
-        r->conf.n_in[l] = 1;
-    }
-    r->out = ch_new(sizeof(void *), 256);
-    r->pool = pool_new(&(pool_opts_t){
-        .name = "recs", .elem_size = sizeof(md_rec_t), .count = 512, .numa_node = -1});
-    r->conf.id = 7;
-    r->conf.name = "feed07";
-    r->conf.numa_node = -1;
-    r->conf.rec_pool = r->pool;
-    r->conf.out_local = r->out;
-    r->conf.gap_wait_ns = 200000000; /* 200 ms of arrival time: no gap unless it must */
-    r->conf.faults = with_hooks ? &r->hooks : NULL;
-    r->seen = (seen_t){.out = r->out, .pool = r->pool};
-    feed_t *f = feed_new(&r->conf);
+    rig_conf(r, 200000000); /* 200 ms of arrival time: no gap unless it must */
+    r->b.conf.faults = with_hooks ? &r->hooks : NULL;
+    feed_t *f = feed_new(&r->b.conf);
     assert_non_null(f);
     return f;
 }
@@ -162,9 +120,9 @@ static void push_ab(rig_t *r, unsigned n)
     for (unsigned l = 0; l < 2; l++) {
         for (uint64_t s = 1; s <= n; s++) {
             struct rte_mbuf *m = pkt((uint8_t)l, s);
-            assert_int_equal(chs_send_burst(r->in[l], &m, 1), 1);
+            assert_int_equal(chs_send_burst(r->b.in[l], &m, 1), 1);
         }
-        chs_close(r->in[l]);
+        chs_close(r->b.in[l]);
     }
 }
 
@@ -178,11 +136,8 @@ static void expect_all(const seen_t *s, unsigned n)
 static void rig_free(rig_t *r, feed_t *f)
 {
     feed_free(f);
-    for (unsigned l = 0; l < 2; l++)
-        chs_free(r->in[l]);
-    ch_free(r->out);
-    pool_free(r->pool);
-    assert_int_equal(rte_mempool_avail_count(mp), r->avail0); /* no mbuf leaked */
+    fr_rig_free(&r->b);
+    assert_int_equal(rte_mempool_avail_count(fr_mp), r->avail0); /* no mbuf leaked */
 }
 
 /* The feed under a supervisor with backoff 0.1 ms doubling, budget @p budget. */
@@ -260,15 +215,15 @@ static void test_panic_past_budget_gives_up(void **state)
     assert_int_equal(feed_abandon(f, untaken), 0); /* nothing twice */
     /* what is still queued on B is the caller's (pipeline: drain_after_giveup) */
     struct rte_mbuf *m[16];
-    unsigned left = chs_recv_burst(r.in[1], m, 16);
+    unsigned left = chs_recv_burst(r.b.in[1], m, 16);
     assert_int_equal(left, 10);
     rte_pktmbuf_free_bulk(m, left);
     /* the output was never closed by the handler: the caller closes it */
-    assert_false(ch_closed(r.out));
-    ch_close(r.out);
+    assert_false(ch_closed(r.b.out));
+    ch_close(r.b.out);
     void *p;
-    while (ch_recv_ptr(r.out, &p, CO_BACKGROUND) == 0)
-        pool_put(r.pool, p);
+    while (ch_recv_ptr(r.b.out, &p, CO_BACKGROUND) == 0)
+        pool_put(r.b.pool, p);
     rig_free(&r, f);
     assert_int_equal(co_sched_free(sched, stderr), 0);
 }
@@ -288,7 +243,7 @@ static void probe(void *arg)
     feed_stats_t st;
     feed_stats(p->f, &st);
     p->packets = st.line[0].packets + st.line[1].packets;
-    p->queued = (unsigned)chs_len(p->r->in[1]);
+    p->queued = (unsigned)chs_len(p->r->b.in[1]);
 }
 
 static void test_stall_parks_without_taking(void **state)
@@ -394,46 +349,20 @@ static void test_request_hook_refuses(void **state)
     co_sched_t *sched = co_sched_new(NULL);
     struct rte_ring *rxr = rte_ring_create("qrx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     struct rte_ring *txr = rte_ring_create("qtx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    int port = rte_eth_from_rings("faultring0", &rxr, 1, &txr, 1, 0);
-    assert_true(port >= 0);
-    struct rte_eth_conf ec = {0};
-    assert_int_equal(rte_eth_dev_configure((uint16_t)port, 1, 1, &ec), 0);
-    assert_int_equal(rte_eth_rx_queue_setup((uint16_t)port, 0, 64, 0, NULL, mp), 0);
-    assert_int_equal(rte_eth_tx_queue_setup((uint16_t)port, 0, 64, 0, NULL), 0);
-    assert_int_equal(rte_eth_dev_start((uint16_t)port), 0);
+    uint16_t port = fr_ring_port("faultring0", rxr, txr);
     rig_t r;
-    memset(&r, 0, sizeof(r));
-    r.avail0 = rte_mempool_avail_count(mp);
-    for (unsigned l = 0; l < 2; l++)
-        r.in[l] = chs_new(sizeof(void *), 64, -1);
-    r.out = ch_new(sizeof(void *), 256);
-    r.pool = pool_new(&(pool_opts_t){
-        .name = "recs", .elem_size = sizeof(md_rec_t), .count = 512, .numa_node = -1});
-    r.conf = (feed_conf_t){.id = 7,
-                           .name = "feed07",
-                           .numa_node = -1,
-                           .rec_pool = r.pool,
-                           .out_local = r.out,
-                           .gap_wait_ns = 100000,
-                           .faults = &r.hooks,
-                           .rereq = {.enabled = true,
-                                     .port_id = (uint16_t)port,
-                                     .mbuf_pool = mp,
-                                     .retry_ns = 100000,
-                                     .max_retries = 2}};
-    for (unsigned l = 0; l < 2; l++) {
-        r.conf.in[l][0] = r.in[l];
-        r.conf.n_in[l] = 1;
-    }
+    rig_conf(&r, 100000);
+    r.b.conf.faults = &r.hooks;
+    r.b.conf.rereq = (feed_rereq_conf_t){
+        .enabled = true, .port_id = port, .mbuf_pool = fr_mp, .retry_ns = 100000, .max_retries = 2};
     r.hooks.request = refuse;
-    r.seen = (seen_t){.out = r.out, .pool = r.pool};
-    feed_t *f = feed_new(&r.conf);
+    feed_t *f = feed_new(&r.b.conf);
     assert_non_null(f);
     /* 1 and 3 on both lines: 2 is missing everywhere */
     for (unsigned l = 0; l < 2; l++) {
         struct rte_mbuf *m[2] = {pkt((uint8_t)l, 1), pkt((uint8_t)l, 3)};
-        assert_int_equal(chs_send_burst(r.in[l], m, 2), 2);
-        chs_close(r.in[l]);
+        assert_int_equal(chs_send_burst(r.b.in[l], m, 2), 2);
+        chs_close(r.b.in[l]);
     }
     assert_non_null(co_spawn(feed_main, f, &(co_opts_t){.name = "feed07"}));
     assert_non_null(co_spawn(consumer, &r.seen, NULL));

@@ -22,74 +22,30 @@
 
 #include "feed.h"
 #include "io.h"
+#include "feedrig.h"
 #include "testutil.h"
 
-#define NMBUF 1023
-
-static struct rte_mempool *mp;
 static const uint8_t SESS[MOLD_SESSION_LEN] = "0000420001";
 
 static int setup(void **state)
 {
     (void)state;
-    char prefix[64];
-    snprintf(prefix, sizeof(prefix), "mdmux_test_feed%d", (int)getpid());
-    io_eal_opts_t o = {
-        .prog = "test_feed_handler", .lcores = "0", .file_prefix = prefix, .log_level = "*:error"};
-    char err[512];
-    if (io_eal_init(&o, err, sizeof(err)) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    mp = rte_pktmbuf_pool_create("feed_test", NMBUF, 32, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-    return mp != NULL ? 0 : -1;
+    return fr_eal_setup("test_feed_handler", "feed");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    rte_mempool_free(mp);
-    io_eal_cleanup();
-    return 0;
+    return fr_eal_teardown();
 }
 
-/* An ITCH 'X' (order cancel, 23 bytes) whose reference is its sequence number. */
-static size_t itch_x(uint8_t *p, uint64_t seq)
-{
-    memset(p, 0, 23);
-    p[0] = 'X';
-    p[2] = 7; /* locate 7 */
-    uint64_t be = __builtin_bswap64(seq);
-    memcpy(p + 11, &be, 8);
-    uint32_t sh = htonl(100);
-    memcpy(p + 19, &sh, 4);
-    return 23;
-}
-
-/* An mbuf holding a 42-byte header and a MoldUDP64 packet of messages [seq, seq+n). */
+/* An mbuf of feed 3 holding a MoldUDP64 packet of messages [seq, seq+n) (feedrig.h),
+   intended_tsc 42. */
 static struct rte_mbuf *mold_mbuf(uint8_t line, uint64_t seq, uint16_t n, uint16_t count_field,
                                   bool bad_itch)
 {
-    struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
-    assert_non_null(m);
-    uint8_t *b = (uint8_t *)rte_pktmbuf_append(m, 42 + 20 + n * 25);
-    assert_non_null(b);
-    memset(b, 0, 42);
-    size_t off = 42 + mold_encode_hdr(b + 42, SESS, seq, count_field);
-    for (uint16_t i = 0; i < n; i++) {
-        uint8_t msg[23];
-        itch_x(msg, seq + i);
-        if (bad_itch)
-            msg[0] = '@';
-        off += mold_encode_block(b + off, msg, 23);
-    }
-    io_mbuf_meta_t *meta = io_mbuf_meta(m);
-    *meta = (io_mbuf_meta_t){.rx_tsc = co_tsc(),
-                             .intended_tsc = 42,
-                             .feed = 3,
-                             .line = line,
-                             .payload_off = 42,
-                             .payload_len = (uint16_t)(off - 42)};
+    struct rte_mbuf *m = fr_mold_mbuf(SESS, 3, line, seq, n, count_field, bad_itch);
+    io_mbuf_meta(m)->intended_tsc = 42;
     return m;
 }
 
@@ -144,50 +100,10 @@ static void server(void *arg)
     /* RETX stays open: the handler must end once A and B are over and the gap filled */
 }
 
-static uint16_t ring_port(const char *name, struct rte_ring *rxr, struct rte_ring *txr)
+/* Feed 03 on lines A, B and RETX, a 200 us gap wait. */
+static void rig_init(fr_rig_t *r)
 {
-    int port = rte_eth_from_rings(name, &rxr, 1, &txr, 1, 0);
-    assert_true(port >= 0);
-    struct rte_eth_conf conf = {0};
-    assert_int_equal(rte_eth_dev_configure((uint16_t)port, 1, 1, &conf), 0);
-    assert_int_equal(rte_eth_rx_queue_setup((uint16_t)port, 0, 64, 0, NULL, mp), 0);
-    assert_int_equal(rte_eth_tx_queue_setup((uint16_t)port, 0, 64, 0, NULL), 0);
-    assert_int_equal(rte_eth_dev_start((uint16_t)port), 0);
-    return (uint16_t)port;
-}
-
-typedef struct rig {
-    chs_t *in[FEED_LINES];
-    ch_t *out;
-    pool_t *pool;
-    feed_conf_t conf;
-} rig_t;
-
-static void rig_init(rig_t *r)
-{
-    memset(r, 0, sizeof(*r));
-    for (unsigned l = 0; l < FEED_LINES; l++) {
-        r->in[l] = chs_new(sizeof(void *), 64, -1);
-        r->conf.in[l][0] = r->in[l];
-        r->conf.n_in[l] = 1;
-    }
-    r->out = ch_new(sizeof(void *), 256);
-    r->pool = pool_new(&(pool_opts_t){
-        .name = "recs", .elem_size = sizeof(md_rec_t), .count = 512, .numa_node = -1});
-    r->conf.id = 3;
-    r->conf.name = "feed03";
-    r->conf.numa_node = -1;
-    r->conf.rec_pool = r->pool;
-    r->conf.out_local = r->out;
-    r->conf.gap_wait_ns = 200000;
-}
-
-static void rig_free(rig_t *r)
-{
-    for (unsigned l = 0; l < FEED_LINES; l++)
-        chs_free(r->in[l]);
-    ch_free(r->out);
-    pool_free(r->pool);
+    fr_rig_init(r, FEED_LINES, 3, "feed03", 200000);
 }
 
 static void test_gap_rerequest_fill(void **state)
@@ -196,13 +112,13 @@ static void test_gap_rerequest_fill(void **state)
     co_sched_t *sched = co_sched_new(NULL);
     struct rte_ring *rxr = rte_ring_create("frx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     struct rte_ring *txr = rte_ring_create("ftx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    uint16_t port = ring_port("feedring0", rxr, txr);
-    unsigned avail0 = rte_mempool_avail_count(mp);
-    rig_t r;
+    uint16_t port = fr_ring_port("feedring0", rxr, txr);
+    unsigned avail0 = rte_mempool_avail_count(fr_mp);
+    fr_rig_t r;
     rig_init(&r);
     r.conf.rereq = (feed_rereq_conf_t){.enabled = true,
                                        .port_id = port,
-                                       .mbuf_pool = mp,
+                                       .mbuf_pool = fr_mp,
                                        .dst_ip_be = htonl(0x0A000002),
                                        .src_ip_be = htonl(0x0A000001),
                                        .src_port_be = htons(5000),
@@ -270,8 +186,8 @@ static void test_gap_rerequest_fill(void **state)
     assert_int_equal(st.skew_samples, 2);
     assert_true(ch_closed(r.out));
     feed_free(f);
-    assert_int_equal(rte_mempool_avail_count(mp), avail0);
-    rig_free(&r);
+    assert_int_equal(rte_mempool_avail_count(fr_mp), avail0);
+    fr_rig_free(&r);
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
     rte_ring_free(rxr);
@@ -290,8 +206,8 @@ static void test_cancel(void **state)
 {
     (void)state;
     co_sched_t *sched = co_sched_new(NULL);
-    unsigned avail0 = rte_mempool_avail_count(mp);
-    rig_t r;
+    unsigned avail0 = rte_mempool_avail_count(fr_mp);
+    fr_rig_t r;
     rig_init(&r);
     r.conf.gap_wait_ns = 10000000000ull; /* never declare: the packets stay held */
     r.conf.window = 16;
@@ -311,10 +227,10 @@ static void test_cancel(void **state)
     feed_stats_t st;
     feed_stats(f, &st);
     assert_int_equal(st.line[0].discarded + st.line[1].discarded, 2);
-    assert_int_equal(rte_mempool_avail_count(mp), avail0);
+    assert_int_equal(rte_mempool_avail_count(fr_mp), avail0);
     feed_free(f);
     co_ctx_free(ctx);
-    rig_free(&r);
+    fr_rig_free(&r);
     co_sched_free(sched, stderr);
 }
 
@@ -347,7 +263,7 @@ static void test_pool_backpressure(void **state)
 {
     (void)state;
     co_sched_t *sched = co_sched_new(NULL);
-    rig_t r;
+    fr_rig_t r;
     rig_init(&r);
     pool_free(r.pool);
     r.pool = pool_new(&(pool_opts_t){.name = "tiny",
@@ -378,14 +294,14 @@ static void test_pool_backpressure(void **state)
     assert_int_equal(st.out_dropped, 0);
     feed_free(f);
     chs_free(out);
-    rig_free(&r);
+    fr_rig_free(&r);
     co_sched_free(sched, stderr);
 }
 
 static void test_bad_conf(void **state)
 {
     (void)state;
-    rig_t r;
+    fr_rig_t r;
     rig_init(&r);
     feed_conf_t c = r.conf;
     c.out_spsc = r.in[0]; /* both outputs */
@@ -404,7 +320,7 @@ static void test_bad_conf(void **state)
     c.out_local = wide;
     assert_null(feed_new(&c));
     ch_free(wide);
-    rig_free(&r);
+    fr_rig_free(&r);
 }
 
 int main(void)
