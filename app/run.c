@@ -608,6 +608,12 @@ static int open_ports(app_t *a)
         free(labels);
         if (id < 0) {
             fprintf(stderr, "mdmux: port %s (%s): %s\n", p->name, p->device, err);
+            if (pc.steering == IO_STEER_FLOW && strstr(err, "steering: flow rule"))
+                fprintf(stderr,
+                        "mdmux: port %s: the PMD does not take mdmux's flow rules; "
+                        "ports[].steering: rss or none runs without them "
+                        "(docs/operations.md, \"Steering feeds to queues\")\n",
+                        p->name);
             return -1;
         }
         a->port_ids[a->nports_open++] = id;
