@@ -1012,6 +1012,7 @@ static int obs_start(app_t *a)
     v->nrx = a->nrx;
     v->report_dir = a->o->report_dir;
     v->mode = a->replay ? "replay" : "run";
+    v->port_ids = a->replay ? NULL : a->port_ids;
     for (unsigned i = 0; i < a->cfg->nhandlers; i++)
         v->nhandlers += a->lc[a->cfg->handlers[i]].used;
     if (a->telemetry)

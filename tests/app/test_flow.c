@@ -31,6 +31,8 @@
 
 #include "apptest.h"
 
+#define TELEMETRY_CLI "/usr/bin/dpdk-telemetry.py"
+
 #define TWO_FEEDS                                                                                  \
     "feeds:\n"                                                                                     \
     "  - name: f0\n"                                                                               \
@@ -107,14 +109,34 @@ static void test_null_rss(void **state)
                   "  - {name: nul, device: \"net_null0,size=64\", rx_queues: 2, steering: rss}\n"
                   "rx:\n"
                   "  - {lcore: 0, port: nul, queue: 0}\n"
-                  "  - {lcore: 1, port: nul, queue: 1}\n" TWO_FEEDS);
-    char *run[] = {(char *)MDMUX_BIN,        (char *)"run", (char *)"-c", cfg, (char *)"--",
-                   (char *)at_file_prefix(), NULL};
+                  "  - {lcore: 1, port: nul, queue: 1}\n"
+                  "telemetry: true\n" TWO_FEEDS);
+    const char *prefix = at_file_prefix();
+    char *run[] = {(char *)MDMUX_BIN, (char *)"run",  (char *)"-c", cfg,
+                   (char *)"--",      (char *)prefix, NULL};
     int st = -1;
     pid_t pid = start_running(run, dir, &st);
     char *e = slurp2(dir, "mdmux.err");
     if (pid == 0)
         fail_msg("mdmux run (rss) did not come up: %d\n%s", st, e);
+    if (access(TELEMETRY_CLI, R_OK) == 0) {
+        const char *pre = strchr(prefix, '=') + 1;
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd),
+                 "printf '/mdmux/flows\\n/mdmux/flows,nosuch\\n' | python3 " TELEMETRY_CLI
+                 " -f '%s'",
+                 pre);
+        char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+        at_result_t r;
+        int ts = at_run(argv, 60, &r);
+        if (ts != 0)
+            fail_msg("dpdk-telemetry.py: status %d\n%s%s", ts, r.out, r.err);
+        at_contains(r.out, "{\"/mdmux/flows\": {\"nul\": {\"steering\": \"rss\", "
+                           "\"rx_queues\": 2, \"rules\": 0}}}");
+        at_contains(r.out, "{\"/mdmux/flows\": {\"error\": \"unknown port\"}}");
+        at_result_free(&r);
+    } else
+        print_message(TELEMETRY_CLI " not installed: /mdmux/flows not checked\n");
     kill(pid, SIGTERM);
     st = at_wait(pid, 60);
     free(e);
