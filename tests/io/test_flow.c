@@ -20,6 +20,7 @@
 #include <rte_ethdev.h>
 
 #include "io.h"
+#include "io_internal.h"
 
 static void test_rule_build(void **state)
 {
@@ -75,6 +76,19 @@ static void test_rule_build(void **state)
     assert_string_equal(io_steering_name(IO_STEER_FLOW), "flow");
     assert_string_equal(io_steering_name(IO_STEER_RSS), "rss");
     assert_string_equal(io_steering_name(IO_STEER_NONE), "none");
+}
+
+/* The RSS mask: what the device offers of IO_RSS_HF (warning on stderr about the rest). */
+static void test_rss_mask(void **state)
+{
+    (void)state;
+    io_port_conf_t c = {.name = "m"};
+    assert_int_equal(io_rss_hf(&c, UINT64_MAX), IO_RSS_HF);
+    assert_int_equal(io_rss_hf(&c, IO_RSS_HF), IO_RSS_HF);
+    assert_int_equal(io_rss_hf(&c, RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP),
+                     RTE_ETH_RSS_IPV4);
+    assert_int_equal(io_rss_hf(&c, RTE_ETH_RSS_NONFRAG_IPV4_TCP), 0);
+    assert_true((IO_RSS_HF & RTE_ETH_RSS_NONFRAG_IPV4_UDP) != 0);
 }
 
 static int eal_setup(void **state)
@@ -161,6 +175,7 @@ int main(void)
 {
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(test_rule_build),
+        cmocka_unit_test(test_rss_mask),
     };
     const struct CMUnitTest eal[] = {
         cmocka_unit_test(test_flow_rejected),
