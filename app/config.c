@@ -124,12 +124,23 @@ struct raw_port {
     char *device;
     uint32_t *rx_queues;
     uint32_t *rx_desc;
+    char *steering;
+    uint32_t *default_queue;
+};
+
+struct raw_rx_line {
+    char *feed;
+    char *line;
 };
 
 struct raw_rx {
     uint32_t lcore;
     char *port;
     uint32_t *queue;
+    char **feeds;
+    unsigned feeds_count;
+    struct raw_rx_line *lines;
+    unsigned lines_count;
 };
 
 struct raw_channels {
@@ -300,6 +311,8 @@ static const cyaml_schema_field_t port_fields[] = {
     STR("device", struct raw_port, device, 0),
     CYAML_FIELD_UINT_PTR("rx_queues", OPT, struct raw_port, rx_queues),
     CYAML_FIELD_UINT_PTR("rx_desc", OPT, struct raw_port, rx_desc),
+    STR("steering", struct raw_port, steering, CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_UINT_PTR("default_queue", OPT, struct raw_port, default_queue),
     CYAML_FIELD_END,
 };
 
@@ -307,10 +320,22 @@ static const cyaml_schema_value_t port_value = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_port, port_fields),
 };
 
+static const cyaml_schema_field_t rx_line_fields[] = {
+    STR("feed", struct raw_rx_line, feed, 0),
+    STR("line", struct raw_rx_line, line, 0),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t rx_line_value = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_rx_line, rx_line_fields),
+};
+
 static const cyaml_schema_field_t rx_fields[] = {
     CYAML_FIELD_UINT("lcore", CYAML_FLAG_DEFAULT, struct raw_rx, lcore),
     STR("port", struct raw_rx, port, 0),
     CYAML_FIELD_UINT_PTR("queue", OPT, struct raw_rx, queue),
+    CYAML_FIELD_SEQUENCE("feeds", OPT, struct raw_rx, feeds, &string_value, 0, CFG_MAX_FEEDS),
+    CYAML_FIELD_SEQUENCE("lines", OPT, struct raw_rx, lines, &rx_line_value, 0, 2 * CFG_MAX_FEEDS),
     CYAML_FIELD_END,
 };
 
@@ -812,6 +837,26 @@ static void conv_ports(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
         snprintf(path, sizeof(path), "ports[%u].rx_desc", i);
         if (p->rx_desc < 64 || p->rx_desc > 32768)
             fail(ld, path, "%u: expected 64 to 32768", p->rx_desc);
+        snprintf(path, sizeof(path), "ports[%u].steering", i);
+        p->steering = p->rx_queues > 1 ? CFG_STEER_FLOW : CFG_STEER_NONE;
+        if (rp->steering) {
+            if (strcmp(rp->steering, "flow") == 0)
+                p->steering = CFG_STEER_FLOW;
+            else if (strcmp(rp->steering, "rss") == 0)
+                p->steering = CFG_STEER_RSS;
+            else if (strcmp(rp->steering, "none") == 0)
+                p->steering = CFG_STEER_NONE;
+            else
+                fail(ld, path, "'%s': expected flow, rss or none", rp->steering);
+        }
+        snprintf(path, sizeof(path), "ports[%u].default_queue", i);
+        p->default_queue = rp->default_queue ? *rp->default_queue : 0;
+        if (rp->default_queue && p->steering != CFG_STEER_FLOW)
+            fail(ld, path, "only with steering: flow (this port's is %s)",
+                 cfg_steering_name(p->steering));
+        else if (p->default_queue >= p->rx_queues)
+            fail(ld, path, "queue %u but the port has %u rx_queues", p->default_queue,
+                 p->rx_queues);
         snprintf(path, sizeof(path), "ports[%u].device", i);
         if (rp->device[0] == '\0')
             fail(ld, path, "empty device");
@@ -872,6 +917,109 @@ static void conv_rx(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
                 fail(ld, path, "port '%s' queue %u is already polled by %s (lcore %u, line %u)",
                      x->port, x->queue, other, c->rx[j].lcore, line_of(ld, other));
         }
+    }
+}
+
+static int feed_index(const cfg_t *c, const char *name);
+
+/* Steer feed line (@p f, @p l) of port @p p to @p queue for rx entry @p i, at @p path;
+   @p by[f][l] is the rx entry that did it first (-1: none). */
+static void steer_line(loader_t *ld, const char *path, cfg_port_t *p, int (*by)[CFG_LINES],
+                       unsigned i, const cfg_t *c, unsigned f, unsigned l, unsigned queue)
+{
+    if (by[f][l] >= 0) {
+        char other[24];
+        snprintf(other, sizeof(other), "rx[%d]", by[f][l]);
+        fail(ld, path, "feed '%s' line %s is already steered to port '%s' queue %u by %s (line %u)",
+             c->feeds[f].name, cfg_line_name(l), p->name, p->line_queue[f][l], other,
+             line_of(ld, other));
+        return;
+    }
+    by[f][l] = (int)i;
+    p->line_queue[f][l] = (uint16_t)queue;
+}
+
+/* rx[].feeds and rx[].lines: the queue of each feed line on each port with steering:
+   flow; every line no entry lists goes to the port's default_queue. */
+static void conv_steer(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
+{
+    for (unsigned pi = 0; pi < c->nports; pi++) {
+        cfg_port_t *p = &c->ports[pi];
+        if (p->steering != CFG_STEER_FLOW || c->nfeeds == 0)
+            continue;
+        p->line_queue = calloc(c->nfeeds, sizeof(*p->line_queue));
+        int(*by)[CFG_LINES] = calloc(c->nfeeds, sizeof(*by));
+        if (p->line_queue == NULL || by == NULL) {
+            free(by);
+            fail(ld, "ports", "out of memory");
+            return;
+        }
+        for (unsigned f = 0; f < c->nfeeds; f++)
+            for (unsigned l = 0; l < CFG_LINES; l++) {
+                p->line_queue[f][l] = (uint16_t)p->default_queue;
+                by[f][l] = -1;
+            }
+        for (unsigned i = 0; i < r->rx_count && i < c->nrx; i++) {
+            const struct raw_rx *rr = &r->rx[i];
+            if (strcmp(rr->port, p->name) != 0)
+                continue;
+            unsigned q = c->rx[i].queue;
+            char path[64];
+            for (unsigned j = 0; j < rr->feeds_count; j++) {
+                snprintf(path, sizeof(path), "rx[%u].feeds[%u]", i, j);
+                int f = feed_index(c, rr->feeds[j]);
+                if (f < 0) {
+                    fail(ld, path, "'%s': no such feed in feeds (line %u)", rr->feeds[j],
+                         line_of(ld, "feeds"));
+                    continue;
+                }
+                for (unsigned l = 0; l < c->feeds[f].nlines; l++)
+                    steer_line(ld, path, p, by, i, c, (unsigned)f, l, q);
+            }
+            for (unsigned j = 0; j < rr->lines_count; j++) {
+                const struct raw_rx_line *x = &rr->lines[j];
+                snprintf(path, sizeof(path), "rx[%u].lines[%u].feed", i, j);
+                int f = feed_index(c, x->feed);
+                if (f < 0) {
+                    fail(ld, path, "'%s': no such feed in feeds (line %u)", x->feed,
+                         line_of(ld, "feeds"));
+                    continue;
+                }
+                snprintf(path, sizeof(path), "rx[%u].lines[%u].line", i, j);
+                unsigned l;
+                if (strcmp(x->line, "a") == 0 || strcmp(x->line, "A") == 0)
+                    l = CFG_LINE_A;
+                else if (strcmp(x->line, "b") == 0 || strcmp(x->line, "B") == 0)
+                    l = CFG_LINE_B;
+                else {
+                    fail(ld, path, "'%s': expected a or b", x->line);
+                    continue;
+                }
+                if (l >= c->feeds[f].nlines) {
+                    fail(ld, path, "feed '%s' has no line b", x->feed);
+                    continue;
+                }
+                steer_line(ld, path, p, by, i, c, (unsigned)f, l, q);
+            }
+        }
+        free(by);
+    }
+    /* feeds: and lines: on an entry whose port does not steer by flow rules */
+    for (unsigned i = 0; i < r->rx_count && i < c->nrx; i++) {
+        const struct raw_rx *rr = &r->rx[i];
+        if (rr->feeds_count == 0 && rr->lines_count == 0)
+            continue;
+        const cfg_port_t *p = NULL;
+        for (unsigned pi = 0; pi < c->nports; pi++)
+            if (strcmp(c->ports[pi].name, rr->port) == 0)
+                p = &c->ports[pi];
+        char path[40];
+        snprintf(path, sizeof(path), "rx[%u].%s", i, rr->feeds_count ? "feeds" : "lines");
+        if (p == NULL && strcmp(rr->port, CFG_REPLAY_PORT) == 0)
+            fail(ld, path, "the replay port has one queue: nothing to steer");
+        else if (p && p->steering != CFG_STEER_FLOW)
+            fail(ld, path, "port '%s' has steering: %s; feeds and lines need steering: flow",
+                 p->name, cfg_steering_name(p->steering));
     }
 }
 
@@ -1515,6 +1663,7 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
     conv_outputs(ld, r->outputs, c);
     conv_rereq(ld, r->rereq, &c->rereq);
     conv_feeds(ld, r, c);
+    conv_steer(ld, r, c);
     conv_faults(ld, r, c);
     check_rereq(ld, c);
     conv_metrics(ld, r, c);
@@ -1631,8 +1780,10 @@ void cfg_free(cfg_t *c)
     for (unsigned i = 0; i < c->eal.nargs; i++)
         free(c->eal.args[i]);
     free(c->eal.args);
-    for (unsigned i = 0; i < c->nports; i++)
+    for (unsigned i = 0; i < c->nports; i++) {
         free(c->ports[i].device);
+        free(c->ports[i].line_queue);
+    }
     free(c->ports);
     free(c->rx);
     free(c->feeds);
@@ -1851,4 +2002,9 @@ int cfg_default_rx(cfg_t *c, const cfg_port_t *ports, unsigned nports)
         }
     }
     return 0;
+}
+
+const char *cfg_steering_name(cfg_steering_t s)
+{
+    return s == CFG_STEER_FLOW ? "flow" : s == CFG_STEER_RSS ? "rss" : "none";
 }

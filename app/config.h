@@ -126,12 +126,23 @@ typedef struct cfg_mcast {
     char group_text[24]; /**< "A.B.C.D:PORT" as written (reports) */
 } cfg_mcast_t;
 
+/** How a port spreads its traffic over its RX queues (ports[].steering). */
+typedef enum cfg_steering {
+    CFG_STEER_NONE = 0, /**< no rules, no RSS: the PMD decides (queue 0 on most) */
+    CFG_STEER_RSS,      /**< RSS on IPv4/UDP hashes */
+    CFG_STEER_FLOW,     /**< one rte_flow rule per feed line (rx[].feeds, rx[].lines) */
+} cfg_steering_t;
+
 /** A DPDK port. */
 typedef struct cfg_port {
     char name[CFG_NAME_MAX + 1];
     char *device; /**< PCI address or vdev string */
     unsigned rx_queues;
     unsigned rx_desc;
+    cfg_steering_t steering; /**< default: flow when rx_queues > 1, else none */
+    unsigned default_queue;  /**< flow: the queue of the lines no rx entry lists (0) */
+    /** flow: [nfeeds], the queue each feed line is steered to; NULL otherwise */
+    uint16_t (*line_queue)[CFG_LINES];
 } cfg_port_t;
 
 /** Which lcore polls which (port, queue). */
@@ -316,6 +327,9 @@ int cfg_parse_listen(const char *s, uint32_t *addr_be, uint16_t *port);
 
 /** "max", "speed" or "rate". */
 const char *cfg_pace_name(cfg_pace_t p);
+
+/** "none", "rss" or "flow". */
+const char *cfg_steering_name(cfg_steering_t s);
 
 /** Line name: "A" or "B". */
 const char *cfg_line_name(unsigned line);

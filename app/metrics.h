@@ -33,6 +33,7 @@ typedef struct metrics_view {
     unsigned nhandlers;          /**< lcores running feed handlers */
     const char *report_dir;      /**< --report DIR for POST /report, or NULL */
     const char *mode;            /**< "replay" or "run" (titles the on-demand report) */
+    const int *port_ids;         /**< run: DPDK port id of each cfg->ports entry; else NULL */
 } metrics_view_t;
 
 /**

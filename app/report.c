@@ -422,6 +422,35 @@ static json_t *rx_json(const io_rx_stats_t *x)
                      (json_int_t)x->malformed_total, "malformed", mal);
 }
 
+/* Per RX lcore: its totals and the lines it classified (only those with packets). */
+static json_t *rx_lcores_json(const rep_t *r)
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; i < r->nrxl; i++) {
+        const rep_rx_lcore_t *x = &r->rxl[i];
+        json_t *lines = json_object();
+        for (unsigned f = 0; x->packets && f < r->cfg->nfeeds; f++) {
+            json_t *fl = NULL;
+            for (unsigned l = 0; l < r->cfg->feeds[f].nlines; l++) {
+                if (x->packets[f][l] == 0)
+                    continue;
+                if (fl == NULL)
+                    fl = json_object();
+                json_object_set_new(fl, cfg_line_name(l),
+                                    json_integer((json_int_t)x->packets[f][l]));
+            }
+            if (fl)
+                json_object_set_new(lines, r->cfg->feeds[f].name, fl);
+        }
+        json_array_append_new(
+            a, json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:o}", "lcore", (int)x->lcore, "frames",
+                         (json_int_t)x->st.frames, "accepted", (json_int_t)x->st.accepted, "other",
+                         (json_int_t)x->st.other, "unknown_flow", (json_int_t)x->st.unknown,
+                         "malformed_total", (json_int_t)x->st.malformed_total, "lines", lines));
+    }
+    return a;
+}
+
 static json_t *feeds_json(const rep_t *r)
 {
     json_t *feeds = json_array();
@@ -627,6 +656,7 @@ int rep_write_json(const char *path, const rep_t *r)
         "{s:s, s:s?, s:s?, s:b, s:f, s:o, s:o, s:o, s:o}", "mode", r->mode, "capture", r->capture,
         "capture_error", r->capture_error, "interrupted", r->interrupted, "elapsed_s", r->elapsed_s,
         "ports", ports_json(r), "rx", rx_json(&r->rx), "pacing", pacing, "feeds", feeds_json(r));
+    json_object_set_new(root, "rx_lcores", rx_lcores_json(r));
     json_object_set_new(root, "outputs", outputs_json(r));
     json_object_set_new(root, "accounting", accounting_json(r));
     json_object_set_new(root, "shutdown", shutdown_json(r));

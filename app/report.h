@@ -78,11 +78,20 @@ typedef struct rep_acct {
 } rep_acct_t;
 
 /** Everything the report shows. */
+/** One RX lcore's own counters (the stats JSON's rx_lcores). */
+typedef struct rep_rx_lcore {
+    unsigned lcore;
+    io_rx_stats_t st;
+    uint64_t (*packets)[CFG_LINES]; /**< [cfg->nfeeds] lines this lcore classified */
+} rep_rx_lcore_t;
+
 typedef struct rep {
     const cfg_t *cfg;
-    const char *mode;               /**< "replay" or "run" */
-    const char *capture;            /**< replay: the file */
-    io_rx_stats_t rx;               /**< summed over RX lcores, unknown flows merged */
+    const char *mode;    /**< "replay" or "run" */
+    const char *capture; /**< replay: the file */
+    io_rx_stats_t rx;    /**< summed over RX lcores, unknown flows merged */
+    rep_rx_lcore_t *rxl; /**< [nrxl] per RX lcore, in lcore order */
+    unsigned nrxl;
     rep_line_t (*lines)[CFG_LINES]; /**< [cfg->nfeeds] */
     rep_port_t *ports;              /**< [nports] */
     unsigned nports;

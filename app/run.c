@@ -553,10 +553,67 @@ static int open_ports(app_t *a)
             .rx_queues = p->rx_queues,
             .rx_desc = p->rx_desc,
             .rx_socket = rx_socket_of(c, p->name),
+            .steering = p->steering == CFG_STEER_FLOW  ? IO_STEER_FLOW
+                        : p->steering == CFG_STEER_RSS ? IO_STEER_RSS
+                                                       : IO_STEER_NONE,
         };
+        io_steer_rule_t *rules = NULL;
+        char(*labels)[CFG_NAME_MAX + 16] = NULL;
+        if (p->steering == CFG_STEER_FLOW && p->line_queue && c->nfeeds) {
+            rules = calloc((size_t)c->nfeeds * CFG_LINES, sizeof(*rules));
+            labels = calloc((size_t)c->nfeeds * CFG_LINES, sizeof(*labels));
+            if (rules == NULL || labels == NULL) {
+                free(rules);
+                free(labels);
+                return -1;
+            }
+            for (unsigned f = 0; f < c->nfeeds; f++)
+                for (unsigned l = 0; l < c->feeds[f].nlines; l++) {
+                    const cfg_line_t *x = &c->feeds[f].line[l];
+                    snprintf(labels[pc.n_rules], sizeof(labels[0]), "feed %s line %s",
+                             c->feeds[f].name, cfg_line_name(l));
+                    rules[pc.n_rules] = (io_steer_rule_t){.dst_ip_be = x->group_be,
+                                                          .dst_port_be = htons(x->port),
+                                                          .queue = p->line_queue[f][l],
+                                                          .label = labels[pc.n_rules]};
+                    pc.n_rules++;
+                }
+            pc.rules = rules;
+        }
         int id = io_port_open(&pc, err, sizeof(err));
+        if (id >= 0 && pc.steering != IO_STEER_NONE) {
+            /* what steers where: one line per queue (the rules, in short) */
+            printf("mdmux: port %s: steering %s", p->name, io_steering_name(pc.steering));
+            if (pc.steering == IO_STEER_FLOW) {
+                printf(", %u rte_flow rules:", io_port_flow_count((uint16_t)id));
+                for (unsigned q = 0; q < p->rx_queues; q++) {
+                    unsigned n = 0;
+                    for (unsigned k = 0; k < pc.n_rules; k++)
+                        n += rules[k].queue == q;
+                    printf(" queue %u <- %u lines;", q, n);
+                }
+            }
+            printf("\n");
+            if (a->o->verbose)
+                for (unsigned k = 0; k < pc.n_rules; k++) {
+                    struct in_addr ia = {.s_addr = rules[k].dst_ip_be};
+                    printf("mdmux: port %s: flow %u: eth / ipv4 dst is %s / udp dst is %u -> "
+                           "queue %u (%s)\n",
+                           p->name, k, inet_ntoa(ia), ntohs(rules[k].dst_port_be), rules[k].queue,
+                           rules[k].label);
+                }
+            fflush(stdout);
+        }
+        free(rules);
+        free(labels);
         if (id < 0) {
             fprintf(stderr, "mdmux: port %s (%s): %s\n", p->name, p->device, err);
+            if (pc.steering == IO_STEER_FLOW && strstr(err, "steering: flow rule"))
+                fprintf(stderr,
+                        "mdmux: port %s: the PMD does not take mdmux's flow rules; "
+                        "ports[].steering: rss or none runs without them "
+                        "(docs/operations.md, \"Steering feeds to queues\")\n",
+                        p->name);
             return -1;
         }
         a->port_ids[a->nports_open++] = id;
@@ -873,6 +930,8 @@ static int report(app_t *a)
         free(r.ports);
         return -1;
     }
+    static rep_rx_lcore_t rxl[CFG_MAX_LCORES];
+    r.rxl = rxl;
     for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
         io_rx_t *rx = a->lc[id].rx;
         if (rx == NULL)
@@ -880,10 +939,16 @@ static int report(app_t *a)
         io_rx_stats_t s;
         io_rx_stats(rx, &s);
         rep_add_rx(&r.rx, &s);
+        rep_rx_lcore_t *xl = &rxl[r.nrxl++];
+        *xl = (rep_rx_lcore_t){.lcore = id,
+                               .st = s,
+                               .packets = calloc(c->nfeeds ? c->nfeeds : 1, sizeof(*xl->packets))};
         for (unsigned f = 0; f < c->nfeeds; f++) {
             for (unsigned l = 0; l < c->feeds[f].nlines; l++) {
                 io_line_stats_t ls;
                 io_rx_line_stats(rx, (uint16_t)f, (uint8_t)l, &ls);
+                if (xl->packets)
+                    xl->packets[f][l] = ls.packets;
                 r.lines[f][l].packets += ls.packets;
                 r.lines[f][l].bytes += ls.bytes;
                 r.lines[f][l].channel_full += ls.channel_full;
@@ -928,6 +993,8 @@ static int report(app_t *a)
     free(r.lines);
     free(r.ports);
     free(r.fs);
+    for (unsigned i = 0; i < r.nrxl; i++)
+        free(r.rxl[i].packets);
     return rc;
 }
 
@@ -945,6 +1012,7 @@ static int obs_start(app_t *a)
     v->nrx = a->nrx;
     v->report_dir = a->o->report_dir;
     v->mode = a->replay ? "replay" : "run";
+    v->port_ids = a->replay ? NULL : a->port_ids;
     for (unsigned i = 0; i < a->cfg->nhandlers; i++)
         v->nhandlers += a->lc[a->cfg->handlers[i]].used;
     if (a->telemetry)

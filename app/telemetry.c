@@ -258,6 +258,68 @@ static int cmd_coroutines(const char *cmd, const char *params, struct rte_tel_da
     return 0;
 }
 
+/* rte_tel_data_add_dict_u64 under @p name with the characters DPDK refuses as '_'. */
+static void add_u64(struct rte_tel_data *d, const char *name, uint64_t v)
+{
+    char key[RTE_TEL_MAX_STRING_LEN];
+    size_t i = 0;
+    for (; name[i] && i < sizeof(key) - 1; i++) {
+        char ch = name[i];
+        bool ok = (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= 'a' && ch <= 'z') || ch == '_' || ch == '/';
+        key[i] = ok ? ch : '_';
+    }
+    key[i] = '\0';
+    rte_tel_data_add_dict_u64(d, key, v);
+}
+
+/* /mdmux/flows: per port its steering and the rte_flow rules created; with a port
+   name, that port's feed lines and the queue each is steered to (up to the dict limit). */
+static int cmd_flows(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+    (void)cmd;
+    pthread_mutex_lock(&g_lock);
+    const metrics_view_t *v = g_view;
+    if (v == NULL || v->port_ids == NULL) {
+        pthread_mutex_unlock(&g_lock);
+        return tel_error(d, "no ports (not running, or replay)");
+    }
+    const cfg_t *c = v->cfg;
+    rte_tel_data_start_dict(d);
+    bool found = false;
+    for (unsigned i = 0; i < c->nports; i++) {
+        const cfg_port_t *p = &c->ports[i];
+        if (params && *params && strcmp(params, p->name) != 0)
+            continue;
+        found = true;
+        struct rte_tel_data *x = rte_tel_data_alloc();
+        if (x == NULL)
+            break;
+        rte_tel_data_start_dict(x);
+        rte_tel_data_add_dict_string(x, "steering", cfg_steering_name(p->steering));
+        rte_tel_data_add_dict_u64(x, "rx_queues", p->rx_queues);
+        rte_tel_data_add_dict_u64(x, "rules", io_port_flow_count((uint16_t)v->port_ids[i]));
+        if (params && *params && p->line_queue) {
+            struct rte_tel_data *l = rte_tel_data_alloc();
+            if (l) {
+                rte_tel_data_start_dict(l);
+                for (unsigned f = 0; f < c->nfeeds; f++)
+                    for (unsigned k = 0; k < c->feeds[f].nlines; k++) {
+                        char key[CFG_NAME_MAX + 4];
+                        snprintf(key, sizeof(key), "%s/%s", c->feeds[f].name, cfg_line_name(k));
+                        add_u64(l, key, p->line_queue[f][k]);
+                    }
+                add_container(x, "queue_of", l);
+            }
+        }
+        add_container(d, p->name, x);
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (!found)
+        return tel_error(d, "unknown port");
+    return 0;
+}
+
 int telemetry_register(void)
 {
     static bool done;
@@ -271,6 +333,9 @@ int telemetry_register(void)
     rc |= rte_telemetry_register_cmd("/mdmux/latency", cmd_latency,
                                      "Per-stage latency percentiles (ns), over all feeds. "
                                      "Parameters: none, or a feed name for that feed's");
+    rc |= rte_telemetry_register_cmd("/mdmux/flows", cmd_flows,
+                                     "Steering per port: mode, rte_flow rules created. "
+                                     "Parameters: none, or a port name for its lines' queues");
     rc |= rte_telemetry_register_cmd("/mdmux/coroutines", cmd_coroutines,
                                      "Coroutines by kind: live, created. No parameters");
     return rc ? -1 : 0;

@@ -13,7 +13,11 @@
  *                                                    dynfields (io_mbuf_*) too.
  *  2. io_port_open(&port_conf, err, sizeof err)     once per configured port: any PMD
  *                                                    (PCI address or vdev string); returns
- *                                                    the DPDK port id. For `mdmux replay
+ *                                                    the DPDK port id; with
+ *                                                    .steering IO_STEER_FLOW it also
+ *                                                    creates .rules (rte_flow), and
+ *                                                    io_port_close() flushes them. For
+ *                                                    `mdmux replay
  *                                                    FILE` use io_replay_open() instead,
  *                                                    which pre-scans FILE and opens a
  *                                                    net_pcap port on it.
@@ -65,6 +69,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <rte_ethdev.h>
+#include <rte_flow.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
@@ -493,20 +499,71 @@ int io_eal_init(const io_eal_opts_t *o, char *err, size_t errlen);
 /** rte_eal_cleanup() after closing every port. */
 void io_eal_cleanup(void);
 
+/** How a port spreads its traffic over its RX queues (io_port_conf_t.steering). */
+typedef enum io_steering {
+    IO_STEER_NONE = 0, /**< mq_mode NONE and no rules: the PMD decides (queue 0 on most) */
+    IO_STEER_RSS,      /**< mq_mode RSS on the IPv4 and UDP hash types the device offers */
+    IO_STEER_FLOW,     /**< one rte_flow rule per io_steer_rule_t, created after start */
+} io_steering_t;
+
+/** "none", "rss" or "flow". */
+const char *io_steering_name(io_steering_t s);
+
+/**
+ * One steering rule: UDP frames to @p dst_ip_be : @p dst_port_be go to RX queue
+ * @p queue. As an rte_flow rule: ingress, group 0, priority 0, pattern
+ * `eth / ipv4 dst is GROUP / udp dst is PORT / end`, actions `queue index N / end`.
+ * No VLAN item: on most NICs the rule matches untagged frames only.
+ */
+typedef struct io_steer_rule {
+    uint32_t dst_ip_be;   /**< destination IPv4 address (the group), network order */
+    uint16_t dst_port_be; /**< destination UDP port, network order */
+    uint16_t queue;       /**< RX queue, below the port's rx_queues */
+    const char *label;    /**< what the rule is for, in messages ("feed X line A") */
+} io_steer_rule_t;
+
+/** Pattern items of an io_flow_rule_t: ETH, IPV4, UDP, END. */
+#define IO_FLOW_ITEMS 4
+/** Actions of an io_flow_rule_t: QUEUE, END. */
+#define IO_FLOW_ACTIONS 2
+
+/**
+ * An io_steer_rule_t as the rte_flow arguments io_port_open() passes to
+ * rte_flow_validate() and rte_flow_create(). The items and actions point into the
+ * structure itself: build it in place, do not copy it.
+ */
+typedef struct io_flow_rule {
+    struct rte_flow_attr attr;
+    struct rte_flow_item pattern[IO_FLOW_ITEMS];
+    struct rte_flow_action actions[IO_FLOW_ACTIONS];
+    struct rte_flow_item_ipv4 ip_spec, ip_mask;  /**< dst_addr only */
+    struct rte_flow_item_udp udp_spec, udp_mask; /**< dst_port only */
+    struct rte_flow_action_queue queue;
+} io_flow_rule_t;
+
+/** Build @p r as rte_flow arguments into @p out. Pure: no EAL, no port needed. */
+void io_flow_rule_build(const io_steer_rule_t *r, io_flow_rule_t *out);
+
+/** The RSS hash types IO_STEER_RSS asks for (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP). */
+#define IO_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP)
+
 /** How to open a port. Zero fields take defaults. */
 typedef struct io_port_conf {
-    const char *name;     /**< the configuration's name (messages) */
-    const char *device;   /**< PCI address "0000:3b:00.0", or a vdev "net_pcap0,rx_pcap=x" */
-    unsigned rx_queues;   /**< default 1 */
-    unsigned rx_desc;     /**< default 1024 */
-    unsigned tx_queues;   /**< 0 or 1 (later issues) */
-    unsigned tx_desc;     /**< default 1024 */
-    int rx_socket;        /**< socket of the RX lcore: pool and queues go there (-1: port's) */
-    unsigned pool_mbufs;  /**< mbufs in the RX pool (default 8191 + queue sizes) */
-    bool no_hw_timestamp; /**< do not ask for RTE_ETH_RX_OFFLOAD_TIMESTAMP */
-    unsigned frame_max;   /**< largest frame the pool's mbufs must hold in one segment
+    const char *name;       /**< the configuration's name (messages) */
+    const char *device;     /**< PCI address "0000:3b:00.0", or a vdev "net_pcap0,rx_pcap=x" */
+    unsigned rx_queues;     /**< default 1 */
+    unsigned rx_desc;       /**< default 1024 */
+    unsigned tx_queues;     /**< 0 or 1 (later issues) */
+    unsigned tx_desc;       /**< default 1024 */
+    int rx_socket;          /**< socket of the RX lcore: pool and queues go there (-1: port's) */
+    unsigned pool_mbufs;    /**< mbufs in the RX pool (default 8191 + queue sizes) */
+    bool no_hw_timestamp;   /**< do not ask for RTE_ETH_RX_OFFLOAD_TIMESTAMP */
+    unsigned frame_max;     /**< largest frame the pool's mbufs must hold in one segment
                                (default 0: RTE_MBUF_DEFAULT_DATAROOM, 2048 bytes); larger
                                mbufs, fewer of them when pool_mbufs is 0 */
+    io_steering_t steering; /**< default IO_STEER_NONE */
+    const io_steer_rule_t *rules; /**< IO_STEER_FLOW: the rules, created in this order */
+    unsigned n_rules;
 } io_port_conf_t;
 
 /**
@@ -515,10 +572,24 @@ typedef struct io_port_conf {
  * @p c->rx_socket with a per-lcore cache, promiscuous and all-multicast on, the
  * hardware RX timestamp offload where offered. Warns (stderr) when the port's socket
  * differs from rx_socket. Returns the port id (>= 0) or -errno with @p err set.
+ *
+ * Steering (@p c->steering): IO_STEER_RSS configures mq_mode RTE_ETH_MQ_RX_RSS with
+ * IO_RSS_HF masked by the device's flow_type_rss_offloads, warning (stderr) about the
+ * hash types dropped; none left is an error. IO_STEER_FLOW starts the port, then
+ * validates (rte_flow_validate) and creates (rte_flow_create) each of @p c->rules; a
+ * rule the PMD rejects closes the port and fails with @p err naming the port, the
+ * rule's label, its match and the PMD's rte_flow_error message. Frames that arrive
+ * between the start and the last rule land where the PMD puts unmatched traffic.
  */
 int io_port_open(const io_port_conf_t *c, char *err, size_t errlen);
 
-/** Stop and close port @p port_id and remove its device (vdev or PCI). */
+/** The rte_flow rules io_port_open() created on @p port_id (0: none, or not flow). */
+unsigned io_port_flow_count(uint16_t port_id);
+
+/**
+ * Stop and close port @p port_id and remove its device (vdev or PCI); its rte_flow
+ * rules are destroyed first (rte_flow_flush).
+ */
 void io_port_close(uint16_t port_id);
 
 /** True when port @p port_id delivers hardware RX timestamps (offload enabled). */

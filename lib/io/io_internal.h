@@ -43,6 +43,7 @@ typedef struct io_port_state {
     uint64_t tsc0;    /* TSC at calibration */
     uint64_t mul32;   /* TSC ticks per NIC tick, 32.32 fixed point */
     char name[64];    /* device name (for hotplug remove) */
+    unsigned n_flows; /* rte_flow rules created (flushed at close) */
 } io_port_state_t;
 
 extern io_port_state_t io_ports[RTE_MAX_ETHPORTS];
@@ -53,6 +54,13 @@ static inline uint64_t io_port_hw_to_tsc(const io_port_state_t *ps, uint64_t nic
     uint64_t d = nic - ps->nic0;
     return ps->tsc0 + (uint64_t)(((unsigned __int128)d * ps->mul32) >> 32);
 }
+
+/* flow.c, for port.c: create c->rules on started @port (ps->n_flows counts them); the
+   hash types of IO_STEER_RSS the device offers (warns about the rest); flush the rules. */
+int io_flow_install(uint16_t port, const io_port_conf_t *c, const char *driver, char *err,
+                    size_t errlen);
+uint64_t io_rss_hf(const io_port_conf_t *c, uint64_t offered);
+void io_flow_flush(uint16_t port);
 
 /* Replay internals used by rx.c. */
 unsigned io_replay_poll(io_replay_t *r, struct rte_mbuf **out, unsigned max);

@@ -88,6 +88,10 @@ static int port_setup(uint16_t port, const io_port_conf_t *c, io_port_state_t *p
     if (rc != 0)
         return io_err(err, errlen, -rc, "%s: cannot get device info", c->name);
     uint16_t nrx = (uint16_t)(c->rx_queues ? c->rx_queues : 1), ntx = (uint16_t)c->tx_queues;
+    /* net_tap's queues are the tap's fds, each both RX and TX: it refuses fewer TX
+       queues than RX queues. The extra TX queues are set up and never used. */
+    if (ntx < nrx && info.driver_name && strcmp(info.driver_name, "net_tap") == 0)
+        ntx = nrx;
     if (nrx > info.max_rx_queues || ntx > info.max_tx_queues)
         return io_err(err, errlen, EINVAL, "%s: %u RX / %u TX queues asked, device has %u / %u",
                       c->name, nrx, ntx, info.max_rx_queues, info.max_tx_queues);
@@ -97,6 +101,16 @@ static int port_setup(uint16_t port, const io_port_conf_t *c, io_port_state_t *p
         conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
     if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM)
         conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+    if (c->steering == IO_STEER_RSS) {
+        uint64_t hf = io_rss_hf(c, info.flow_type_rss_offloads);
+        if (hf == 0)
+            return io_err(err, errlen, ENOTSUP,
+                          "%s: steering rss: %s offers none of the IPv4/UDP RSS hash types "
+                          "(flow_type_rss_offloads 0x%" PRIx64 ")",
+                          c->name, info.driver_name, info.flow_type_rss_offloads);
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf = hf;
+    }
     rc = rte_eth_dev_configure(port, nrx, ntx, &conf);
     if (rc != 0)
         return io_err(err, errlen, -rc, "%s: configure failed: %s", c->name, rte_strerror(-rc));
@@ -138,6 +152,11 @@ static int port_setup(uint16_t port, const io_port_conf_t *c, io_port_state_t *p
         return io_err(err, errlen, -rc, "%s: start failed: %s", c->name, rte_strerror(-rc));
     rte_eth_promiscuous_enable(port); /* -ENOTSUP on some vdevs: harmless */
     rte_eth_allmulticast_enable(port);
+    if (c->steering == IO_STEER_FLOW) {
+        rc = io_flow_install(port, c, info.driver_name, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
     if (want_ts)
         hw_ts_setup(port, ps);
     return 0;
@@ -171,6 +190,8 @@ int io_port_open(const io_port_conf_t *c, char *err, size_t errlen)
     numa_warn((uint16_t)port, c);
     int rc = port_setup((uint16_t)port, c, ps, err, errlen);
     if (rc < 0) {
+        io_flow_flush((uint16_t)port);
+        rte_eth_dev_stop((uint16_t)port);
         rte_eth_dev_close((uint16_t)port);
         rte_mempool_free(ps->pool);
         ps->pool = NULL;
@@ -185,6 +206,7 @@ void io_port_close(uint16_t port_id)
     if (port_id >= RTE_MAX_ETHPORTS)
         return;
     io_port_state_t *ps = &io_ports[port_id];
+    io_flow_flush(port_id);
     rte_eth_dev_stop(port_id);
     rte_eth_dev_close(port_id);
     if (ps->is_vdev && ps->name[0])
@@ -196,4 +218,9 @@ void io_port_close(uint16_t port_id)
 bool io_port_hw_timestamp(uint16_t port_id)
 {
     return port_id < RTE_MAX_ETHPORTS && io_ports[port_id].hw_ts;
+}
+
+unsigned io_port_flow_count(uint16_t port_id)
+{
+    return port_id < RTE_MAX_ETHPORTS ? io_ports[port_id].n_flows : 0;
 }

@@ -521,6 +521,75 @@ static void test_check_config_binary(void **state)
     at_rmdir(dir);
 }
 
+/* ports[].steering, default_queue and rx[].feeds / rx[].lines (rte_flow steering). */
+static void test_steering(void **state)
+{
+    (void)state;
+    const char *good =
+        "version: 1\n"
+        "ports:\n"
+        "  - {name: p0, device: net_null0, rx_queues: 2}\n"
+        "  - {name: p1, device: net_null1}\n"
+        "  - {name: p2, device: net_null2, rx_queues: 4, steering: rss}\n"
+        "  - {name: p3, device: net_null3, rx_queues: 3, default_queue: 2}\n"
+        "rx:\n"
+        "  - {lcore: 1, port: p0, queue: 1, feeds: [f1]}\n"
+        "  - {lcore: 0, port: p3, queue: 0, lines: [{feed: f0, line: b}]}\n"
+        "  - {lcore: 1, port: p3, queue: 1, lines: [{feed: f1, line: A}]}\n" FEED0 "  - name: f1\n"
+        "    a: {group: 239.1.0.2, port: 100}\n";
+    cfg_t *c = parse(good);
+    if (c == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(c->ports[0].steering, CFG_STEER_FLOW); /* rx_queues > 1 */
+    assert_int_equal(c->ports[1].steering, CFG_STEER_NONE);
+    assert_null(c->ports[1].line_queue);
+    assert_int_equal(c->ports[2].steering, CFG_STEER_RSS);
+    assert_null(c->ports[2].line_queue);
+    assert_int_equal(c->ports[3].steering, CFG_STEER_FLOW);
+    assert_string_equal(cfg_steering_name(c->ports[2].steering), "rss");
+    /* p0: f1 to queue 1, f0 (not listed) to queue 0 */
+    assert_non_null(c->ports[0].line_queue);
+    assert_int_equal(c->ports[0].line_queue[0][0], 0);
+    assert_int_equal(c->ports[0].line_queue[0][1], 0);
+    assert_int_equal(c->ports[0].line_queue[1][0], 1);
+    /* p3: default queue 2, f0.b to 0, f1.a to 1 */
+    assert_int_equal(c->ports[3].line_queue[0][0], 2);
+    assert_int_equal(c->ports[3].line_queue[0][1], 0);
+    assert_int_equal(c->ports[3].line_queue[1][0], 1);
+    cfg_free(c);
+
+    const char *bad =
+        "version: 1\n"
+        "ports:\n"
+        "  - {name: p0, device: net_null0, rx_queues: 2}\n"
+        "  - {name: p1, device: net_null1, rx_queues: 2, steering: rss}\n"
+        "  - {name: p2, device: net_null2, rx_queues: 2, default_queue: 2}\n"
+        "  - {name: p3, device: net_null3, steering: sideways}\n"
+        "rx:\n"
+        "  - {lcore: 1, port: p0, queue: 1, feeds: [f0, nope]}\n"
+        "  - {lcore: 1, port: p0, queue: 0, lines: [{feed: f0, line: a}]}\n"
+        "  - {lcore: 1, port: p1, queue: 1, feeds: [f0]}\n"
+        "  - {lcore: 1, port: p0, queue: 5}\n"
+        "  - {lcore: 1, port: p2, queue: 1, lines: [{feed: f1, line: b}]}\n"
+        "  - {lcore: 1, port: p2, queue: 0, lines: [{feed: f1, line: c}]}\n" FEED0 "  - name: f1\n"
+        "    a: {group: 239.1.0.2, port: 100}\n";
+    rejects(bad, "t.yaml:5:49: ports[2].default_queue: queue 2 but the port has 2 rx_queues");
+    rejects(bad, "t.yaml:6:35: ports[3].steering: 'sideways': expected flow, rss or none");
+    rejects(bad, "t.yaml:8:48: rx[0].feeds[1]: 'nope': no such feed in feeds (line 14)");
+    rejects(bad, "t.yaml:9:55: rx[1].lines[0].line: feed 'f0' line A is already steered to "
+                 "port 'p0' queue 1 by rx[0] (line 8)");
+    rejects(bad, "t.yaml:10:36: rx[2].feeds: port 'p1' has steering: rss; feeds and lines "
+                 "need steering: flow");
+    rejects(bad, "t.yaml:11:26: rx[3].queue: queue 5 but port 'p0' has 2 rx_queues");
+    rejects(bad, "t.yaml:12:55: rx[4].lines[0].line: feed 'f1' has no line b");
+    rejects(bad, "t.yaml:13:55: rx[5].lines[0].line: 'c': expected a or b");
+    rejects("version: 1\nports:\n  - {name: p0, device: net_null0, steering: rss, "
+            "default_queue: 0}\n" FEED0,
+            "ports[0].default_queue: only with steering: flow (this port's is rss)");
+    rejects("version: 1\nrx:\n  - {lcore: 1, port: replay, feeds: [f0]}\n" FEED0,
+            "rx[0].feeds: the replay port has one queue: nothing to steer");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_host_check_binary),
         cmocka_unit_test_setup_teardown(test_shm_group_replay, at_dir_setup, at_dir_teardown),
         cmocka_unit_test(test_check_config_binary),
+        cmocka_unit_test(test_steering),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
