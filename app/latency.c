@@ -69,7 +69,7 @@ struct lat {
     uint64_t mult; /* ns per TSC tick, 32.32 fixed point */
     unsigned nst;  /* stages recorded: LAT_NSTAGES, or one less without intended */
     unsigned nfeeds;
-    unsigned sweep; /* next feed whose intervals a busy burst visits */
+    unsigned sweep;         /* next feed whose intervals a busy burst visits */
     uint32_t feed_req_seen; /* feed_req at the last idle sweep of every feed */
     lat_feed_t *feeds;
     /* Reader -> writer: bumped after sync_feeds() asked for swaps (own line). */

@@ -64,8 +64,8 @@ struct chs {
     struct chs_side prod;
     struct chs_side cons;
     uint32_t mask __attribute__((aligned(64))); /* slots - 1 */
-    uint32_t esz;  /* element size */
-    bool on_numa;  /* memory from numa_alloc_onnode */
+    uint32_t esz;                               /* element size */
+    bool on_numa;                               /* memory from numa_alloc_onnode */
     size_t bytes;
     unsigned char slots[] __attribute__((aligned(64)));
 };

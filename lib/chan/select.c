@@ -152,8 +152,8 @@ static unsigned sel_poll(co_poll_t *p)
     ch_sel_t *sel = (ch_sel_t *)((char *)p - offsetof(ch_sel_t, poll));
     for (int i = 0; i < sel->ncases; i++) {
         ch_case_t *k = &sel->cases[i];
-        if (k->spsc && (k->op == CH_RECV ? spsc_recv_ready(k->spsc)
-                                         : chs_maybe_ready(k->spsc, k->op))) {
+        if (k->spsc &&
+            (k->op == CH_RECV ? spsc_recv_ready(k->spsc) : chs_maybe_ready(k->spsc, k->op))) {
             co_poll_del(p);
             sel->polling = false;
             return co_ready(sel->co) ? 1 : 0;

@@ -19,7 +19,8 @@
 #include <stdlib.h>
 
 _Static_assert(offsetof(struct chs, cons) % CHS_SIDE_ALIGN == 0, "sides share a line pair");
-_Static_assert(offsetof(struct chs, mask) % CHS_SIDE_ALIGN == 0, "the constants share no side's pair");
+_Static_assert(offsetof(struct chs, mask) % CHS_SIDE_ALIGN == 0,
+               "the constants share no side's pair");
 
 static CH_TLS char thread_token;
 

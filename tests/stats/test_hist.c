@@ -302,8 +302,10 @@ static void test_record_burst(void **state)
     static const struct {
         uint64_t hi_a, hi_b;
         unsigned sf_a, sf_b;
-    } geo[] = {{60000000000ull, 60000000000ull, 3, 2}, {60000000000ull, 60000000000ull, 3, 3},
-               {100000, 100000, 1, 5}, {100000, 1000000, 3, 2}};
+    } geo[] = {{60000000000ull, 60000000000ull, 3, 2},
+               {60000000000ull, 60000000000ull, 3, 3},
+               {100000, 100000, 1, 5},
+               {100000, 1000000, 3, 2}};
     for (size_t g = 0; g < sizeof(geo) / sizeof(geo[0]); g++) {
         stats_hist_t *ra = stats_hist_create(1, geo[g].hi_a, geo[g].sf_a);
         stats_hist_t *rb = stats_hist_create(1, geo[g].hi_b, geo[g].sf_b);

@@ -38,7 +38,7 @@
 #include "mux.h"
 #include "pool.h"
 
-#define MAXFEEDS 128
+#define MAXFEEDS   128
 #define ETH_IP_UDP 42u
 
 static unsigned g_k = 1;
@@ -87,8 +87,8 @@ static void load(const char *path)
             g_pkts = realloc(g_pkts, (cap *= 2) * sizeof(*g_pkts));
         uint8_t *copy = malloc(caplen);
         memcpy(copy, d, caplen);
-        g_pkts[g_npkts++] = (pkt_t){.frame = copy, .len = caplen, .feed = (uint16_t)f,
-                                    .line = (uint8_t)line};
+        g_pkts[g_npkts++] =
+            (pkt_t){.frame = copy, .len = caplen, .feed = (uint16_t)f, .line = (uint8_t)line};
         if (f + 1 > g_nfeeds)
             g_nfeeds = f + 1;
     }
@@ -166,8 +166,8 @@ int main(int argc, char **argv)
 
     char err[512], prefix[64];
     snprintf(prefix, sizeof(prefix), "mdmux_bench_handler%d", (int)getpid());
-    io_eal_opts_t eo = {.prog = "bench_handler", .lcores = "0", .file_prefix = prefix,
-                        .log_level = "*:error"};
+    io_eal_opts_t eo = {
+        .prog = "bench_handler", .lcores = "0", .file_prefix = prefix, .log_level = "*:error"};
     if (io_eal_init(&eo, err, sizeof(err)) != 0)
         die(err);
     g_mp = rte_pktmbuf_pool_create("bench_handler", 16383, 256, 0, 2048 + RTE_PKTMBUF_HEADROOM,
