@@ -407,3 +407,56 @@ json_int_t at_check_accounting(json_t *s)
     assert_true(json_is_true(json_object_get(json_object_get(acc, "records"), "holds")));
     return unfinished;
 }
+
+int at_sh(char *const argv[])
+{
+    at_result_t r;
+    int st = at_run(argv, 60, &r);
+    if (st != 0)
+        print_message("'%s %s %s ...' failed (%d): %s", argv[0], argv[1] ? argv[1] : "",
+                      argv[1] && argv[2] ? argv[2] : "", st, r.err);
+    at_result_free(&r);
+    return st;
+}
+
+at_ns_t *at_ns_new(const char *tag, const char *prefix)
+{
+    at_ns_t *k = calloc(1, sizeof(*k));
+    assert_non_null(k);
+    at_tmpdir(k->dir, sizeof(k->dir), tag);
+    snprintf(k->ns, sizeof(k->ns), "%s%d", prefix, (int)getpid());
+    return k;
+}
+
+void at_ns_free(at_ns_t *k)
+{
+    if (k->mdmux > 0) {
+        kill(k->mdmux, SIGKILL);
+        at_wait(k->mdmux, 30);
+    }
+    if (k->ns_made) {
+        char *del[] = {(char *)"/usr/sbin/ip", (char *)"netns", (char *)"del", k->ns, NULL};
+        at_sh(del);
+    }
+    if (getenv("MDMUX_TEST_KEEP") == NULL)
+        at_rmdir(k->dir);
+    free(k);
+}
+
+void at_ns_make(at_ns_t *k, const char *what)
+{
+    if (geteuid() != 0) {
+        print_message("%s: not root, cannot make a network namespace: skipped\n", what);
+        skip();
+    }
+    if (access("/usr/sbin/ip", X_OK) != 0 || access("/usr/bin/tcpreplay", X_OK) != 0) {
+        print_message("%s: needs ip (iproute2) and tcpreplay: skipped\n", what);
+        skip();
+    }
+    char *add[] = {(char *)"/usr/sbin/ip", (char *)"netns", (char *)"add", k->ns, NULL};
+    if (at_sh(add) != 0) {
+        print_message("%s: cannot create network namespace %s: skipped\n", what, k->ns);
+        skip();
+    }
+    k->ns_made = true;
+}

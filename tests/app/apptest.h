@@ -128,4 +128,27 @@ json_int_t at_sum_lines(json_t *s, const char *key);
  */
 json_int_t at_check_accounting(json_t *s);
 
+/** A test's scratch directory and network namespace (kernel-path tests). */
+typedef struct at_ns {
+    char dir[256]; /**< scratch directory */
+    char ns[32];   /**< namespace name (made by at_ns_make) */
+    bool ns_made;  /**< at_ns_free deletes it */
+    pid_t mdmux;   /**< a started mdmux, killed by at_ns_free */
+} at_ns_t;
+
+/** Run @p argv quietly (60 s at most); its exit status, with stderr printed on failure. */
+int at_sh(char *const argv[]);
+
+/** A fixture with a fresh scratch directory tagged @p tag and namespace name PREFIX<pid>. */
+at_ns_t *at_ns_new(const char *tag, const char *prefix);
+
+/** Kill its mdmux, delete its namespace and (unless MDMUX_TEST_KEEP) its directory. */
+void at_ns_free(at_ns_t *k);
+
+/**
+ * Make the network namespace of @p k, or skip the test with a message starting with
+ * @p what: not root, no ip (iproute2) or tcpreplay, or the namespace cannot be made.
+ */
+void at_ns_make(at_ns_t *k, const char *what);
+
 #endif /* MDMUX_APPTEST_H */

@@ -153,66 +153,23 @@ static void test_null_rss(void **state)
 /* net_tap in a namespace                                                          */
 /* ------------------------------------------------------------------------------ */
 
-typedef struct tt {
-    char dir[256];
-    char ns[32];
-    bool ns_made;
-    pid_t mdmux;
-} tt_t;
-
-static int sh(char *const argv[])
-{
-    at_result_t r;
-    int st = at_run(argv, 60, &r);
-    if (st != 0)
-        print_message("'%s %s %s ...' failed (%d): %s", argv[0], argv[1] ? argv[1] : "",
-                      argv[1] && argv[2] ? argv[2] : "", st, r.err);
-    at_result_free(&r);
-    return st;
-}
+typedef at_ns_t tt_t;
 
 static int tap_setup(void **state)
 {
-    tt_t *k = calloc(1, sizeof(*k));
-    at_tmpdir(k->dir, sizeof(k->dir), "flow");
-    snprintf(k->ns, sizeof(k->ns), "mdmuxf%d", (int)getpid());
-    *state = k;
+    *state = at_ns_new("flow", "mdmuxf");
     return 0;
 }
 
 static int tap_teardown(void **state)
 {
-    tt_t *k = *state;
-    if (k->mdmux > 0) {
-        kill(k->mdmux, SIGKILL);
-        at_wait(k->mdmux, 30);
-    }
-    if (k->ns_made) {
-        char *del[] = {(char *)"/usr/sbin/ip", (char *)"netns", (char *)"del", k->ns, NULL};
-        sh(del);
-    }
-    if (getenv("MDMUX_TEST_KEEP") == NULL)
-        at_rmdir(k->dir);
-    free(k);
+    at_ns_free(*state);
     return 0;
 }
 
 static void make_namespace(tt_t *k)
 {
-    if (geteuid() != 0) {
-        print_message("net_tap steering: not root, cannot make a network namespace: skipped\n");
-        skip();
-    }
-    if (access("/usr/sbin/ip", X_OK) != 0 || access("/usr/bin/tcpreplay", X_OK) != 0) {
-        print_message("net_tap steering: needs ip (iproute2) and tcpreplay: skipped\n");
-        skip();
-    }
-    char *add[] = {(char *)"/usr/sbin/ip", (char *)"netns", (char *)"add", k->ns, NULL};
-    if (sh(add) != 0) {
-        print_message("net_tap steering: cannot create network namespace %s: skipped\n", k->ns);
-        skip();
-    }
-    k->ns_made = true;
+    at_ns_make(k, "net_tap steering");
     /* IPv6 off before the tap exists: the kernel then sends nothing of its own on it */
     char *v6[] = {(char *)"/usr/sbin/ip",
                   (char *)"netns",
@@ -223,7 +180,7 @@ static void make_namespace(tt_t *k)
                   (char *)"net.ipv6.conf.all.disable_ipv6=1",
                   (char *)"net.ipv6.conf.default.disable_ipv6=1",
                   NULL};
-    assert_int_equal(sh(v6), 0);
+    assert_int_equal(at_sh(v6), 0);
 }
 
 static void test_tap_flow(void **state)
@@ -301,7 +258,7 @@ static void test_tap_flow(void **state)
                     (char *)"--pps=10000",
                     pcap,
                     NULL};
-    assert_int_equal(sh(play), 0);
+    assert_int_equal(at_sh(play), 0);
     sleep(1);
     kill(k->mdmux, SIGTERM);
     st = at_wait(k->mdmux, 60);

@@ -21,72 +21,28 @@
 
 #include "apptest.h"
 
-typedef struct kt {
-    char dir[256];
-    char ns[32];
-    bool ns_made;
-    pid_t mdmux;
-} kt_t;
-
-/* Run a command quietly; its exit status. */
-static int sh(char *const argv[])
-{
-    at_result_t r;
-    int st = at_run(argv, 60, &r);
-    if (st != 0)
-        print_message("'%s %s %s ...' failed (%d): %s", argv[0], argv[1] ? argv[1] : "",
-                      argv[1] && argv[2] ? argv[2] : "", st, r.err);
-    at_result_free(&r);
-    return st;
-}
+typedef at_ns_t kt_t;
 
 static int setup(void **state)
 {
-    kt_t *k = calloc(1, sizeof(*k));
-    at_tmpdir(k->dir, sizeof(k->dir), "kernel");
-    snprintf(k->ns, sizeof(k->ns), "mdmuxt%d", (int)getpid());
-    *state = k;
+    *state = at_ns_new("kernel", "mdmuxt");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    kt_t *k = *state;
-    if (k->mdmux > 0) {
-        kill(k->mdmux, SIGKILL);
-        at_wait(k->mdmux, 30);
-    }
-    if (k->ns_made) {
-        char *del[] = {(char *)"/usr/sbin/ip", (char *)"netns", (char *)"del", k->ns, NULL};
-        sh(del);
-    }
-    if (getenv("MDMUX_TEST_KEEP") == NULL)
-        at_rmdir(k->dir);
-    free(k);
+    at_ns_free(*state);
     return 0;
 }
 
 /* Make the namespace and the veth pair mdx0 (mdmux) <-> mdx1 (tcpreplay); or skip. */
 static void make_namespace(kt_t *k)
 {
-    if (geteuid() != 0) {
-        print_message("kernel path: not root, cannot make a network namespace: skipped\n");
-        skip();
-    }
-    if (access("/usr/sbin/ip", X_OK) != 0 || access("/usr/bin/tcpreplay", X_OK) != 0) {
-        print_message("kernel path: needs ip (iproute2) and tcpreplay: skipped\n");
-        skip();
-    }
-    char *add[] = {(char *)"/usr/sbin/ip", (char *)"netns", (char *)"add", k->ns, NULL};
-    if (sh(add) != 0) {
-        print_message("kernel path: cannot create network namespace %s: skipped\n", k->ns);
-        skip();
-    }
-    k->ns_made = true;
+    at_ns_make(k, "kernel path");
     char *veth[] = {(char *)"/usr/sbin/ip", (char *)"-n",   k->ns,          (char *)"link",
                     (char *)"add",          (char *)"mdx0", (char *)"type", (char *)"veth",
                     (char *)"peer",         (char *)"name", (char *)"mdx1", NULL};
-    if (sh(veth) != 0) {
+    if (at_sh(veth) != 0) {
         print_message("kernel path: cannot create a veth pair: skipped\n");
         skip();
     }
@@ -101,12 +57,12 @@ static void make_namespace(kt_t *k)
                   (char *)"net.ipv6.conf.mdx0.disable_ipv6=1",
                   (char *)"net.ipv6.conf.mdx1.disable_ipv6=1",
                   NULL};
-    assert_int_equal(sh(v6), 0);
+    assert_int_equal(at_sh(v6), 0);
     for (int i = 0; i < 2; i++) {
         char *up[] = {(char *)"/usr/sbin/ip", (char *)"-n",  k->ns,
                       (char *)"link",         (char *)"set", (char *)(i ? "mdx1" : "mdx0"),
                       (char *)"up",           NULL};
-        assert_int_equal(sh(up), 0);
+        assert_int_equal(at_sh(up), 0);
     }
 }
 
@@ -193,7 +149,7 @@ static void test_af_packet_veth(void **state)
                     (char *)"--pps=10000",
                     pcap,
                     NULL};
-    assert_int_equal(sh(play), 0);
+    assert_int_equal(at_sh(play), 0);
     sleep(1); /* let the last frames through the af_packet ring */
     kill(k->mdmux, SIGTERM);
     int st = at_wait(k->mdmux, 60);
