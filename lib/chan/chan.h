@@ -46,7 +46,7 @@ extern "C" {
 /* Local channels                                                                 */
 /* ------------------------------------------------------------------------------ */
 
-typedef struct ch ch_t; /**< A channel local to one scheduler. */
+typedef struct ch ch_t;         /**< A channel local to one scheduler. */
 typedef struct ch_set ch_set_t; /**< A persistent set of channels to receive from. */
 
 /**

@@ -36,8 +36,7 @@ void ch_free(ch_t *c)
         abort();
     }
     if (c->set) {
-        fprintf(stderr, "mdmux: fatal: ch_free: channel %p is still in a channel set\n",
-                (void *)c);
+        fprintf(stderr, "mdmux: fatal: ch_free: channel %p is still in a channel set\n", (void *)c);
         abort();
     }
     co_mem_free(c);

@@ -26,10 +26,10 @@ typedef struct ch_member {
 } ch_member_t;
 
 struct ch_set {
-    co_t *waiter;   /* the owner while parked in ch_set_wait(), else NULL */
-    unsigned max;   /* member slots */
-    unsigned top;   /* slots in use or freed: [0, top) */
-    unsigned len;   /* members */
+    co_t *waiter; /* the owner while parked in ch_set_wait(), else NULL */
+    unsigned max; /* member slots */
+    unsigned top; /* slots in use or freed: [0, top) */
+    unsigned len; /* members */
     unsigned nwords;
     unsigned cursor; /* where the next search starts */
     unsigned nspsc;
@@ -48,8 +48,8 @@ ch_set_t *ch_set_new(unsigned max)
     }
     unsigned nwords = (max + 63) / 64;
     size_t head = (sizeof(ch_set_t) + 63) & ~(size_t)63;
-    size_t bytes = head + nwords * sizeof(uint64_t) + max * sizeof(ch_member_t) +
-                   max * sizeof(uint16_t);
+    size_t bytes =
+        head + nwords * sizeof(uint64_t) + max * sizeof(ch_member_t) + max * sizeof(uint16_t);
     unsigned char *p = co_mem_alloc(bytes, CH_CACHE_LINE);
     if (p == NULL) {
         errno = ENOMEM;
