@@ -64,14 +64,31 @@ typedef struct ch_queue {
 struct ch {
     uint32_t esz;
     uint32_t cap;
-    uint32_t head;  /* oldest buffered element */
+    uint32_t head;    /* oldest buffered element */
+    uint16_t set_idx; /* its index in set */
+    uint16_t spare_;
+    /* count and closed in one 8-byte word (the 3 bytes after closed stay zero), so a
+       select's scan reads "anything to receive?" as one load (ch_recv_word) */
     uint32_t count; /* buffered elements */
     bool closed;
-    uint16_t set_idx; /* its index in set */
+    uint8_t zero_[3];
     ch_queue_t sendq, recvq;
     ch_set_t *set; /* the set it is a member of, or NULL (set.c) */
     /* the ring follows: CH_BUF() */
 };
+
+_Static_assert(offsetof(struct ch, count) % 8 == 0 &&
+                   offsetof(struct ch, closed) == offsetof(struct ch, count) + 4,
+               "ch_recv_word() reads count and closed as one word");
+
+/* Nonzero when a receive on @p c could proceed (buffered, closed, or a sender parked):
+   one 8-byte load for count and closed, one for the send queue's head, no branch. */
+static inline uint64_t ch_recv_word(const ch_t *c)
+{
+    uint64_t w;
+    memcpy(&w, &c->count, sizeof(w));
+    return w | (uintptr_t)c->sendq.head;
+}
 
 /* The ring of @p c: right after the header, so finding it is no load. */
 #define CH_BUF(c) ((unsigned char *)((c) + 1))

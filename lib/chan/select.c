@@ -64,8 +64,9 @@ static inline int scan_range(ch_case_t *cases, int from, int to)
     for (int k = from; k < to; k++) {
         ch_case_t *cs = &cases[k];
         ch_t *lc = cs->local;
-        if (CH_LIKELY(lc && !cs->spsc && cs->op == CH_RECV) &&
-            !((lc->count | lc->closed) || lc->sendq.head))
+        /* no SPSC channel and op CH_RECV (0): one or-ed test; then the channel's word */
+        if (CH_LIKELY(((uintptr_t)cs->spsc | (unsigned)cs->op) == 0 && lc != NULL) &&
+            ch_recv_word(lc) == 0)
             continue;
         int r = try_case(cs);
         if (r != EAGAIN) {
