@@ -46,7 +46,8 @@ extern "C" {
 /* Local channels                                                                 */
 /* ------------------------------------------------------------------------------ */
 
-typedef struct ch ch_t; /**< A channel local to one scheduler. */
+typedef struct ch ch_t;         /**< A channel local to one scheduler. */
+typedef struct ch_set ch_set_t; /**< A persistent set of channels to receive from. */
 
 /**
  * Create a local channel of @p cap elements (0: unbuffered) of @p elem_size bytes
@@ -217,6 +218,66 @@ typedef struct ch_case {
  * seen). Blocking needs a coroutine.
  */
 int ch_select(ch_case_t *cases, int n, unsigned flags, uint64_t deadline_tsc, co_ctx_t *ctx);
+
+/* ------------------------------------------------------------------------------ */
+/* Channel sets                                                                   */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * A channel set is a select over many receive channels made once and kept, as epoll
+ * is to poll(): the consumer of N inputs (the mux over every feed) asks "which one
+ * can I receive from?" in O(1) instead of visiting every input, and parks and wakes
+ * in O(1) instead of queueing and unlinking a waiter on each one. A local member
+ * tells its set when it becomes ready (an element buffered, a sender parked, the
+ * close); SPSC members, whose producers are on other cores and must not be slowed,
+ * are polled: each ch_set_wait() checks them, and while the owner is parked one poll
+ * hook does. Members are returned in round-robin order, so under constant readiness
+ * every member is returned once in every N calls: no input starves. A set belongs to
+ * one thread and has one waiter at a time; ch_select() remains the tool for mixed
+ * send and receive cases.
+ */
+
+/** Most members a set takes. */
+#define CH_SET_MAX 1024
+
+/**
+ * A set for up to @p max members (1 .. CH_SET_MAX). Allocates (set-up time, not the
+ * data path). Returns NULL with errno EINVAL or ENOMEM.
+ */
+ch_set_t *ch_set_new(unsigned max);
+
+/**
+ * Free @p s. Its members leave it (a local channel can join another set afterwards).
+ * NULL is ignored. The owner must not be parked in ch_set_wait().
+ */
+void ch_set_free(ch_set_t *s);
+
+/**
+ * Add a receive channel to @p s: exactly one of @p local (a local channel of this
+ * thread, in no other set) and @p spsc (an SPSC channel this thread consumes).
+ * Returns the member's index (0, 1, ... in the order of adding, reused after
+ * ch_set_remove()), -EINVAL (neither or both given, or the local channel is in a
+ * set already) or -ENOSPC (full).
+ */
+int ch_set_add(ch_set_t *s, ch_t *local, chs_t *spsc);
+
+/** Remove member @p idx (for example once it is closed and drained). Bad indices are ignored. */
+void ch_set_remove(ch_set_t *s, int idx);
+
+/** Members in @p s now. */
+unsigned ch_set_len(const ch_set_t *s);
+
+/**
+ * Wait until a member can be received from (it holds an element, a sender is parked
+ * on it, or it is closed) and return its index; receive from it with the
+ * non-blocking calls (ch_tryrecv_burst(), chs_recv_burst(), ...), which then tell
+ * empty from closed. The member after it is looked at first next time. Returns
+ * CH_DEFAULT when @p flags has CH_NONBLOCK and none is ready; -ECANCELED or
+ * -ETIMEDOUT when @p ctx is done or the TSC passes @p deadline_tsc (UINT64_MAX: none)
+ * first; -EBUSY if another coroutine is already waiting on @p s. Outside a coroutine
+ * it spins (with CPU pause) instead of parking.
+ */
+int ch_set_wait(ch_set_t *s, unsigned flags, uint64_t deadline_tsc, co_ctx_t *ctx);
 
 /* ------------------------------------------------------------------------------ */
 /* Errors as data                                                                 */

@@ -64,12 +64,59 @@ typedef struct ch_queue {
 struct ch {
     uint32_t esz;
     uint32_t cap;
-    uint32_t head;  /* oldest buffered element */
+    uint32_t head;    /* oldest buffered element */
+    uint16_t set_idx; /* its index in set */
+    uint16_t spare_;
+    /* count and closed in one 8-byte word (the 3 bytes after closed stay zero), so a
+       select's scan reads "anything to receive?" as one load (ch_recv_word) */
     uint32_t count; /* buffered elements */
     bool closed;
+    uint8_t zero_[3];
     ch_queue_t sendq, recvq;
-    unsigned char *buf;
+    ch_set_t *set; /* the set it is a member of, or NULL (set.c) */
+    /* the ring follows: CH_BUF() */
 };
+
+_Static_assert(offsetof(struct ch, count) % 8 == 0 &&
+                   offsetof(struct ch, closed) == offsetof(struct ch, count) + 4,
+               "ch_recv_word() reads count and closed as one word");
+
+/* Nonzero when a receive on @p c could proceed (buffered, closed, or a sender parked):
+   one 8-byte load for count and closed, one for the send queue's head, no branch. */
+static inline uint64_t ch_recv_word(const ch_t *c)
+{
+    uint64_t w;
+    memcpy(&w, &c->count, sizeof(w));
+    return w | (uintptr_t)c->sendq.head;
+}
+
+/* The ring of @p c: right after the header, so finding it is no load. */
+#define CH_BUF(c) ((unsigned char *)((c) + 1))
+
+/* set.c: member @p idx of @p s may be ready to receive from; wake its owner. */
+void ch_set__poke(ch_set_t *s, unsigned idx);
+
+/*
+ * Whatever a receiver of @p c could now do (an element buffered, a sender parked, or
+ * the close): tell its set. One load and a predicted branch for a channel in none.
+ */
+static inline void ch_poke(const ch_t *c)
+{
+    if (CH_UNLIKELY(c->set != NULL))
+        ch_set__poke(c->set, c->set_idx);
+}
+
+/*
+ * Receive readiness of an SPSC channel, for its consumer's thread: what
+ * chs_maybe_ready() answers for CH_RECV, inline (the tail and the close share the
+ * producer's line).
+ */
+static inline bool chs_recv_ready(chs_t *c)
+{
+    return atomic_load_explicit(&c->prod.pos, memory_order_acquire) !=
+               atomic_load_explicit(&c->cons.pos, memory_order_relaxed) ||
+           atomic_load_explicit(&c->prod.closed, memory_order_acquire);
+}
 
 static inline void ch_copy(void *dst, const void *src, uint32_t esz)
 {

@@ -49,15 +49,20 @@
 struct chs_waiter_;
 
 struct chs_side {
-    _Atomic uint32_t pos;        /* producer: tail (next slot to fill); consumer: head */
+    _Atomic uint32_t pos; /* producer: tail (next slot to fill); consumer: head */
+    /* Producer's block only: set by chs_close() (the producer closes). Right after the
+       tail, so a parked consumer's poll reads both with one 8-byte load (CHS_WATCH_MASK:
+       the tail and this byte; the three after it stay zero). */
+    _Atomic bool closed;
+    uint8_t zero_[3];
     uint32_t other;              /* cached copy of the other side's pos */
     struct chs_waiter_ *waiters; /* coroutines of this side parked on the ring */
     co_poll_t poll;              /* registered while any is parked */
     _Atomic(const void *) owner; /* debug builds: the one thread allowed on this side */
-    /* Producer's block only: set by chs_close() (the producer closes), so a parked
-       consumer's poll finds the tail and the close on one line. */
-    _Atomic bool closed;
 } __attribute__((aligned(CHS_SIDE_ALIGN)));
+
+/* The bytes of the producer block's first word that are the tail and the close. */
+#define CHS_WATCH_MASK 0xffffffffffull
 
 /* The ring (internal: use the chs_*() functions). */
 struct chs {

@@ -23,7 +23,6 @@ ch_t *ch_new(size_t elem_size, size_t cap)
         return NULL;
     c->esz = (uint32_t)elem_size;
     c->cap = (uint32_t)cap;
-    c->buf = (unsigned char *)(c + 1);
     return c;
 }
 
@@ -34,6 +33,10 @@ void ch_free(ch_t *c)
     if (c->sendq.head || c->recvq.head) {
         fprintf(stderr, "mdmux: fatal: ch_free: channel %p still has parked coroutines\n",
                 (void *)c);
+        abort();
+    }
+    if (c->set) {
+        fprintf(stderr, "mdmux: fatal: ch_free: channel %p is still in a channel set\n", (void *)c);
         abort();
     }
     co_mem_free(c);
@@ -103,13 +106,14 @@ static inline void *slot(const ch_t *c, uint32_t i)
     uint32_t at = c->head + i;
     if (at >= c->cap)
         at -= c->cap;
-    return c->buf + (size_t)at * c->esz;
+    return CH_BUF(c) + (size_t)at * c->esz;
 }
 
 static void ring_put(ch_t *c, const void *elem)
 {
     ch_copy(slot(c, c->count), elem, c->esz);
     c->count++;
+    ch_poke(c);
 }
 
 static void ring_take(ch_t *c, void *elem)
@@ -201,10 +205,10 @@ unsigned ch_tryrecv_burst(ch_t *c, void *elems, unsigned n)
             continue;
         }
         uint32_t first = c->cap - c->head < k ? c->cap - c->head : k;
-        memcpy(out + (size_t)got * c->esz, c->buf + (size_t)c->head * c->esz,
+        memcpy(out + (size_t)got * c->esz, CH_BUF(c) + (size_t)c->head * c->esz,
                (size_t)first * c->esz);
         if (k > first)
-            memcpy(out + (size_t)(got + first) * c->esz, c->buf, (size_t)(k - first) * c->esz);
+            memcpy(out + (size_t)(got + first) * c->esz, CH_BUF(c), (size_t)(k - first) * c->esz);
         c->head += k; /* head < cap and k <= cap: one subtraction wraps it */
         if (c->head >= c->cap)
             c->head -= c->cap;
@@ -246,6 +250,8 @@ static int park_plain(ch_t *c, ch_op_t op, ch_waiter_t *w, co_t *self, co_ctx_t 
     w->co = self;
     w->q = q;
     ch_queue_push(q, w);
+    if (op == CH_SEND)
+        ch_poke(c); /* a receiver can take from this sender now */
     return co_park_hooked(ctx, UINT64_MAX, op == CH_SEND ? "chan send" : "chan recv", c,
                           plain_abort);
 }
@@ -339,6 +345,7 @@ int ch_send_ptr(ch_t *c, void *p, co_ctx_t *ctx)
     if (CH_LIKELY(!w && c->count < c->cap && !c->closed)) {
         *(void **)slot(c, c->count) = p;
         c->count++;
+        ch_poke(c);
         return 0;
     }
     return send_ptr_slow(c, p, ctx);
@@ -369,6 +376,7 @@ int ch_close(ch_t *c)
     if (c->closed)
         return EPIPE;
     c->closed = true;
+    ch_poke(c);
     ch_waiter_t *w;
     while ((w = queue_take(&c->recvq)) != NULL) /* the buffer is empty if any wait */
         fire(w, EPIPE);

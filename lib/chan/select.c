@@ -64,8 +64,9 @@ static inline int scan_range(ch_case_t *cases, int from, int to)
     for (int k = from; k < to; k++) {
         ch_case_t *cs = &cases[k];
         ch_t *lc = cs->local;
-        if (CH_LIKELY(lc && !cs->spsc && cs->op == CH_RECV) &&
-            !((lc->count | lc->closed) || lc->sendq.head))
+        /* no SPSC channel and op CH_RECV (0): one or-ed test; then the channel's word */
+        if (CH_LIKELY(((uintptr_t)cs->spsc | (unsigned)cs->op) == 0 && lc != NULL) &&
+            ch_recv_word(lc) == 0)
             continue;
         int r = try_case(cs);
         if (r != EAGAIN) {
@@ -134,18 +135,6 @@ static void wblock_give(struct wblock *b, int n)
     wfree[cls] = b;
 }
 
-/*
- * Receive readiness of an SPSC case, inline: what chs_maybe_ready() answers for
- * CH_RECV. The scheduler runs every parked select's hook on every pass, so with
- * dozens of feeds parked this is the idle loop and the price of every wake-up.
- */
-static inline bool spsc_recv_ready(chs_t *c)
-{
-    return atomic_load_explicit(&c->prod.pos, memory_order_acquire) !=
-               atomic_load_explicit(&c->cons.pos, memory_order_relaxed) ||
-           atomic_load_explicit(&c->prod.closed, memory_order_acquire);
-}
-
 /* Poll hook of a parked select: wake it when any SPSC case can proceed. */
 static unsigned sel_poll(co_poll_t *p)
 {
@@ -153,7 +142,7 @@ static unsigned sel_poll(co_poll_t *p)
     for (int i = 0; i < sel->ncases; i++) {
         ch_case_t *k = &sel->cases[i];
         if (k->spsc &&
-            (k->op == CH_RECV ? spsc_recv_ready(k->spsc) : chs_maybe_ready(k->spsc, k->op))) {
+            (k->op == CH_RECV ? chs_recv_ready(k->spsc) : chs_maybe_ready(k->spsc, k->op))) {
             co_poll_del(p);
             sel->polling = false;
             return co_ready(sel->co) ? 1 : 0;
@@ -175,8 +164,19 @@ static unsigned sel_poll(co_poll_t *p)
 typedef struct watch {
     chs_t *c;
     ch_waiter_t *w;
-    uint32_t head; /* the consumer's index when the select parked */
+    uint64_t head; /* the consumer's index when the select parked (and "not closed") */
 } watch_t;
+
+_Static_assert(offsetof(chs_t, prod) == 0 && offsetof(struct chs_side, pos) == 0 &&
+                   offsetof(struct chs_side, closed) == 4 && sizeof(_Atomic bool) == 1,
+               "watch_poll() reads the tail and the close as one word");
+
+/* The tail and the close flag of @p c in one acquire load (CHS_WATCH_MASK). x86
+   keeps an aligned 8-byte load single-copy atomic; both fields are atomics too. */
+static inline uint64_t watch_word(const chs_t *c)
+{
+    return __atomic_load_n((const uint64_t *)(const void *)c, __ATOMIC_ACQUIRE) & CHS_WATCH_MASK;
+}
 
 static CH_TLS watch_t *watch_v;
 static CH_TLS unsigned watch_n, watch_cap;
@@ -227,13 +227,11 @@ static unsigned watch_poll(co_poll_t *p)
     unsigned woke = 0;
     const watch_t *v = watch_v; /* nothing in here grows the list: it stays put */
     for (unsigned i = watch_n; i-- > 0;) {
-        /* One line a channel: the producer's block holds its tail and the close flag.
+        /* One word a channel: the producer block's tail and close flag (watch_word()).
            The consumer's index is the one taken at park time: the consumer is parked,
            and should another coroutine of this thread consume meanwhile, the stale
            copy only causes a wake-up that finds nothing and parks again. */
-        const chs_t *c = v[i].c;
-        if (CH_LIKELY(atomic_load_explicit(&c->prod.pos, memory_order_acquire) == v[i].head &&
-                      !atomic_load_explicit(&c->prod.closed, memory_order_acquire)))
+        if (CH_LIKELY(watch_word(v[i].c) == v[i].head))
             continue;
         ch_sel_t *sel = v[i].w->sel;
         watch_drop_sel(sel, sel->w);
@@ -295,6 +293,8 @@ static int park_once(ch_case_t *cases, int n, ch_waiter_t *w, uint64_t deadline_
         w[i] = (ch_waiter_t){.sel = &sel, .elem = cases[i].elem, .idx = i};
         if (cases[i].local) {
             ch_queue_push(queue_of(&cases[i]), &w[i]);
+            if (cases[i].op == CH_SEND)
+                ch_poke(cases[i].local); /* its receivers can take from this select */
         } else {
             nspsc++;
             spsc_send |= cases[i].op != CH_RECV;

@@ -673,8 +673,11 @@ int io_rx_add_queue(io_rx_t *rx, uint16_t port, uint16_t queue);
 
 /**
  * Deliver (@p feed, @p line) to @p ch (element size sizeof(struct rte_mbuf *); this
- * RX lcore its only producer). Packets of a line with no channel are freed and
- * counted as channel_full. Returns 0 or -EINVAL.
+ * RX lcore its only producer). Lines may share a channel (app/run.c gives each handler
+ * lcore one ingress ring for all its lines): each channel gets its packets of a burst
+ * in one chs_send_burst, in RX order, and a packet it cannot take is counted as
+ * channel_full on its own line. Packets of a line with no channel (@p ch NULL) are
+ * freed and counted as channel_full. Returns 0 or -EINVAL.
  */
 int io_rx_set_channel(io_rx_t *rx, uint16_t feed, uint8_t line, chs_t *ch);
 

@@ -6,20 +6,21 @@
  * handed them over at one instant, and one read instead of 32 is a good part of a
  * packet's budget), then per packet, prefetching the frame PREFETCH_AHEAD ahead:
  * classify (inlined: the common frame is a fast path of one compare per rule, see
- * classify_inline.h), write the 24-byte metadata, add the payload bytes to the line's
- * counters and append the mbuf to its line's stage. After the burst, one
- * chs_send_burst per line the burst hit: one producer-index publication per channel per
- * burst. Whatever a channel cannot take is freed and counted as channel_full on its
- * line; rejected frames are counted by reason and freed in one rte_pktmbuf_free_bulk.
+ * classify_inline.h), write the 24-byte metadata, count the packet and its payload
+ * bytes on its line and append the mbuf to its destination's stage. A destination is
+ * a channel: lines that share one (every line of a handler lcore shares its ingress
+ * ring, app/run.c) share its stage, so a burst for one handler lcore is one
+ * chs_send_burst: one producer-index publication per channel per burst. Whatever a
+ * channel cannot take is freed and counted as channel_full on each packet's own line;
+ * rejected frames are counted by reason and freed in one rte_pktmbuf_free_bulk.
  *
- * Staging costs a few instructions a packet and touches only the lines hit in this
- * burst: each line's state starts on its own cache line (its counters, its channel,
- * its stage count and the first stage slots), indexed straight from the flow table's
- * result, and a line's first packet in a burst puts it on a short hit list, which is
- * all deliver() walks. A line with no channel sends to a closed two-slot channel, which
- * takes nothing, so its packets are counted channel_full without a test on the hot
- * path. The stages live in the RX context, not on the caller's stack (which may be a
- * coroutine's).
+ * Staging costs a few instructions a packet and touches only the destinations hit in
+ * this burst: a line's counters and its destination pointer share a cache line,
+ * indexed straight from the flow table's result, and a destination's first packet in a
+ * burst puts it on a short hit list, which is all deliver() walks. A line with no
+ * channel stages to a destination whose channel is closed and takes nothing, so its
+ * packets are counted channel_full without a test on the hot path. The stages live in
+ * the RX context, not on the caller's stack (which may be a coroutine's).
  *
  * Counters are single-writer: this lcore bumps them with relaxed load + store; other
  * threads read them with relaxed loads (io_rx_stats).
@@ -46,23 +47,26 @@ typedef struct rx_counters {
 } rx_counters_t;
 
 /*
- * One (feed, line). Its first cache line holds everything the hot path touches for a
- * line's first packets of a burst: the counters, the channel, the stage count and the
- * first three stage slots; the stage has room for a whole burst, so appending never
- * needs a bounds check, and the further lines are touched only by lines that got more
- * than three packets in one burst.
+ * One destination channel and its stage. The stage has room for a whole burst, so
+ * appending never needs a bounds check; its first slots share the line of the count.
  */
-typedef struct rx_line {
-    io_line_stats_t st; /* packets, bytes, channel_full */
-    chs_t *ch;          /* never NULL: io_rx->none when no channel is set */
-    uint32_t n;         /* mbufs staged in this burst (0 between bursts) */
+typedef struct rx_dest {
+    chs_t *ch;  /* never NULL: io_rx->none when no channel is set */
+    uint32_t n; /* mbufs staged in this burst (0 between bursts) */
     uint32_t pad;
     struct rte_mbuf *stage[IO_RX_BURST];
-} __attribute__((aligned(64))) rx_line_t;
+} __attribute__((aligned(64))) rx_dest_t;
 
-/* The current burst: the lines it hit (in order of first packet), and its rejects. */
+/* One (feed, line): its counters and its destination, in 32 bytes of one line. */
+typedef struct rx_line {
+    io_line_stats_t st; /* packets, bytes, channel_full */
+    rx_dest_t *d;
+} __attribute__((aligned(32))) rx_line_t;
+
+/* The current burst: the destinations it hit (in order of first packet), and its
+   rejects. */
 typedef struct rx_burst {
-    rx_line_t *hit[IO_RX_BURST];
+    rx_dest_t *hit[IO_RX_BURST];
     uint32_t n_rej;
     struct rte_mbuf *rej[IO_RX_BURST];
 } rx_burst_t;
@@ -75,6 +79,8 @@ struct io_rx {
     io_replay_t *replay;
     chs_t *none;   /* closed: stands in for an unset channel */
     rx_line_t *ln; /* [feed * 2 + line] */
+    rx_dest_t *d;  /* [n_dest]; d[0] is none's */
+    unsigned n_dest, max_dest;
     rx_queue_t q[IO_RX_QUEUES_MAX];
     rx_counters_t c __attribute__((aligned(64)));
     io_topk_t top;
@@ -89,7 +95,8 @@ io_rx_t *io_rx_new(const io_rx_conf_t *c)
     }
     size_t nd = (size_t)c->n_feeds * IO_LINES;
     size_t head = (sizeof(io_rx_t) + 63) & ~(size_t)63;
-    io_rx_t *rx = io_alloc(head + nd * sizeof(rx_line_t), c->socket);
+    size_t lines = (nd * sizeof(rx_line_t) + 63) & ~(size_t)63;
+    io_rx_t *rx = io_alloc(head + lines + (nd + 1) * sizeof(rx_dest_t), c->socket);
     chs_t *none = chs_new(sizeof(struct rte_mbuf *), 2, c->socket);
     if (rx == NULL || none == NULL) {
         io_free(rx);
@@ -103,8 +110,12 @@ io_rx_t *io_rx_new(const io_rx_conf_t *c)
     rx->socket = c->socket;
     rx->none = none;
     rx->ln = (rx_line_t *)((char *)rx + head); /* io_alloc memory is cache-line aligned */
+    rx->d = (rx_dest_t *)((char *)rx->ln + lines);
+    rx->max_dest = (unsigned)nd + 1;
+    rx->n_dest = 1;
+    rx->d[0].ch = none;
     for (size_t d = 0; d < nd; d++)
-        rx->ln[d].ch = none;
+        rx->ln[d].d = &rx->d[0];
     io_topk_init(&rx->top);
     return rx;
 }
@@ -132,7 +143,17 @@ int io_rx_set_channel(io_rx_t *rx, uint16_t feed, uint8_t line, chs_t *ch)
     if (feed >= rx->n_feeds || line >= IO_LINES ||
         (ch != NULL && chs_elem_size(ch) != sizeof(struct rte_mbuf *)))
         return -EINVAL;
-    rx->ln[feed * IO_LINES + line].ch = ch ? ch : rx->none;
+    if (ch == NULL)
+        ch = rx->none;
+    unsigned k = 0;
+    while (k < rx->n_dest && rx->d[k].ch != ch)
+        k++;
+    if (k == rx->n_dest) { /* a new destination: there is a slot per line, and none's */
+        if (k == rx->max_dest)
+            return -ENOSPC;
+        rx->d[rx->n_dest++].ch = ch;
+    }
+    rx->ln[feed * IO_LINES + line].d = &rx->d[k];
     return 0;
 }
 
@@ -188,10 +209,11 @@ typedef struct burst_env {
     uint64_t tsc;
 } burst_env_t;
 
-/* Classify @m, stamp it and stage it on its line (*hit: the next free hit-list slot). */
+/* Classify @m, stamp it, count it on its line and stage it for its destination
+   (*hit: the next free hit-list slot). */
 static inline __attribute__((always_inline)) void rx_one(io_rx_t *rx, const burst_env_t *env,
                                                          const rx_queue_t *q, struct rte_mbuf *m,
-                                                         int stamp, rx_line_t ***hit)
+                                                         int stamp, rx_dest_t ***hit)
 {
     io_pkt_info_t info;
     info.bad = 0; /* set only for IO_MALFORMED; a register, once info is scalarised */
@@ -218,27 +240,37 @@ static inline __attribute__((always_inline)) void rx_one(io_rx_t *rx, const burs
                                  .payload_len = info.l4_payload_len};
     }
     rx_line_t *ln = &env->ln[(uint32_t)info.feed * IO_LINES + info.line];
+    io_bump(&ln->st.packets, 1);
     io_bump(&ln->st.bytes, info.l4_payload_len);
-    uint32_t k = ln->n;
-    if (k == 0) /* first of its line in this burst */
-        *(*hit)++ = ln;
-    ln->stage[k] = m;
-    ln->n = k + 1;
+    rx_dest_t *d = ln->d;
+    uint32_t k = d->n;
+    if (k == 0) /* first for its destination in this burst */
+        *(*hit)++ = d;
+    d->stage[k] = m;
+    d->n = k + 1;
 }
 
-/* Send each hit line's stage with one burst; free and count what does not fit. */
-static inline void deliver(io_rx_t *rx, rx_line_t **end)
+/* What a destination's channel did not take: each mbuf counted on its own line (its
+   metadata names it), then freed. Out of line: a full channel is the rare case. */
+static __attribute__((noinline)) void dest_full(io_rx_t *rx, struct rte_mbuf **m, unsigned n)
 {
-    for (rx_line_t **h = rx->b.hit; h < end; h++) {
-        rx_line_t *ln = *h;
-        uint32_t cnt = ln->n;
-        unsigned sent = chs_send_burst(ln->ch, ln->stage, cnt);
-        ln->n = 0;
-        io_bump(&ln->st.packets, cnt);
-        if (unlikely(sent < cnt)) {
-            rte_pktmbuf_free_bulk(&ln->stage[sent], cnt - sent);
-            io_bump(&ln->st.channel_full, cnt - sent);
-        }
+    for (unsigned i = 0; i < n; i++) {
+        const io_mbuf_meta_t *meta = io_mbuf_meta(m[i]);
+        io_bump(&rx->ln[(uint32_t)meta->feed * IO_LINES + meta->line].st.channel_full, 1);
+    }
+    rte_pktmbuf_free_bulk(m, n);
+}
+
+/* Send each hit destination's stage with one burst; free and count what does not fit. */
+static inline void deliver(io_rx_t *rx, rx_dest_t **end)
+{
+    for (rx_dest_t **h = rx->b.hit; h < end; h++) {
+        rx_dest_t *d = *h;
+        uint32_t cnt = d->n;
+        unsigned sent = chs_send_burst(d->ch, d->stage, cnt);
+        d->n = 0;
+        if (unlikely(sent < cnt))
+            dest_full(rx, &d->stage[sent], cnt - sent);
     }
 }
 
@@ -250,7 +282,7 @@ process(io_rx_t *rx, const rx_queue_t *q, struct rte_mbuf **m, unsigned n, int s
                              .n_feeds = rx->n_feeds,
                              .meta_off = io_mbuf_meta_off,
                              .tsc = stamp == STAMP_REPLAY ? 0 : rte_rdtsc()};
-    rx_line_t **hit = rx->b.hit;
+    rx_dest_t **hit = rx->b.hit;
     unsigned i = 0;
     rx->b.n_rej = 0;
     for (unsigned k = 0; k < n && k < PREFETCH_AHEAD; k++)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* lib/mux: the merger. One coroutine selects across every feed's channel of records,
- * sequences, stamps and publishes each record to every output, and returns it to its
- * pool. DPDK-free: the TX port is reached through a mux_sink_t. */
+/* lib/mux: the merger. One coroutine waits on a channel set of every feed's channel
+ * of records (chan.h: O(1) to find a ready input, park and wake, however many feeds),
+ * takes a burst from the input it returns (round robin: no feed starves), sequences,
+ * stamps and publishes each record to every output, and returns it to its pool.
+ * DPDK-free: the TX port is reached through a mux_sink_t. */
 #include <errno.h>
 #include <string.h>
 
@@ -14,10 +16,9 @@
    interval swap waits ~1 ms, long enough that an idle mux costs nothing. */
 #define MUX_OBSERVE_IDLE_NS 1000000ull
 
-/* One input and its counters. The record a select case receives lands in rec. */
+/* One input and its counters. */
 typedef struct mux_in {
     mux_input_t conf;
-    md_rec_t *rec;
     mux_input_stats_t st;
 } mux_in_t;
 
@@ -26,9 +27,9 @@ struct mux {
     unsigned burst;
     unsigned yield_every;
     unsigned since_yield; /* records since the mux last let others run */
-    unsigned n_open;      /* open inputs: cases[0 .. n_open) */
-    ch_case_t cases[MUX_INPUTS_MAX];
-    mux_in_t *case_in[MUX_INPUTS_MAX]; /* the input of each case (moves with it) */
+    unsigned n_open;      /* inputs not yet closed and drained */
+    ch_set_t *set;        /* every open input; member i is in[member_in[i]] */
+    uint16_t member_in[MUX_INPUTS_MAX];
     mux_in_t in[MUX_INPUTS_MAX];
     mux_pack_t *pack;
     uint64_t seq;              /* last merged seq given */
@@ -97,12 +98,23 @@ mux_t *mux_new(const mux_conf_t *c)
         errno = EINVAL; /* the pcap ring could not hold a full frame */
         return NULL;
     }
-    for (unsigned i = 0; i < c->n_inputs; i++) {
+    m->set = ch_set_new(c->n_inputs);
+    for (unsigned i = 0; m->set && i < c->n_inputs; i++) {
         mux_in_t *in = &m->in[i];
         in->conf = c->inputs[i];
-        m->cases[i] = (ch_case_t){
-            .op = CH_RECV, .local = in->conf.local, .spsc = in->conf.spsc, .elem = &in->rec};
-        m->case_in[i] = in;
+        int k = ch_set_add(m->set, in->conf.local, in->conf.spsc);
+        if (k < 0) { /* a local channel already in another set */
+            ch_set_free(m->set);
+            m->set = NULL;
+            break;
+        }
+        m->member_in[k] = (uint16_t)i;
+    }
+    if (m->set == NULL) {
+        mux_pack_free(m->pack);
+        co_mem_free(m);
+        errno = EINVAL;
+        return NULL;
     }
     m->n_open = c->n_inputs;
     m->st.inputs_open = m->n_open;
@@ -113,6 +125,7 @@ void mux_free(mux_t *m)
 {
     if (!m)
         return;
+    ch_set_free(m->set);
     mux_pack_free(m->pack);
     co_mem_free(m);
 }
@@ -132,16 +145,23 @@ static void publish(mux_t *m, md_rec_t *r)
         MUX_INC(m->st.events);
 }
 
-/* After a pick: take up to burst-1 more records from the same input into batch[1..].
-   Bounded, so the rotating start of ch_select still gives every ready input its turn. */
-static unsigned take_more(mux_t *m, mux_in_t *in)
+/* Up to one burst of @p in's records into batch[]. Bounded, so the set's round robin
+   gives every ready input its turn. */
+static unsigned take_burst(mux_t *m, mux_in_t *in)
 {
-    unsigned want = m->burst - 1;
-    if (want == 0)
-        return 0;
     if (in->conf.spsc)
-        return chs_recv_burst(in->conf.spsc, &m->batch[1], want);
-    return ch_tryrecv_burst(in->conf.local, &m->batch[1], want);
+        return chs_recv_burst(in->conf.spsc, m->batch, m->burst);
+    return ch_tryrecv_burst(in->conf.local, m->batch, m->burst);
+}
+
+/* An input that gave nothing: true if it is closed and has nothing left. The SPSC
+   close is stored after the producer's last element, so once it is seen one more
+   look at the ring is the final word. */
+static bool input_drained(mux_t *m, mux_in_t *in)
+{
+    if (in->conf.local)
+        return ch_closed(in->conf.local) && ch_len(in->conf.local) == 0;
+    return chs_closed(in->conf.spsc) && take_burst(m, in) == 0;
 }
 
 /* Under constant load the mux never parks; yield now and then so that the feed
@@ -156,12 +176,10 @@ static void maybe_yield(mux_t *m, unsigned n)
     }
 }
 
-static void handle_pick(mux_t *m, mux_in_t *in)
+static void handle_burst(mux_t *m, mux_in_t *in, unsigned n)
 {
     MUX_INC(in->st.picks);
     MUX_INC(m->st.selects);
-    m->batch[0] = in->rec;
-    unsigned n = 1 + take_more(m, in);
     for (unsigned i = 0; i < n; i++)
         publish(m, m->batch[i]);
     /* One indirect call per burst, before the records go back to their pool. */
@@ -176,14 +194,20 @@ static void handle_pick(mux_t *m, mux_in_t *in)
     maybe_yield(m, n);
 }
 
-/* Input of case @p i is closed and drained: swap the last open case into its place. */
-static void drop_case(mux_t *m, int i)
+/* Member @p k returned by the set: take a burst, or retire it once closed and drained. */
+static void take(mux_t *m, int k)
 {
-    mux_in_t *in = m->case_in[i];
+    mux_in_t *in = &m->in[m->member_in[k]];
+    unsigned n = take_burst(m, in);
+    if (n > 0) {
+        handle_burst(m, in, n);
+        return;
+    }
+    if (!input_drained(m, in))
+        return; /* a stale wake-up, or a race with its producer: the set looks again */
+    ch_set_remove(m->set, k);
     __atomic_store_n(&in->st.closed, true, __ATOMIC_RELAXED);
-    unsigned last = --m->n_open;
-    m->cases[i] = m->cases[last];
-    m->case_in[i] = m->case_in[last];
+    m->n_open--;
     __atomic_store_n(&m->st.inputs_open, m->n_open, __ATOMIC_RELAXED);
 }
 
@@ -214,10 +238,10 @@ static void finish(mux_t *m)
 static int park(mux_t *m)
 {
     if (!m->conf.observe)
-        return ch_select(m->cases, (int)m->n_open, 0, UINT64_MAX, m->conf.ctx);
+        return ch_set_wait(m->set, 0, UINT64_MAX, m->conf.ctx);
     for (;;) {
         m->conf.observe(m->conf.observe_arg, NULL, 0);
-        int i = ch_select(m->cases, (int)m->n_open, 0, co_tsc() + m->observe_idle_tsc, m->conf.ctx);
+        int i = ch_set_wait(m->set, 0, co_tsc() + m->observe_idle_tsc, m->conf.ctx);
         if (i != -ETIMEDOUT || (m->conf.ctx && co_ctx_err(m->conf.ctx) != 0))
             return i;
     }
@@ -227,17 +251,14 @@ void mux_main(void *arg)
 {
     mux_t *m = arg;
     while (m->n_open > 0) {
-        int i = ch_select(m->cases, (int)m->n_open, CH_NONBLOCK, UINT64_MAX, m->conf.ctx);
+        int i = ch_set_wait(m->set, CH_NONBLOCK, UINT64_MAX, m->conf.ctx);
         if (i == CH_DEFAULT) {
             flush_idle(m);
             i = park(m);
         }
         if (i < 0)
             break; /* cancelled */
-        if (m->cases[i].result == EPIPE)
-            drop_case(m, i);
-        else
-            handle_pick(m, m->case_in[i]);
+        take(m, i);
     }
     finish(m);
 }

@@ -105,7 +105,7 @@ struct co {
     int16_t wake;       /* co_park() result: 0 or an errno value */
     uint8_t cache_slot; /* guarded: its size class in sched->stacks[], or RT_NO_CACHE */
     uint8_t spare_;
-    uint32_t heap_idx; /* 1-based slot in the timer heap; 0 = none */
+    uint32_t heap_idx; /* 1-based slot in the timer heap; 0 = none (sched.c: may be lazy) */
     uint32_t born;     /* birth, in RT_AGE_SHIFT TSC units since the scheduler's */
     uint64_t id;
     co_wg_t *wg;
@@ -123,7 +123,9 @@ struct co {
     co_ctx_t *wait_ctx;      /* set only when in the timer heap or on cw_head */
     co_t *wnext;             /* wait-group waiter list */
     co_t *cw_prev, *cw_next; /* cancellable waiters */
-    uint64_t deadline;       /* TSC */
+    uint64_t deadline;       /* TSC: the current park's, UINT64_MAX when it has none */
+    uint64_t timer_at;       /* TSC key of its timer-heap entry (heap_idx != 0): at most
+                                deadline, earlier when the entry is lazy (sched.c) */
     uint32_t block_idx;      /* guarded: slot in sched->blocks[] */
     /* fourth line: owned by whatever the coroutine is parked in (co_wait_area()) */
     unsigned char wait_area[CO_WAIT_AREA] __attribute__((aligned(RT_CACHE_LINE)));

@@ -199,7 +199,18 @@ static void dispatch(co_sched_t *s)
     s->cur = NULL;
 }
 
-/* ---- timers: binary min-heap on co->deadline ---------------------------------- */
+/*
+ * ---- timers: binary min-heap on co->timer_at --------------------------------------
+ *
+ * Lazy: a coroutine woken before its deadline keeps its entry (its deadline becomes
+ * UINT64_MAX), and its next park with a deadline reuses it: in place when the new
+ * deadline is later (the entry fires early and timers_fire() moves it to the real one,
+ * one sift instead of a removal and a push per park), sifted up when earlier. A feed
+ * handler parks with its gap or line-silence deadline after nearly every packet and is
+ * woken by the next one long before: that was a removal and a push (~600 instructions
+ * with 50 feeds in the heap) per packet. An entry whose coroutine no longer waits with
+ * a deadline is dropped when it comes due; a finishing coroutine drops its own.
+ */
 
 static void heap_set(co_sched_t *s, uint32_t i, co_t *co)
 {
@@ -212,7 +223,7 @@ static void heap_up(co_sched_t *s, uint32_t i)
     co_t *co = s->heap[i];
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
-        if (s->heap[parent]->deadline <= co->deadline)
+        if (s->heap[parent]->timer_at <= co->timer_at)
             break;
         heap_set(s, i, s->heap[parent]);
         i = parent;
@@ -227,9 +238,9 @@ static void heap_down(co_sched_t *s, uint32_t i)
         uint32_t child = 2 * i + 1;
         if (child >= s->heap_len)
             break;
-        if (child + 1 < s->heap_len && s->heap[child + 1]->deadline < s->heap[child]->deadline)
+        if (child + 1 < s->heap_len && s->heap[child + 1]->timer_at < s->heap[child]->timer_at)
             child++;
-        if (co->deadline <= s->heap[child]->deadline)
+        if (co->timer_at <= s->heap[child]->timer_at)
             break;
         heap_set(s, i, s->heap[child]);
         i = child;
@@ -260,7 +271,7 @@ static __attribute__((noinline)) void heap_remove(co_sched_t *s, co_t *co)
     if (i == s->heap_len)
         return;
     s->heap[i] = last;
-    if (i > 0 && last->deadline < s->heap[(i - 1) / 2]->deadline)
+    if (i > 0 && last->timer_at < s->heap[(i - 1) / 2]->timer_at)
         heap_up(s, i);
     else
         heap_down(s, i);
@@ -291,11 +302,11 @@ static __attribute__((noinline)) void cw_remove(co_sched_t *s, co_t *co)
     co->flags &= (uint8_t)~CO_F_CTXWAIT;
 }
 
-/* Timer and context-list membership of a parked coroutine, kept out of the way. */
+/* Timer and context-list membership of a parked coroutine, kept out of the way. The
+   timer entry stays (lazy, see the heap above): the coroutine no longer has a deadline. */
 static __attribute__((noinline)) void unpark_slow(co_sched_t *s, co_t *co)
 {
-    if (co->heap_idx)
-        heap_remove(s, co);
+    co->deadline = UINT64_MAX;
     if (co->flags & CO_F_CTXWAIT)
         cw_remove(s, co);
 }
@@ -334,8 +345,14 @@ static __attribute__((noinline)) int park_setup(co_sched_t *s, co_t *self, co_ct
     }
     if (deadline_tsc != UINT64_MAX) {
         self->deadline = deadline_tsc;
-        if (heap_push(s, self) != 0)
-            return ENOMEM;
+        if (self->heap_idx == 0) {
+            self->timer_at = deadline_tsc;
+            if (heap_push(s, self) != 0)
+                return ENOMEM;
+        } else if (deadline_tsc < self->timer_at) { /* a lazy entry, due too late */
+            self->timer_at = deadline_tsc;
+            heap_up(s, self->heap_idx - 1);
+        } /* else: a lazy entry due earlier; timers_fire() moves it on */
     }
     if (rt_ctx_cancellable(ctx))
         cw_add(s, self);
@@ -445,8 +462,17 @@ bool co_is_parked(const co_t *co)
 static unsigned timers_fire(co_sched_t *s)
 {
     unsigned n = 0;
-    while (s->heap_len && s->heap[0]->deadline <= s->now_tsc) {
+    while (s->heap_len && s->heap[0]->timer_at <= s->now_tsc) {
         co_t *co = s->heap[0];
+        bool waits = co->state == CO_ST_PARKED && co->deadline != UINT64_MAX;
+        if (waits && co->deadline > s->now_tsc) { /* lazy: due later */
+            co->timer_at = co->deadline;
+            heap_down(s, 0);
+            continue;
+        }
+        heap_remove(s, co);
+        if (!waits)
+            continue; /* woken meanwhile, and parked since without a deadline (if at all) */
         int err = co_ctx_err(co->wait_ctx);
         unpark_abort(s, co, err ? err : ETIMEDOUT);
         n++;
@@ -488,7 +514,7 @@ static void idle_sleep(co_sched_t *s)
 {
     uint64_t ns = 50000;
     if (s->heap_len) {
-        uint64_t now = co_tsc(), deadline = s->heap[0]->deadline;
+        uint64_t now = co_tsc(), deadline = s->heap[0]->timer_at; /* a lazy one: early */
         uint64_t until = deadline > now ? co_tsc_to_ns(deadline - now) : 0;
         if (until < ns)
             ns = until;
@@ -852,8 +878,17 @@ static __attribute__((noinline, noreturn)) void finish_slow(co_sched_t *s, co_t 
     finish_switch(s, self);
 }
 
+/* A finishing coroutine's lazy timer entry, if it has one (out of line: rare). */
+static __attribute__((noinline)) void drop_timer(co_sched_t *s, co_t *self)
+{
+    heap_remove(s, self);
+    self->deadline = UINT64_MAX;
+}
+
 void rt_finish_panicked(co_t *self)
 {
+    if (self->heap_idx)
+        drop_timer(rt_tls_sched, self);
     finish_slow(rt_tls_sched, self, true);
 }
 
@@ -865,6 +900,8 @@ void rt_finish(co_t *self)
 {
     co_sched_t *s = rt_tls_sched;
     co_wg_t *wg = self->wg;
+    if (RT_UNLIKELY(self->heap_idx))
+        drop_timer(s, self);
     if (RT_UNLIKELY(self->defers || (wg && wg->count <= 1)))
         finish_slow(s, self, false);
     s->live--;

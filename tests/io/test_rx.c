@@ -251,6 +251,47 @@ static void test_rx_poll_channel_full(void **state)
     io_port_close((uint16_t)port);
 }
 
+/* Both lines into one shared channel (a handler lcore's ingress ring): what it cannot
+   take is counted as channel_full on each packet's own line, and what it took is in RX
+   order with the lines' counts adding up. */
+static void test_rx_shared_channel(void **state)
+{
+    (void)state;
+    char dev[128], err[512];
+    snprintf(dev, sizeof(dev), "net_pcap_rx1,rx_pcap=%s", pcap_path);
+    io_port_conf_t pc = {
+        .name = "t1", .device = dev, .rx_queues = 1, .rx_socket = -1, .pool_mbufs = 1023};
+    int port = io_port_open(&pc, err, sizeof(err));
+    if (port < 0)
+        fail_msg("%s", err);
+    io_flow_table_t *t = flows();
+    io_rx_t *rx = io_rx_new(&(io_rx_conf_t){.flows = t, .n_feeds = 1, .socket = -1});
+    assert_non_null(rx);
+    chs_t *c = chs_new(sizeof(struct rte_mbuf *), 4, -1); /* tiny, not drained */
+    assert_int_equal(io_rx_set_channel(rx, 0, 0, c), 0);
+    assert_int_equal(io_rx_set_channel(rx, 0, 1, c), 0);
+    assert_int_equal(io_rx_add_queue(rx, (uint16_t)port, 0), 0);
+    poll_until(rx, N_ALL);
+    io_line_stats_t a, b;
+    io_rx_line_stats(rx, 0, 0, &a);
+    io_rx_line_stats(rx, 0, 1, &b);
+    assert_int_equal(a.packets, N_A);
+    assert_int_equal(b.packets, N_B);
+    assert_int_equal(a.channel_full + b.channel_full, N_A + N_B - 4);
+    struct rte_mbuf *m[8];
+    assert_int_equal(chs_recv_burst(c, m, 8), 4);
+    uint64_t got[2] = {0, 0};
+    for (unsigned i = 0; i < 4; i++)
+        got[io_mbuf_meta(m[i])->line]++;
+    assert_int_equal(got[0], N_A - a.channel_full);
+    assert_int_equal(got[1], N_B - b.channel_full);
+    rte_pktmbuf_free_bulk(m, 4);
+    io_rx_free(rx);
+    chs_free(c);
+    io_flow_table_free(t);
+    io_port_close((uint16_t)port);
+}
+
 /* Replay @path with @speed and @loops through big channels; returns the replay for checks. */
 static void run_replay(const char *speed, uint64_t loops)
 {
@@ -350,11 +391,9 @@ static void test_replay_truncated_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_eal_args),
-        cmocka_unit_test(test_rx_poll_channel_full),
-        cmocka_unit_test(test_replay_max_looped),
-        cmocka_unit_test(test_replay_paced),
-        cmocka_unit_test(test_replay_truncated_file),
+        cmocka_unit_test(test_eal_args),          cmocka_unit_test(test_rx_poll_channel_full),
+        cmocka_unit_test(test_rx_shared_channel), cmocka_unit_test(test_replay_max_looped),
+        cmocka_unit_test(test_replay_paced),      cmocka_unit_test(test_replay_truncated_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

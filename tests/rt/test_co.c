@@ -346,6 +346,107 @@ static void test_park_ready_and_deadline(void **state)
     assert_int_equal(co_sched_free(s, stderr), 0);
 }
 
+/* ---- lazy timer entries: a park woken early keeps its heap entry ------------------------- */
+
+struct lazy_case {
+    co_t *parker;
+    int phase; /* the park the parker is in (or about to enter) */
+    int rc[5];
+    uint64_t waited_ns[5];
+    int stray; /* wake-ups of the park without a deadline before the readier's */
+    bool readied_last;
+};
+
+static uint64_t ms_tsc(unsigned ms)
+{
+    return co_ns_to_tsc((uint64_t)ms * 1000000u);
+}
+
+static int lazy_park(struct lazy_case *c, int phase, unsigned ms)
+{
+    c->phase = phase;
+    return co_park(NULL, ms ? co_tsc() + ms_tsc(ms) : UINT64_MAX, "lazy", NULL);
+}
+
+static void lazy_parker(void *arg)
+{
+    struct lazy_case *c = arg;
+    /* 0: deadline in 50 ms, readied after 2 ms: its entry stays, due in 48 ms */
+    uint64_t t0 = co_now_ns();
+    c->rc[0] = lazy_park(c, 0, 50);
+    c->waited_ns[0] = co_now_ns() - t0;
+    /* 1: a later deadline (80 ms): the old entry fires first and must not end this park */
+    t0 = co_now_ns();
+    c->rc[1] = lazy_park(c, 1, 80);
+    c->waited_ns[1] = co_now_ns() - t0;
+    /* 2: deadline 60 ms, readied at once: the entry stays, due in ~60 ms; then 3: an
+       earlier deadline (5 ms) moves the entry up */
+    c->rc[2] = lazy_park(c, 2, 60);
+    t0 = co_now_ns();
+    c->rc[3] = lazy_park(c, 3, 5);
+    c->waited_ns[3] = co_now_ns() - t0;
+    /* 4: readied early again, then 5: a park without a deadline across the stale
+       entry's due time; only the readier ends it */
+    c->rc[4] = lazy_park(c, 4, 20);
+    while (lazy_park(c, 5, 0) == 0 && !c->readied_last)
+        c->stray++;
+    /* 6: finishes with a lazy entry of its own: the scheduler must drop it */
+    (void)lazy_park(c, 6, 30);
+}
+
+/* Until the parker is parked in park @p phase. */
+static void lazy_wait(struct lazy_case *c, int phase)
+{
+    while (c->phase != phase || !co_is_parked(c->parker))
+        co_sleep(100000, NULL);
+}
+
+static void lazy_readier(void *arg)
+{
+    struct lazy_case *c = arg;
+    lazy_wait(c, 0);
+    co_sleep(2000000, NULL);
+    assert_true(co_ready(c->parker));
+    lazy_wait(c, 2);
+    assert_true(co_ready(c->parker));
+    lazy_wait(c, 4);
+    assert_true(co_ready(c->parker));
+    lazy_wait(c, 5);
+    co_sleep(40000000, NULL); /* past park 4's stale 20 ms entry */
+    c->readied_last = true;
+    assert_true(co_ready(c->parker));
+    lazy_wait(c, 6);
+    assert_true(co_ready(c->parker));
+}
+
+static void lazy_readier_noop(void *arg)
+{
+    (void)arg;
+}
+
+static void test_lazy_timer_entries(void **state)
+{
+    (void)state;
+    co_sched_t *s = co_sched_new(NULL);
+    struct lazy_case c = {0};
+    c.parker = co_spawn(lazy_parker, &c, &(co_opts_t){.name = "parker"});
+    co_spawn(lazy_readier, &c, &(co_opts_t){.name = "readier"});
+    assert_int_equal(co_sched_run(s), 0);
+    assert_int_equal(c.rc[0], 0);
+    assert_true(c.waited_ns[0] < 40000000);
+    assert_int_equal(c.rc[1], ETIMEDOUT);
+    assert_true(c.waited_ns[1] >= 80000000); /* not cut short at the old 48 ms */
+    assert_int_equal(c.rc[2], 0);
+    assert_int_equal(c.rc[3], ETIMEDOUT);
+    assert_true(c.waited_ns[3] >= 5000000 && c.waited_ns[3] < 50000000);
+    assert_int_equal(c.rc[4], 0);
+    assert_int_equal(c.stray, 0);
+    /* a new coroutine reuses the finished one's block: spawn_init asserts no timer slot */
+    co_spawn(lazy_readier_noop, NULL, NULL);
+    assert_int_equal(co_sched_run(s), 0);
+    assert_int_equal(co_sched_free(s, stderr), 0);
+}
+
 /* ---- poll hooks ------------------------------------------------------------------------ */
 
 /* A "ring" filled by a producer coroutine; the consumer parks while it is empty
@@ -616,6 +717,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_wait_group),
         cmocka_unit_test(test_wait_group_many_waiters),
         cmocka_unit_test(test_park_ready_and_deadline),
+        cmocka_unit_test(test_lazy_timer_entries),
         cmocka_unit_test(test_poll_hook_wakes_parked),
         cmocka_unit_test(test_idle_policies),
         cmocka_unit_test(test_stop_and_resume),

@@ -4,14 +4,20 @@
  * capture, same run.
  *
  *   io.rx.mpps          io_rx_poll: rx_burst(32) + TSC stamp + classify + metadata +
- *                       grouped chs_send_burst into 100 SPSC channels (50 feeds x A/B),
- *                       and every 8 polls (-d) the same core drains the channels and
- *                       frees the mbufs in place. One core does everything the anchor
- *                       does and more, so the two compare cycle for cycle. The drain is
- *                       the stand-in for the feed handlers, needed so the channels do
- *                       not fill: a fair consumer (every channel, same order, each
- *                       emptied) that frees in bulks of 64 or more as the anchor frees
- *                       its bursts; its channel_full count is printed and must be 0.
+ *                       per-line counters + grouped chs_send_burst into 100 SPSC channels
+ *                       (50 feeds x A/B, as app/run.c wires them), and every 8 polls (-d)
+ *                       the same core drains the channels and frees the mbufs in place.
+ *                       One core does everything the anchor does and more, so the two
+ *                       compare cycle for cycle. The drain is the stand-in for the feed
+ *                       handlers, needed so the channels do not fill: a fair consumer
+ *                       (every channel, same order, each emptied) that frees in bulks of
+ *                       64 or more as the anchor frees its bursts; its channel_full count
+ *                       is printed and must be 0.
+ *   io.rx.mpps.ingress  (-t ingress) the same with every line in one 4096-slot ring, as
+ *                       a handler lcore's ingress ring would be: one chs_send_burst per
+ *                       burst instead of one per line hit (up to 32), and a one-ring
+ *                       drain. Not the deployment's shape; it measures what the per-line
+ *                       channels cost the RX core (docs/benchmarks.md).
  *   io.rx.mpps.xcore    the same RX path with a consumer on a second lcore draining and
  *                       freeing (the deployment's shape). On a 2-vCPU VM this measures
  *                       the consumer and cross-core mbuf recycling (the freed mbufs go
@@ -26,7 +32,8 @@
  * work runs on the machine.
  *
  * Usage: bench_io [-r REPS] [-n PACKETS_PER_REP] [-f FRAMES_IN_FILE] [-l LCORES] [-m MODE]
- *                 [-g RUN] [-d POLLS]
+ *                 [-g RUN] [-d POLLS] [-t ingress|lines]
+ *   -t TOPOLOGY         lines (default): one channel per line; ingress: one for all
  *   -d POLLS            in-place drain every POLLS polls (default 8; 1 .. 32, so at most
  *                       1024 packets wait in 256-slot channels). 1 .. 8 run at the same
  *                       rate; from 16 the mbufs in flight overflow the mempool's lcore
@@ -51,8 +58,11 @@
 #define LINES   (FEEDS * 2)
 #define MAXREPS 64
 
-static chs_t *chans_x[LINES]; /* drained by the consumer lcore */
-static chs_t *chans_i[LINES]; /* drained in place by the RX core */
+static chs_t *chans_x[LINES];   /* drained by the consumer lcore */
+static chs_t *chans_i[LINES];   /* drained in place by the RX core */
+static unsigned nchans = LINES; /* channels in each: LINES (-t lines) or 1 (-t ingress) */
+/* One handler lcore's ingress ring: room for 8 polls of 32 (-d) and then some. */
+#define INGRESS_SLOTS 4096
 static atomic_int consumer_run;
 static atomic_ulong consumed;
 static unsigned drain_every = 8; /* -d */
@@ -125,7 +135,7 @@ static void write_capture(const char *path, unsigned frames, unsigned run)
 
 /*
  * The stand-in consumer: visit every channel once, in the same order every round, and
- * take all it holds (up to 64); free what it gathered in bulks of 64 or more, as the
+ * take all it holds; free what it gathered in bulks of 64 or more, as the
  * anchor frees its bursts. Round-robin and complete, so no line waits behind another
  * and (with 256-slot channels and a round every 8 polls of at most 32) none fills.
  * Returns mbufs freed.
@@ -134,13 +144,17 @@ static unsigned drain_all(chs_t **chans)
 {
     struct rte_mbuf *m[128];
     unsigned total = 0, k = 0;
-    for (unsigned l = 0; l < LINES; l++) {
-        k += chs_recv_burst(chans[l], m + k, 64);
-        if (k >= 64) {
-            rte_pktmbuf_free_bulk(m, k);
-            total += k;
-            k = 0;
-        }
+    for (unsigned l = 0; l < nchans; l++) {
+        unsigned got;
+        do { /* empty it (the ingress ring holds up to 8 polls of 32) */
+            got = chs_recv_burst(chans[l], m + k, 64);
+            k += got;
+            if (k >= 64) {
+                rte_pktmbuf_free_bulk(m, k);
+                total += k;
+                k = 0;
+            }
+        } while (got == 64);
     }
     if (k) {
         rte_pktmbuf_free_bulk(m, k);
@@ -217,8 +231,9 @@ static io_rx_t *make_rx(uint16_t port, chs_t **chans, io_flow_table_t **tp)
         if (io_flow_table_add(t, htonl(group), htons((uint16_t)(30000 + feed + b * 1000)),
                               (uint16_t)feed, (uint8_t)b) != 0)
             bench_die("flow table");
-        chans[l] = chs_new(sizeof(struct rte_mbuf *), 256, -1);
-        io_rx_set_channel(rx, (uint16_t)feed, (uint8_t)b, chans[l]);
+        if (l < nchans)
+            chans[l] = chs_new(sizeof(struct rte_mbuf *), nchans == 1 ? INGRESS_SLOTS : 256, -1);
+        io_rx_set_channel(rx, (uint16_t)feed, (uint8_t)b, chans[nchans == 1 ? 0 : l]);
     }
     io_rx_add_queue(rx, port, 0);
     *tp = t;
@@ -231,8 +246,15 @@ int main(int argc, char **argv)
     unsigned run = 1;
     uint64_t n = 4000000, frames = 4000;
     const char *lcores = NULL, *mode = "all";
-    while ((c = getopt(argc, argv, "r:n:f:l:m:g:d:h")) != -1) {
+    const char *topo = "lines";
+    while ((c = getopt(argc, argv, "r:n:f:l:m:g:d:t:h")) != -1) {
         switch (c) {
+        case 't':
+            topo = optarg;
+            if (strcmp(topo, "ingress") != 0 && strcmp(topo, "lines") != 0)
+                bench_die("-t: ingress or lines");
+            nchans = strcmp(topo, "lines") == 0 ? LINES : 1;
+            break;
         case 'r':
             reps = (int)bench_count(optarg);
             break;
@@ -258,7 +280,7 @@ int main(int argc, char **argv)
             break;
         default:
             fprintf(stderr, "usage: bench_io [-r REPS] [-n PACKETS] [-f FRAMES] [-l LCORES] [-m "
-                            "MODE] [-g RUN] [-d POLLS]\n");
+                            "MODE] [-g RUN] [-d POLLS] [-t ingress|lines]\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -329,18 +351,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_io: in place (drain every %u polls): %" PRIu64 " channel_full\n",
                 drain_every, full);
     }
-    if (do_inpl)
-        bench_report(run > 1 ? "io.rx.mpps.runs" : "io.rx.mpps", median(inpl, reps), "Mpps");
-    if (do_x)
-        bench_report(run > 1 ? "io.rx.mpps.runs.xcore" : "io.rx.mpps.xcore", median(io, reps),
-                     "Mpps");
+    /* the per-line topology (-t lines) reports under its own names */
+    char name[64];
+    const char *base = run > 1 ? "io.rx.mpps.runs" : "io.rx.mpps";
+    const char *sfx = nchans == 1 ? ".ingress" : "";
+    if (do_inpl) {
+        snprintf(name, sizeof(name), "%s%s", base, sfx);
+        bench_report(name, median(inpl, reps), "Mpps");
+    }
+    if (do_x) {
+        snprintf(name, sizeof(name), "%s%s.xcore", base, sfx);
+        bench_report(name, median(io, reps), "Mpps");
+    }
     if (do_bare)
         bench_report(run > 1 ? "io.rx.mpps.runs.bare" : "io.rx.mpps.bare", median(bare, reps),
                      "Mpps");
     drain_all(chans_i);
     io_rx_free(rx);
     io_rx_free(rxi);
-    for (unsigned l = 0; l < LINES; l++) {
+    for (unsigned l = 0; l < nchans; l++) {
         chs_free(chans_x[l]);
         chs_free(chans_i[l]);
     }
