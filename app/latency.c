@@ -163,29 +163,59 @@ void lat_observe(void *arg, md_rec_t *const *recs, unsigned n)
     l->sweep = l->sweep + 1 < l->nfeeds ? l->sweep + 1 : 0;
 }
 
-/* Up to LAT_BURST_MAX records of feed @p f: the spans of the whole chunk first, then
-   each stage's values go into its overall and its feed histogram in one pass
-   (stats_hist_record_burst2: headers in registers, clamp, min, max and total shared),
-   instead of ten inline records per message. */
+/*
+ * Up to LAT_BURST_MAX records of feed @p f: the spans of the whole chunk first, then
+ * each stage's values go into its overall and its feed histogram in one pass
+ * (stats_hist_record_burst2: headers in registers, clamp, min, max and total shared).
+ *
+ * The first two stages go in as runs (stats_hist_record_runs2): a message with the
+ * same two stamps as the one before it has the same span, so it only adds one to that
+ * run's weight. The messages of a packet share tsc_rx and tsc_dequeue, and its decode
+ * group tsc_decode (lib/feed); with RX's one stamp per burst, so do whole channel
+ * bursts for rx_to_dequeue. The later stages end at tsc_publish, one per record, and
+ * have no runs. The histograms hold exactly what one record per value would give.
+ */
 static void observe_chunk(lat_t *l, lat_feed_t *f, md_rec_t *const *recs, unsigned n)
 {
     const uint64_t mult = l->mult;
     const bool intended = l->nst > LAT_INTENDED_TO_PUBLISH;
     uint64_t v[LAT_NSTAGES][LAT_BURST_MAX];
-    unsigned msgs = 0, nint = 0;
+    uint32_t w0[LAT_BURST_MAX], w1[LAT_BURST_MAX];
+    unsigned msgs = 0, nint = 0, r0 = 0, r1 = 0;
+    uint64_t rx0 = 0, dq0 = 0, dq1 = 0, dc1 = 0; /* the stamps of runs r0 - 1, r1 - 1 */
     for (unsigned i = 0; i < n; i++) {
         const md_rec_t *r = recs[i];
         if (r->kind != MD_KIND_MSG)
             continue; /* events carry no packet stamps */
-        v[LAT_RX_TO_DEQUEUE][msgs] = span_ns(mult, r->tsc_rx, r->tsc_dequeue);
-        v[LAT_DEQUEUE_TO_DECODE][msgs] = span_ns(mult, r->tsc_dequeue, r->tsc_decode);
+        if (r0 > 0 && r->tsc_rx == rx0 && r->tsc_dequeue == dq0) {
+            w0[r0 - 1]++;
+        } else {
+            rx0 = r->tsc_rx;
+            dq0 = r->tsc_dequeue;
+            v[LAT_RX_TO_DEQUEUE][r0] = span_ns(mult, rx0, dq0);
+            w0[r0++] = 1;
+        }
+        if (r1 > 0 && r->tsc_dequeue == dq1 && r->tsc_decode == dc1) {
+            w1[r1 - 1]++;
+        } else {
+            dq1 = r->tsc_dequeue;
+            dc1 = r->tsc_decode;
+            v[LAT_DEQUEUE_TO_DECODE][r1] = span_ns(mult, dq1, dc1);
+            w1[r1++] = 1;
+        }
         v[LAT_DECODE_TO_PUBLISH][msgs] = span_ns(mult, r->tsc_decode, r->tsc_publish);
         v[LAT_RX_TO_PUBLISH][msgs] = span_ns(mult, r->tsc_rx, r->tsc_publish);
         msgs++;
         if (intended && r->tsc_intended != 0)
             v[LAT_INTENDED_TO_PUBLISH][nint++] = span_ns(mult, r->tsc_intended, r->tsc_publish);
     }
-    for (unsigned s = 0; s < l->nst; s++)
+    stats_hist_record_runs2(stats_interval_writer(&l->iv[LAT_RX_TO_DEQUEUE]),
+                            stats_interval_writer(&f->iv[LAT_RX_TO_DEQUEUE]), v[LAT_RX_TO_DEQUEUE],
+                            w0, r0);
+    stats_hist_record_runs2(stats_interval_writer(&l->iv[LAT_DEQUEUE_TO_DECODE]),
+                            stats_interval_writer(&f->iv[LAT_DEQUEUE_TO_DECODE]),
+                            v[LAT_DEQUEUE_TO_DECODE], w1, r1);
+    for (unsigned s = LAT_DECODE_TO_PUBLISH; s < l->nst; s++)
         stats_hist_record_burst2(stats_interval_writer(&l->iv[s]), stats_interval_writer(&f->iv[s]),
                                  v[s], s == LAT_INTENDED_TO_PUBLISH ? nint : msgs);
     __atomic_store_n(&f->msgs, f->msgs + msgs, __ATOMIC_RELAXED);
