@@ -24,7 +24,7 @@ struct ratio {
    ns factor and the flag are co.h's, where co_tsc_to_ns() is inline. */
 struct co_clock_ratio_ co_clock_to_ns_;
 bool co_clock_ready_;
-static struct ratio to_tsc;
+struct co_clock_ratio_ co_clock_to_tsc_;
 static uint64_t tsc_hz;
 
 static struct ratio ratio_of(uint64_t num, uint64_t den)
@@ -78,7 +78,8 @@ static void clock_calibrate(void)
     uint64_t hz = best_hz ? best_hz : 1000000000ull;
     struct ratio r = ratio_of(1000000000u, hz);
     co_clock_to_ns_ = (struct co_clock_ratio_){.whole = r.whole, .frac = r.frac};
-    to_tsc = ratio_of(hz, 1000000000u);
+    r = ratio_of(hz, 1000000000u);
+    co_clock_to_tsc_ = (struct co_clock_ratio_){.whole = r.whole, .frac = r.frac};
     tsc_hz = hz;
     __atomic_store_n(&co_clock_ready_, true, __ATOMIC_RELEASE);
 }
@@ -96,10 +97,11 @@ uint64_t co_tsc_to_ns_slow_(uint64_t ticks)
     return scale(ticks, (struct ratio){co_clock_to_ns_.whole, co_clock_to_ns_.frac}, false);
 }
 
-uint64_t co_ns_to_tsc(uint64_t ns)
+/* co_ns_to_tsc() before the calibration: calibrate, then convert as it does. */
+uint64_t co_ns_to_tsc_slow_(uint64_t ns)
 {
     ensure_calibrated();
-    return scale(ns, to_tsc, true);
+    return scale(ns, (struct ratio){co_clock_to_tsc_.whole, co_clock_to_tsc_.frac}, true);
 }
 
 uint64_t co_now_ns(void)

@@ -118,11 +118,23 @@ static inline uint64_t co_tsc_to_ns(uint64_t ticks)
     return v > UINT64_MAX ? UINT64_MAX : (uint64_t)v;
 }
 
+/* Internal to lib/rt: the factor of co_ns_to_tsc() (ticks per ns), as co_clock_to_ns_. */
+extern struct co_clock_ratio_ co_clock_to_tsc_;
+uint64_t co_ns_to_tsc_slow_(uint64_t ns);
+
 /**
  * Convert nanoseconds to TSC ticks, rounded up (plus one tick), so a deadline
  * converted to ticks is never reached before its time in co_now_ns().
  */
-uint64_t co_ns_to_tsc(uint64_t ns);
+static inline uint64_t co_ns_to_tsc(uint64_t ns)
+{
+    if (__builtin_expect(!__atomic_load_n(&co_clock_ready_, __ATOMIC_ACQUIRE), 0))
+        return co_ns_to_tsc_slow_(ns); /* calibrates first */
+    unsigned __int128 part = (unsigned __int128)ns * co_clock_to_tsc_.frac;
+    unsigned __int128 v = (unsigned __int128)ns * co_clock_to_tsc_.whole + (uint64_t)(part >> 64) +
+                          1 + ((uint64_t)part != 0);
+    return v > UINT64_MAX ? UINT64_MAX : (uint64_t)v;
+}
 
 /** Monotonic nanoseconds derived from the TSC; the clock of deadlines. */
 uint64_t co_now_ns(void);
