@@ -283,6 +283,12 @@ static inline void stats_hist_record_runs(stats_hist_t *h, const uint64_t *v, co
 static inline void stats_hist_record_runs2(stats_hist_t *a, stats_hist_t *b, const uint64_t *v,
                                            const uint32_t *w, unsigned n)
 {
+    if (n == 1) {
+        /* One run (a paced packet's messages): no loop state to set up and tear down. */
+        stats_hist_record_n(a, v[0], w[0]);
+        stats_hist_record_n(b, v[0], w[0]);
+        return;
+    }
     if (__builtin_expect(a->highest != b->highest, 0)) {
         stats_hist_record_runs(a, v, w, n);
         stats_hist_record_runs(b, v, w, n);

@@ -417,6 +417,13 @@ static void test_record_runs(void **state)
         for (unsigned i = 0; i < 2; i++)
             stats_hist_record_n(ra, big[i], bw[i]);
         assert_same_hist(ra, pa);
+        /* One run at a time (its own path): the same. */
+        stats_hist_reset(sa);
+        stats_hist_reset(rb);
+        stats_hist_record_runs2(sa, rb, &big[1], &bw[1], 1);
+        stats_hist_record_runs2(sa, rb, &big[0], &bw[0], 1);
+        assert_same_hist(ra, sa);
+        assert_same_hist(pb, rb);
         assert_int_equal(stats_hist_count(pb), 7000000000ull);
         assert_int_equal(stats_hist_overflow(pb), geo[g].hi_b < big[1] ? 3000000000ull : 0);
         stats_hist_free(ra);
