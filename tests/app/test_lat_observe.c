@@ -7,7 +7,7 @@
  * the histograms must still be exactly those of one stats_hist_record() per value.
  * Records come as the mux hands them over: bursts of one feed, packets of several
  * messages sharing tsc_rx / tsc_dequeue / tsc_decode, events in between, stamps out
- * of order, spans above the histograms' range.
+ * of order, spans above the histograms' range, interval swaps in between.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -75,7 +75,8 @@ static void test_observe_exact(void **state)
     (void)state;
     rng_state = tu_seed_from_env("MDMUX_LAT_SEED", 5);
     static const char *const names[NFEEDS] = {"f0", "f1"};
-    lat_t *l = lat_new(&(lat_conf_t){.nfeeds = NFEEDS, .names = names, .intended = true});
+    lat_t *l = lat_new(
+        &(lat_conf_t){.nfeeds = NFEEDS, .names = names, .intended = true, .interval_ms = 1});
     assert_non_null(l);
     assert_int_equal(lat_nstages(l), LAT_NSTAGES);
     const uint64_t hz = co_tsc_hz();
@@ -144,6 +145,21 @@ static void test_observe_exact(void **state)
         lat_observe(l, ptr, n);
         if (round % 50 == 0)
             lat_observe(l, NULL, 0); /* the mux's idle call in between */
+        /* The reader's swaps, taken by the writer's next call: the overall intervals
+           (lat_tick, a 1 ms interval) and once the feeds' (lat_sync while the writer
+           runs: it waits for a writer that only runs after it, then leaves the swaps
+           pending, as after a slow mux). Values on either side of a swap must all
+           reach the totals. */
+        if (round % 40 == 20) {
+            uint64_t t0 = co_now_ns();
+            while (co_now_ns() - t0 < 1500000)
+                ;
+            lat_tick(l); /* asks */
+        } else if (round % 40 == 21) {
+            lat_tick(l); /* takes what the writer left */
+        }
+        if (round == ROUNDS / 2)
+            lat_sync(l, false);
     }
     lat_sync(l, true);
     assert_int_equal(lat_count(l), msgs);
