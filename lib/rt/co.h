@@ -97,13 +97,14 @@ uint64_t co_tsc_hz(void);
 /* Internal to lib/rt: the factor of co_tsc_to_ns() (ns per tick = whole + frac / 2^64),
    written once by the calibration before co_clock_ready_ is set (release). In the
    header so that the conversion inlines: the handler lcore converts a few times per
-   packet, and a call with its calibration check cost ~28 instructions against ~8. */
+   packet, and a call with its calibration check cost ~28 instructions against ~12. */
 struct co_clock_ratio_ {
     uint64_t whole;
     uint64_t frac;
 };
 extern struct co_clock_ratio_ co_clock_to_ns_;
 extern bool co_clock_ready_;
+/** Internal: co_tsc_to_ns() before the calibration (calibrates, then converts). */
 uint64_t co_tsc_to_ns_slow_(uint64_t ticks);
 
 /** Convert TSC ticks to nanoseconds, rounded down (exact to the calibration). */
@@ -120,6 +121,7 @@ static inline uint64_t co_tsc_to_ns(uint64_t ticks)
 
 /* Internal to lib/rt: the factor of co_ns_to_tsc() (ticks per ns), as co_clock_to_ns_. */
 extern struct co_clock_ratio_ co_clock_to_tsc_;
+/** Internal: co_ns_to_tsc() before the calibration (calibrates, then converts). */
 uint64_t co_ns_to_tsc_slow_(uint64_t ns);
 
 /**
