@@ -301,18 +301,19 @@ static void test_record_burst(void **state)
     (void)state;
     rng_state = tu_seed_from_env("MDMUX_STATS_SEED", 7);
     static const struct {
-        uint64_t hi_a, hi_b;
+        uint64_t lo, hi_a, hi_b;
         unsigned sf_a, sf_b;
-    } geo[] = {{60000000000ull, 60000000000ull, 3, 2},
-               {60000000000ull, 60000000000ull, 3, 3},
-               {100000, 100000, 1, 5},
-               {100000, 1000000, 3, 2}};
+    } geo[] = {{1, 60000000000ull, 60000000000ull, 3, 2},
+               {1, 60000000000ull, 60000000000ull, 3, 3},
+               {1, 100000, 100000, 1, 5},
+               {1, 100000, 1000000, 3, 2},
+               {1000, 60000000000ull, 60000000000ull, 3, 2}}; /* a unit above 1 */
     for (size_t g = 0; g < sizeof(geo) / sizeof(geo[0]); g++) {
-        stats_hist_t *ra = stats_hist_create(1, geo[g].hi_a, geo[g].sf_a);
-        stats_hist_t *rb = stats_hist_create(1, geo[g].hi_b, geo[g].sf_b);
-        stats_hist_t *ba = stats_hist_create(1, geo[g].hi_a, geo[g].sf_a);
-        stats_hist_t *pa = stats_hist_create(1, geo[g].hi_a, geo[g].sf_a);
-        stats_hist_t *pb = stats_hist_create(1, geo[g].hi_b, geo[g].sf_b);
+        stats_hist_t *ra = stats_hist_create(geo[g].lo, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *rb = stats_hist_create(geo[g].lo, geo[g].hi_b, geo[g].sf_b);
+        stats_hist_t *ba = stats_hist_create(geo[g].lo, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *pa = stats_hist_create(geo[g].lo, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *pb = stats_hist_create(geo[g].lo, geo[g].hi_b, geo[g].sf_b);
         assert_true(ra && rb && ba && pa && pb);
         uint64_t v[64];
         for (int round = 0; round < 200; round++) {
