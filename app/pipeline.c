@@ -37,6 +37,8 @@ _Static_assert((int)CFG_FAULT_PANIC == (int)FEED_FAULT_PANIC &&
 #define OUT_SLOTS 256u
 /* Records per pool beyond the output channels: thread caches and bursts. */
 #define POOL_SLACK 4096u
+/* Objects per thread cache of a record pool (lib/pool's largest; build_pools()). */
+#define REC_POOL_CACHE 512u
 /* Stack of the writer coroutines: stdio and JSON formatting. */
 #define WRITER_STACK (256u * 1024u)
 /* TX mbufs for the multicast output. */
@@ -250,9 +252,16 @@ static int build_pools(pipe_t *p)
             continue;
         char name[32];
         snprintf(name, sizeof(name), "records-lcore%u", id);
+        /* The largest thread cache: the lcore's feeds take records 16 at a time into
+           their stashes and the mux gives them back a burst at a time, so with tens of
+           feeds a 64-object cache ran dry and overflowed every few packets, each time
+           through the shared store (a CAS per object: ~60 instructions a packet in
+           bench_handler). Up to 2 x 512 records may sit in a thread's cache: the
+           pool's slack covers them. */
         pool_opts_t po = {.name = name,
                           .elem_size = sizeof(md_rec_t),
                           .count = (size_t)nf * (OUT_SLOTS + 64) + POOL_SLACK,
+                          .cache_size = REC_POOL_CACHE,
                           .numa_node = (int)socket_of(id)};
         p->pools[id] = pool_new(&po);
         if (p->pools[id] == NULL) {

@@ -20,10 +20,12 @@ struct ratio {
     uint64_t frac; /* / 2^64 */
 };
 
-/* Written once under clock_once; `ready` is stored last, with release. */
-static struct ratio to_ns, to_tsc;
+/* Written once under clock_once; the ready flag is stored last, with release. The
+   ns factor and the flag are co.h's, where co_tsc_to_ns() is inline. */
+struct co_clock_ratio_ co_clock_to_ns_;
+bool co_clock_ready_;
+struct co_clock_ratio_ co_clock_to_tsc_;
 static uint64_t tsc_hz;
-static _Atomic bool ready;
 
 static struct ratio ratio_of(uint64_t num, uint64_t den)
 {
@@ -44,7 +46,7 @@ static uint64_t scale(uint64_t x, struct ratio r, bool up)
 
 static inline void ensure_calibrated(void)
 {
-    if (RT_UNLIKELY(!atomic_load_explicit(&ready, memory_order_acquire)))
+    if (RT_UNLIKELY(!__atomic_load_n(&co_clock_ready_, __ATOMIC_ACQUIRE)))
         co_tsc_hz();
 }
 
@@ -74,10 +76,12 @@ static void clock_calibrate(void)
             best_hz = hz;
     }
     uint64_t hz = best_hz ? best_hz : 1000000000ull;
-    to_ns = ratio_of(1000000000u, hz);
-    to_tsc = ratio_of(hz, 1000000000u);
+    struct ratio r = ratio_of(1000000000u, hz);
+    co_clock_to_ns_ = (struct co_clock_ratio_){.whole = r.whole, .frac = r.frac};
+    r = ratio_of(hz, 1000000000u);
+    co_clock_to_tsc_ = (struct co_clock_ratio_){.whole = r.whole, .frac = r.frac};
     tsc_hz = hz;
-    atomic_store_explicit(&ready, true, memory_order_release);
+    __atomic_store_n(&co_clock_ready_, true, __ATOMIC_RELEASE);
 }
 
 uint64_t co_tsc_hz(void)
@@ -86,16 +90,18 @@ uint64_t co_tsc_hz(void)
     return tsc_hz;
 }
 
-uint64_t co_tsc_to_ns(uint64_t ticks)
+/* co_tsc_to_ns() before the calibration: calibrate, then convert as it does. */
+uint64_t co_tsc_to_ns_slow_(uint64_t ticks)
 {
     ensure_calibrated();
-    return scale(ticks, to_ns, false);
+    return scale(ticks, (struct ratio){co_clock_to_ns_.whole, co_clock_to_ns_.frac}, false);
 }
 
-uint64_t co_ns_to_tsc(uint64_t ns)
+/* co_ns_to_tsc() before the calibration: calibrate, then convert as it does. */
+uint64_t co_ns_to_tsc_slow_(uint64_t ns)
 {
     ensure_calibrated();
-    return scale(ns, to_tsc, true);
+    return scale(ns, (struct ratio){co_clock_to_tsc_.whole, co_clock_to_tsc_.frac}, true);
 }
 
 uint64_t co_now_ns(void)

@@ -298,6 +298,64 @@ static void test_pool_backpressure(void **state)
     co_sched_free(sched, stderr);
 }
 
+/*
+ * A packet's messages are decoded a group (up to 16) at a time and stamped once per
+ * group: 20 messages make groups of 16 and 4, each with one tsc_decode; a bad message
+ * in a packet is counted and the others of its group still go out, in order.
+ */
+static void test_decode_groups(void **state)
+{
+    (void)state;
+    co_sched_t *sched = co_sched_new(NULL);
+    fr_rig_t r;
+    rig_init(&r);
+    feed_t *f = feed_new(&r.conf);
+    assert_non_null(f);
+    push(r.in[0], mold_mbuf(0, 1, 20, 20, false));
+    struct rte_mbuf *m = mold_mbuf(0, 21, 3, 3, false);
+    /* the type byte of message 22: after the eth/ip/udp and MoldUDP64 headers, one
+       block (2-byte length and 23 bytes) and the second block's length */
+    rte_pktmbuf_mtod(m, uint8_t *)[42 + 20 + 25 + 2] = '@';
+    push(r.in[0], m);
+    push(r.in[0], mold_mbuf(0, 24, 2, 2, false));
+    for (unsigned l = 0; l < FEED_LINES; l++)
+        chs_close(r.in[l]);
+    seen_t s = {.out = r.out, .pool = r.pool};
+    assert_non_null(co_spawn(feed_main, f, NULL));
+    assert_non_null(co_spawn(consumer, &s, NULL));
+    assert_int_equal(co_sched_run(sched), 0);
+
+    md_rec_t msg[64];
+    unsigned n = 0;
+    for (unsigned i = 0; i < s.n; i++)
+        if (s.recs[i].kind == MD_KIND_MSG)
+            msg[n++] = s.recs[i];
+    static const uint64_t want[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                                    13, 14, 15, 16, 17, 18, 19, 20, 21, 23, 24, 25};
+    /* where each decode group starts among the records */
+    static const unsigned group[] = {0, 16, 20, 22, 24};
+    assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(msg[i].feed_seq, want[i]);
+        assert_true(msg[i].tsc_dequeue <= msg[i].tsc_decode);
+    }
+    for (unsigned g = 0; g + 1 < sizeof(group) / sizeof(group[0]); g++) {
+        for (unsigned i = group[g]; i < group[g + 1]; i++)
+            assert_int_equal(msg[i].tsc_decode, msg[group[g]].tsc_decode);
+        if (g > 0)
+            assert_true(msg[group[g] - 1].tsc_decode <= msg[group[g]].tsc_decode);
+    }
+    feed_stats_t st;
+    feed_stats(f, &st);
+    assert_int_equal(st.messages, n);
+    assert_int_equal(st.itch_errors, 1);
+    assert_int_equal(st.itch_err_by[ITCH_ERR_UNKNOWN_TYPE], 1);
+    assert_int_equal(st.out_dropped, 0);
+    feed_free(f);
+    fr_rig_free(&r);
+    co_sched_free(sched, stderr);
+}
+
 static void test_bad_conf(void **state)
 {
     (void)state;
@@ -326,9 +384,8 @@ static void test_bad_conf(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gap_rerequest_fill),
-        cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_pool_backpressure),
+        cmocka_unit_test(test_gap_rerequest_fill), cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_pool_backpressure),  cmocka_unit_test(test_decode_groups),
         cmocka_unit_test(test_bad_conf),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -57,6 +57,13 @@ static void test_clock_conversions_exact(void **state)
         assert_true(back - ns <= 2 + 2000000000ull / hz); /* a tick or two */
     }
     assert_in_range(co_tsc_to_ns(hz), 999999999ull, 1000000000ull); /* a second, to 1 ns */
+    /* The inline conversion against the exact quotient ticks * 10^9 / hz: the fraction
+       is rounded down to 2^-64, so it may land one below, never above, never further. */
+    for (uint64_t t = 1; t < (UINT64_MAX >> 8); t = t * 3 + 987654321) {
+        uint64_t exact = (uint64_t)((unsigned __int128)t * 1000000000u / hz);
+        uint64_t got = co_tsc_to_ns(t);
+        assert_true(got == exact || got + 1 == exact);
+    }
 }
 
 static void test_deadlines(void **state)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* lib/stats histograms: percentiles against exact sorted arrays within the stated
  * precision (several distributions, many seeds), merge, reset, clamping, record_n,
- * min/max, iteration, geometry at every precision, invalid parameters. */
+ * the burst and run records, min/max, iteration, geometry at every precision, invalid
+ * parameters. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -300,18 +301,19 @@ static void test_record_burst(void **state)
     (void)state;
     rng_state = tu_seed_from_env("MDMUX_STATS_SEED", 7);
     static const struct {
-        uint64_t hi_a, hi_b;
+        uint64_t lo, hi_a, hi_b;
         unsigned sf_a, sf_b;
-    } geo[] = {{60000000000ull, 60000000000ull, 3, 2},
-               {60000000000ull, 60000000000ull, 3, 3},
-               {100000, 100000, 1, 5},
-               {100000, 1000000, 3, 2}};
+    } geo[] = {{1, 60000000000ull, 60000000000ull, 3, 2},
+               {1, 60000000000ull, 60000000000ull, 3, 3},
+               {1, 100000, 100000, 1, 5},
+               {1, 100000, 1000000, 3, 2},
+               {1000, 60000000000ull, 60000000000ull, 3, 2}}; /* a unit above 1 */
     for (size_t g = 0; g < sizeof(geo) / sizeof(geo[0]); g++) {
-        stats_hist_t *ra = stats_hist_create(1, geo[g].hi_a, geo[g].sf_a);
-        stats_hist_t *rb = stats_hist_create(1, geo[g].hi_b, geo[g].sf_b);
-        stats_hist_t *ba = stats_hist_create(1, geo[g].hi_a, geo[g].sf_a);
-        stats_hist_t *pa = stats_hist_create(1, geo[g].hi_a, geo[g].sf_a);
-        stats_hist_t *pb = stats_hist_create(1, geo[g].hi_b, geo[g].sf_b);
+        stats_hist_t *ra = stats_hist_create(geo[g].lo, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *rb = stats_hist_create(geo[g].lo, geo[g].hi_b, geo[g].sf_b);
+        stats_hist_t *ba = stats_hist_create(geo[g].lo, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *pa = stats_hist_create(geo[g].lo, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *pb = stats_hist_create(geo[g].lo, geo[g].hi_b, geo[g].sf_b);
         assert_true(ra && rb && ba && pa && pb);
         uint64_t v[64];
         for (int round = 0; round < 200; round++) {
@@ -342,6 +344,92 @@ static void test_record_burst(void **state)
         stats_hist_free(ra);
         stats_hist_free(rb);
         stats_hist_free(ba);
+        stats_hist_free(pa);
+        stats_hist_free(pb);
+    }
+}
+
+/* The run records give exactly what one record per value (w[i] times each) gives:
+   into one histogram, and into two at once, of the same range and of different
+   precisions, ranges or lowest units; runs of 1, of many, and weights past 2^32 in
+   sum. The values come in runs as the latency recorder sees them (repeats). */
+static void test_record_runs(void **state)
+{
+    (void)state;
+    rng_state = tu_seed_from_env("MDMUX_STATS_SEED", 11);
+    static const struct {
+        uint64_t lo, hi_a, hi_b;
+        unsigned sf_a, sf_b;
+    } geo[] = {{1, 60000000000ull, 60000000000ull, 3, 2},
+               {1, 60000000000ull, 60000000000ull, 3, 3},
+               {1, 100000, 100000, 1, 5},
+               {1, 100000, 1000000, 3, 2},
+               {1000, 60000000000ull, 60000000000ull, 3, 2}};
+    for (size_t g = 0; g < sizeof(geo) / sizeof(geo[0]); g++) {
+        stats_hist_t *ra = stats_hist_create(geo[g].lo, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *rb = stats_hist_create(geo[g].lo, geo[g].hi_b, geo[g].sf_b);
+        stats_hist_t *sa = stats_hist_create(geo[g].lo, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *pa = stats_hist_create(geo[g].lo, geo[g].hi_a, geo[g].sf_a);
+        stats_hist_t *pb = stats_hist_create(geo[g].lo, geo[g].hi_b, geo[g].sf_b);
+        assert_true(ra && rb && sa && pa && pb);
+        uint64_t v[64];
+        uint32_t w[64];
+        uint64_t recorded = 0;
+        for (int round = 0; round < 200; round++) {
+            unsigned n = (unsigned)(rng_next() % 65); /* 0 .. 64, empty bursts too */
+            for (unsigned i = 0; i < n; i++) {
+                switch (rng_next() % 5) {
+                case 0:
+                    v[i] = rng_next() % 3000; /* the exact range */
+                    break;
+                case 1:
+                    v[i] = draw((enum dist)(rng_next() % DIST_COUNT));
+                    break;
+                case 2:
+                    v[i] = geo[g].hi_a + rng_next() % 3 - 1; /* around the top */
+                    break;
+                case 3:
+                    v[i] = i > 0 ? v[i - 1] : 7; /* a value again, in its own run */
+                    break;
+                default:
+                    v[i] = rng_next() >> (rng_next() % 64); /* overflow too */
+                }
+                w[i] = rng_next() % 4 ? 1 + (uint32_t)(rng_next() % 5) : 1;
+                for (uint32_t k = 0; k < w[i]; k++) {
+                    stats_hist_record(ra, v[i]);
+                    stats_hist_record(rb, v[i]);
+                }
+                recorded += w[i];
+            }
+            stats_hist_record_runs(sa, v, w, n);
+            stats_hist_record_runs2(pa, pb, v, w, n);
+        }
+        assert_int_equal(stats_hist_count(pa), recorded);
+        assert_same_hist(ra, sa);
+        assert_same_hist(ra, pa);
+        assert_same_hist(rb, pb);
+        /* A heavy run: the counters, count, total and overflow take the product. */
+        static const uint64_t big[] = {500, 70000000000ull};
+        static const uint32_t bw[] = {4000000000u, 3000000000u};
+        stats_hist_reset(ra);
+        stats_hist_reset(pa);
+        stats_hist_reset(pb);
+        stats_hist_record_runs2(pa, pb, big, bw, 2);
+        for (unsigned i = 0; i < 2; i++)
+            stats_hist_record_n(ra, big[i], bw[i]);
+        assert_same_hist(ra, pa);
+        /* One run at a time (its own path): the same. */
+        stats_hist_reset(sa);
+        stats_hist_reset(rb);
+        stats_hist_record_runs2(sa, rb, &big[1], &bw[1], 1);
+        stats_hist_record_runs2(sa, rb, &big[0], &bw[0], 1);
+        assert_same_hist(ra, sa);
+        assert_same_hist(pb, rb);
+        assert_int_equal(stats_hist_count(pb), 7000000000ull);
+        assert_int_equal(stats_hist_overflow(pb), geo[g].hi_b < big[1] ? 3000000000ull : 0);
+        stats_hist_free(ra);
+        stats_hist_free(rb);
+        stats_hist_free(sa);
         stats_hist_free(pa);
         stats_hist_free(pb);
     }
@@ -572,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_record_n),
         cmocka_unit_test(test_record_burst),
+        cmocka_unit_test(test_record_runs),
         cmocka_unit_test(test_clamp_and_overflow),
         cmocka_unit_test(test_min_max_exact),
         cmocka_unit_test(test_bucket_iteration),

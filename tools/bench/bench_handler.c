@@ -182,7 +182,8 @@ int main(int argc, char **argv)
     /* as app/pipeline.c builds them */
     pool_opts_t po = {.name = "records",
                       .elem_size = sizeof(md_rec_t),
-                      .count = (size_t)g_nfeeds * (256 + 64) + 4096};
+                      .count = (size_t)g_nfeeds * (256 + 64) + 4096,
+                      .cache_size = 512}; /* app/pipeline.c's REC_POOL_CACHE */
     pool_t *recs = pool_new(&po);
     const char *names[MAXFEEDS];
     char namebuf[MAXFEEDS][16];
