@@ -316,7 +316,7 @@ static __attribute__((noinline)) int send_ptr_slow(ch_t *c, void *p, co_ctx_t *c
 }
 
 /* A pointer receive with nothing to take from an open channel: park at once. */
-static __attribute__((noinline)) int recv_ptr_park(ch_t *c, void **p, co_ctx_t *ctx)
+static __attribute__((noinline, hot)) int recv_ptr_park(ch_t *c, void **p, co_ctx_t *ctx)
 {
     co_t *self = co_self_inline();
     if (CH_UNLIKELY(!self))
@@ -334,7 +334,7 @@ static __attribute__((noinline)) int recv_ptr_park(ch_t *c, void **p, co_ctx_t *
  * an empty buffer unless it is full. When the buffer alone settles it, an 8-byte
  * move. Everything else is a tail call, so these functions need no frame.
  */
-int ch_send_ptr(ch_t *c, void *p, co_ctx_t *ctx)
+__attribute__((hot)) int ch_send_ptr(ch_t *c, void *p, co_ctx_t *ctx)
 {
     ch_waiter_t *w = c->recvq.head;
     if (CH_LIKELY(w && !w->sel)) {
@@ -351,7 +351,7 @@ int ch_send_ptr(ch_t *c, void *p, co_ctx_t *ctx)
     return send_ptr_slow(c, p, ctx);
 }
 
-int ch_recv_ptr(ch_t *c, void **p, co_ctx_t *ctx)
+__attribute__((hot)) int ch_recv_ptr(ch_t *c, void **p, co_ctx_t *ctx)
 {
     ch_waiter_t *w = c->sendq.head;
     if (CH_LIKELY(c->count && !w)) {

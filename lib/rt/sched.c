@@ -406,8 +406,8 @@ static inline __attribute__((always_inline)) int park(co_ctx_t *ctx, uint64_t de
     return switch_from_co(self, to, value); /* never NULL: self is not queued */
 }
 
-int co_park_hooked(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void *obj,
-                   co_abort_fn_t on_abort)
+__attribute__((hot)) int co_park_hooked(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason,
+                                        const void *obj, co_abort_fn_t on_abort)
 {
     return park(ctx, deadline_tsc, reason, obj, on_abort);
 }

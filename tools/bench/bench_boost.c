@@ -48,7 +48,7 @@ static void *stack_new(void)
 }
 
 /* B: answer every jump from A by jumping back. Never returns (that would exit()). */
-static void ctx_b(transfer_t t)
+BENCH_LOOP_FN static void ctx_b(transfer_t t)
 {
     for (;;) {
         g_count++;
@@ -60,7 +60,7 @@ static void ctx_b(transfer_t t)
 }
 
 /* A: start B, ping-pong g_laps round trips (2 jumps each), then go back to main. */
-static void ctx_a(transfer_t t)
+BENCH_LOOP_FN static void ctx_a(transfer_t t)
 {
     g_main = t.fctx;
     transfer_t x = {make_fcontext(g_stack_b, STACK_BYTES, ctx_b), NULL};

@@ -64,7 +64,7 @@ static inline void yield_lap(struct pingpong *p, int me)
     p->laps++;
 }
 
-static void yield_a(void *arg)
+BENCH_LOOP_FN static void yield_a(void *arg)
 {
     struct pingpong *p = arg;
     uint64_t n = p->n;
@@ -74,7 +74,7 @@ static void yield_a(void *arg)
     p->turn = 1; /* B's last yield resumes after this side has finished */
 }
 
-static void yield_b(void *arg)
+BENCH_LOOP_FN static void yield_b(void *arg)
 {
     struct pingpong *p = arg;
     uint64_t n = p->n;
@@ -145,12 +145,12 @@ static void park_side(struct handoff *h, int is_a)
         h->t1 = co_tsc();
 }
 
-static void park_a(void *arg)
+BENCH_LOOP_FN static void park_a(void *arg)
 {
     park_side(arg, 1);
 }
 
-static void park_b(void *arg)
+BENCH_LOOP_FN static void park_b(void *arg)
 {
     park_side(arg, 0);
 }
