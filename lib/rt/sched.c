@@ -856,9 +856,18 @@ static inline __attribute__((always_inline, noreturn)) void finish_switch(co_sch
 }
 
 /* Defers, a panic, or the last member of a wait group: the general finish. */
+/* A finishing coroutine's lazy timer entry (see the heap above). */
+static void drop_timer(co_sched_t *s, co_t *self)
+{
+    heap_remove(s, self);
+    self->deadline = UINT64_MAX;
+}
+
 static __attribute__((noinline, noreturn)) void finish_slow(co_sched_t *s, co_t *self,
                                                             bool panicked)
 {
+    if (self->heap_idx)
+        drop_timer(s, self);
     if (panicked)
         self->flags |= CO_F_PANICKED;
     run_defers(s, self);
@@ -878,31 +887,21 @@ static __attribute__((noinline, noreturn)) void finish_slow(co_sched_t *s, co_t 
     finish_switch(s, self);
 }
 
-/* A finishing coroutine's lazy timer entry, if it has one (out of line: rare). */
-static __attribute__((noinline)) void drop_timer(co_sched_t *s, co_t *self)
-{
-    heap_remove(s, self);
-    self->deadline = UINT64_MAX;
-}
-
 void rt_finish_panicked(co_t *self)
 {
-    if (self->heap_idx)
-        drop_timer(rt_tls_sched, self);
     finish_slow(rt_tls_sched, self, true);
 }
 
 /*
- * The common finish has no call before its final jump: no defers, and a wait group
- * (if any) that others still hold, so nobody is woken.
+ * The common finish has no call before its final jump: no defers, no timer entry,
+ * and a wait group (if any) that others still hold, so nobody is woken.
  */
 void rt_finish(co_t *self)
 {
     co_sched_t *s = rt_tls_sched;
     co_wg_t *wg = self->wg;
-    if (RT_UNLIKELY(self->heap_idx))
-        drop_timer(s, self);
-    if (RT_UNLIKELY(self->defers || (wg && wg->count <= 1)))
+    /* a lazy timer entry takes the slow path too: one test for the three */
+    if (RT_UNLIKELY(self->defers || (wg && wg->count <= 1) || self->heap_idx))
         finish_slow(s, self, false);
     s->live--;
     rt_bump(&s->kinds[self->kind].finished);
