@@ -194,6 +194,18 @@ static inline void stats_hist_record_burst(stats_hist_t *h, const uint64_t *v, u
     h->max = mx;
 }
 
+/* Internal: fold a batch's count, total, overflow, min and max into @p h (the shared
+   tail of the two-histogram burst records). */
+static inline void stats__hist_add_summary(stats_hist_t *h, uint64_t count, uint64_t total,
+                                           uint64_t over, uint64_t mn, uint64_t mx)
+{
+    h->count += count;
+    h->total += total;
+    h->overflow += over;
+    h->min = mn < h->min ? mn : h->min;
+    h->max = mx > h->max ? mx : h->max;
+}
+
 /**
  * Record the @p n values at @p v into both @p a and @p b, exactly as
  * stats_hist_record_burst() into each would. When both clamp at the same highest
@@ -229,16 +241,8 @@ stats_hist_record_burst2(stats_hist_t *a, stats_hist_t *b, const uint64_t *v, un
         mn = x < mn ? x : mn;
         mx = x > mx ? x : mx;
     }
-    a->count += n;
-    a->total += total;
-    a->overflow += over;
-    a->min = mn < a->min ? mn : a->min;
-    a->max = mx > a->max ? mx : a->max;
-    b->count += n;
-    b->total += total;
-    b->overflow += over;
-    b->min = mn < b->min ? mn : b->min;
-    b->max = mx > b->max ? mx : b->max;
+    stats__hist_add_summary(a, n, total, over, mn, mx);
+    stats__hist_add_summary(b, n, total, over, mn, mx);
 }
 
 /**
@@ -312,16 +316,8 @@ static inline void stats_hist_record_runs2(stats_hist_t *a, stats_hist_t *b, con
         mn = x < mn ? x : mn;
         mx = x > mx ? x : mx;
     }
-    a->count += cnt;
-    a->total += total;
-    a->overflow += over;
-    a->min = mn < a->min ? mn : a->min;
-    a->max = mx > a->max ? mx : a->max;
-    b->count += cnt;
-    b->total += total;
-    b->overflow += over;
-    b->min = mn < b->min ? mn : b->min;
-    b->max = mx > b->max ? mx : b->max;
+    stats__hist_add_summary(a, cnt, total, over, mn, mx);
+    stats__hist_add_summary(b, cnt, total, over, mn, mx);
 }
 
 /** Values recorded. */
