@@ -154,14 +154,10 @@ static unsigned take_burst(mux_t *m, mux_in_t *in)
     return ch_tryrecv_burst(in->conf.local, m->batch, m->burst);
 }
 
-/* An input that gave nothing: true if it is closed and has nothing left. The SPSC
-   close is stored after the producer's last element, so once it is seen one more
-   look at the ring is the final word. */
-static bool input_drained(mux_t *m, mux_in_t *in)
+/* True once @p in's producer closed it (what it queued before may still be there). */
+static bool input_closed(const mux_in_t *in)
 {
-    if (in->conf.local)
-        return ch_closed(in->conf.local) && ch_len(in->conf.local) == 0;
-    return chs_closed(in->conf.spsc) && take_burst(m, in) == 0;
+    return in->conf.local ? ch_closed(in->conf.local) : chs_closed(in->conf.spsc);
 }
 
 /* Under constant load the mux never parks; yield now and then so that the feed
@@ -199,12 +195,18 @@ static void take(mux_t *m, int k)
 {
     mux_in_t *in = &m->in[m->member_in[k]];
     unsigned n = take_burst(m, in);
+    /* Empty and closed: the close is stored after the producer's last element, so
+       once it is seen one more look is the final word (an SPSC producer may have sent
+       and closed between the two). */
+    bool closed = n == 0 && input_closed(in);
+    if (closed)
+        n = take_burst(m, in);
     if (n > 0) {
         handle_burst(m, in, n);
         return;
     }
-    if (!input_drained(m, in))
-        return; /* a stale wake-up, or a race with its producer: the set looks again */
+    if (!closed)
+        return; /* a stale wake-up: the set looks again */
     ch_set_remove(m->set, k);
     __atomic_store_n(&in->st.closed, true, __ATOMIC_RELAXED);
     m->n_open--;
