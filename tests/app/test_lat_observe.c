@@ -21,6 +21,8 @@
 #include "co.h"
 #include "latency.h"
 #include "stats.h"
+
+#include "histcheck.h"
 #include "testutil.h"
 
 #define NFEEDS 2
@@ -57,17 +59,6 @@ static uint64_t span(uint64_t mult, uint64_t from, uint64_t to)
 {
     uint64_t d = to >= from ? to - from : 0;
     return (uint64_t)(((unsigned __int128)d * mult) >> 32);
-}
-
-static void assert_same(const stats_hist_t *a, const stats_hist_t *b)
-{
-    assert_true(stats_hist_same_geometry(a, b));
-    assert_int_equal(a->count, b->count);
-    assert_int_equal(a->total, b->total);
-    assert_int_equal(a->min, b->min);
-    assert_int_equal(a->max, b->max);
-    assert_int_equal(a->overflow, b->overflow);
-    assert_memory_equal(a->counts, b->counts, a->len * sizeof(uint64_t));
 }
 
 static void test_observe_exact(void **state)
@@ -167,7 +158,7 @@ static void test_observe_exact(void **state)
     for (unsigned s = 0; s < LAT_NSTAGES; s++) {
         stats_hist_t *h = lat_stage_snapshot(l, s);
         assert_non_null(h);
-        assert_same(h, ref[s]);
+        tu_assert_same_hist(h, ref[s]);
         stats_hist_free(h);
     }
     /* The feeds' totals, through lat_feed_buckets: at the top of every bucket that

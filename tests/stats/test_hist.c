@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "stats.h"
+
+#include "histcheck.h"
 #include "testutil.h"
 
 /* ---- values ------------------------------------------------------------------- */
@@ -191,17 +193,6 @@ static void test_stddev_within_precision(void **state)
 
 /* ---- merge, reset, record_n ----------------------------------------------------- */
 
-static void assert_same_hist(const stats_hist_t *a, const stats_hist_t *b)
-{
-    assert_true(stats_hist_same_geometry(a, b));
-    assert_int_equal(a->count, b->count);
-    assert_int_equal(a->total, b->total);
-    assert_int_equal(a->min, b->min);
-    assert_int_equal(a->max, b->max);
-    assert_int_equal(a->overflow, b->overflow);
-    assert_memory_equal(a->counts, b->counts, a->len * sizeof(uint64_t));
-}
-
 static void test_merge_equals_union(void **state)
 {
     (void)state;
@@ -217,14 +208,14 @@ static void test_merge_equals_union(void **state)
     }
     assert_true(stats_hist_overflow(u) > 0);
     assert_int_equal(stats_hist_merge(a, b), 0);
-    assert_same_hist(a, u);
+    tu_assert_same_hist(a, u);
     /* Merging an empty histogram changes nothing (min stays, max stays). */
     stats_hist_reset(b);
     assert_int_equal(stats_hist_merge(a, b), 0);
-    assert_same_hist(a, u);
+    tu_assert_same_hist(a, u);
     /* A copy is the same histogram. */
     assert_int_equal(stats_hist_copy(b, u), 0);
-    assert_same_hist(b, u);
+    tu_assert_same_hist(b, u);
     stats_hist_free(a);
     stats_hist_free(b);
     stats_hist_free(u);
@@ -262,7 +253,7 @@ static void test_reset(void **state)
         stats_hist_record(h, v);
     assert_true(stats_hist_overflow(h) > 0);
     stats_hist_reset(h);
-    assert_same_hist(h, fresh);
+    tu_assert_same_hist(h, fresh);
     assert_int_equal(stats_hist_count(h), 0);
     assert_int_equal(stats_hist_min(h), 0);
     assert_int_equal(stats_hist_max(h), 0);
@@ -288,7 +279,7 @@ static void test_record_n(void **state)
         stats_hist_record_n(b, v[i], i + 1);
     }
     stats_hist_record_n(b, 12345, 0); /* no-op, min/max untouched */
-    assert_same_hist(a, b);
+    tu_assert_same_hist(a, b);
     assert_int_equal(stats_hist_overflow(b), 8 + 9);
     stats_hist_free(a);
     stats_hist_free(b);
@@ -296,6 +287,30 @@ static void test_record_n(void **state)
 
 /* The burst records give exactly what one record per value gives: into one histogram,
    and into two at once, of the same range and of different precisions or ranges. */
+/*
+ * One value of a random burst for the burst-record tests: the exact range, a
+ * distribution, around the top @p top, or far above it (overflow); with @p repeats,
+ * sometimes @p prev again (a run of equal values).
+ */
+static uint64_t burst_value(uint64_t top, uint64_t prev, bool repeats)
+{
+    switch (rng_next() % (repeats ? 5 : 4)) {
+    case 0:
+        return rng_next() % 3000; /* the exact range */
+    case 1:
+        return draw((enum dist)(rng_next() % DIST_COUNT));
+    case 2:
+        return top + rng_next() % 3 - 1; /* around the top */
+    case 3:
+        if (repeats)
+            return prev; /* a value again, in its own run */
+        break;
+    default:
+        break;
+    }
+    return rng_next() >> (rng_next() % 64); /* overflow too */
+}
+
 static void test_record_burst(void **state)
 {
     (void)state;
@@ -319,28 +334,16 @@ static void test_record_burst(void **state)
         for (int round = 0; round < 200; round++) {
             unsigned n = (unsigned)(rng_next() % 65); /* 0 .. 64, empty bursts too */
             for (unsigned i = 0; i < n; i++) {
-                switch (rng_next() % 4) {
-                case 0:
-                    v[i] = rng_next() % 3000; /* the exact range */
-                    break;
-                case 1:
-                    v[i] = draw((enum dist)(rng_next() % DIST_COUNT));
-                    break;
-                case 2:
-                    v[i] = geo[g].hi_a + rng_next() % 3 - 1; /* around the top */
-                    break;
-                default:
-                    v[i] = rng_next() >> (rng_next() % 64); /* overflow too */
-                }
+                v[i] = burst_value(geo[g].hi_a, i > 0 ? v[i - 1] : 7, false);
                 stats_hist_record(ra, v[i]);
                 stats_hist_record(rb, v[i]);
             }
             stats_hist_record_burst(ba, v, n);
             stats_hist_record_burst2(pa, pb, v, n);
         }
-        assert_same_hist(ra, ba);
-        assert_same_hist(ra, pa);
-        assert_same_hist(rb, pb);
+        tu_assert_same_hist(ra, ba);
+        tu_assert_same_hist(ra, pa);
+        tu_assert_same_hist(rb, pb);
         stats_hist_free(ra);
         stats_hist_free(rb);
         stats_hist_free(ba);
@@ -378,22 +381,7 @@ static void test_record_runs(void **state)
         for (int round = 0; round < 200; round++) {
             unsigned n = (unsigned)(rng_next() % 65); /* 0 .. 64, empty bursts too */
             for (unsigned i = 0; i < n; i++) {
-                switch (rng_next() % 5) {
-                case 0:
-                    v[i] = rng_next() % 3000; /* the exact range */
-                    break;
-                case 1:
-                    v[i] = draw((enum dist)(rng_next() % DIST_COUNT));
-                    break;
-                case 2:
-                    v[i] = geo[g].hi_a + rng_next() % 3 - 1; /* around the top */
-                    break;
-                case 3:
-                    v[i] = i > 0 ? v[i - 1] : 7; /* a value again, in its own run */
-                    break;
-                default:
-                    v[i] = rng_next() >> (rng_next() % 64); /* overflow too */
-                }
+                v[i] = burst_value(geo[g].hi_a, i > 0 ? v[i - 1] : 7, true);
                 w[i] = rng_next() % 4 ? 1 + (uint32_t)(rng_next() % 5) : 1;
                 for (uint32_t k = 0; k < w[i]; k++) {
                     stats_hist_record(ra, v[i]);
@@ -405,9 +393,9 @@ static void test_record_runs(void **state)
             stats_hist_record_runs2(pa, pb, v, w, n);
         }
         assert_int_equal(stats_hist_count(pa), recorded);
-        assert_same_hist(ra, sa);
-        assert_same_hist(ra, pa);
-        assert_same_hist(rb, pb);
+        tu_assert_same_hist(ra, sa);
+        tu_assert_same_hist(ra, pa);
+        tu_assert_same_hist(rb, pb);
         /* A heavy run: the counters, count, total and overflow take the product. */
         static const uint64_t big[] = {500, 70000000000ull};
         static const uint32_t bw[] = {4000000000u, 3000000000u};
@@ -417,14 +405,14 @@ static void test_record_runs(void **state)
         stats_hist_record_runs2(pa, pb, big, bw, 2);
         for (unsigned i = 0; i < 2; i++)
             stats_hist_record_n(ra, big[i], bw[i]);
-        assert_same_hist(ra, pa);
+        tu_assert_same_hist(ra, pa);
         /* One run at a time (its own path): the same. */
         stats_hist_reset(sa);
         stats_hist_reset(rb);
         stats_hist_record_runs2(sa, rb, &big[1], &bw[1], 1);
         stats_hist_record_runs2(sa, rb, &big[0], &bw[0], 1);
-        assert_same_hist(ra, sa);
-        assert_same_hist(pb, rb);
+        tu_assert_same_hist(ra, sa);
+        tu_assert_same_hist(pb, rb);
         assert_int_equal(stats_hist_count(pb), 7000000000ull);
         assert_int_equal(stats_hist_overflow(pb), geo[g].hi_b < big[1] ? 3000000000ull : 0);
         stats_hist_free(ra);
