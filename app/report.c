@@ -653,8 +653,9 @@ int rep_write_json(const char *path, const rep_t *r)
                   (json_int_t)r->ts_fwd, "clamped_ns", (json_int_t)r->ts_clamped_ns,
                   "first_forward", step_json(steps ? r->ts_fwd_pkt : UINT64_MAX, r->ts_fwd_off)));
     json_t *root = json_pack(
-        "{s:s, s:s?, s:s?, s:b, s:f, s:o, s:o, s:o, s:o}", "mode", r->mode, "capture", r->capture,
-        "capture_error", r->capture_error, "interrupted", r->interrupted, "elapsed_s", r->elapsed_s,
+        "{s:s, s:s?, s:s?, s:b, s:f, s:f, s:o, s:o, s:o, s:o}", "mode", r->mode, "capture",
+        r->capture, "capture_error", r->capture_error, "interrupted", r->interrupted, "elapsed_s",
+        r->elapsed_s, "start_ms", r->start_ms,
         "ports", ports_json(r), "rx", rx_json(&r->rx), "pacing", pacing, "feeds", feeds_json(r));
     json_object_set_new(root, "rx_lcores", rx_lcores_json(r));
     json_object_set_new(root, "outputs", outputs_json(r));

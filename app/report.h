@@ -105,6 +105,7 @@ typedef struct rep {
     uint64_t ts_fwd, ts_clamped_ns, ts_fwd_pkt, ts_fwd_off, ts_fwd_limit_ns;
     uint64_t undelivered;      /**< replay: capture records the port did not deliver as read */
     double elapsed_s;          /**< wall time of the data path */
+    double start_ms;           /**< launch to the start gate opening (RX's first poll); -1: never */
     const char *capture_error; /**< replay: the capture's error, or NULL */
     bool interrupted;          /**< stopped by a signal */
     feed_stats_t *fs;          /**< [cfg->nfeeds] the feed handlers' counters */

@@ -99,8 +99,12 @@ struct app {
     unsigned nrx; /* RX lcores */
     pipe_t pipe;  /* feed handlers, mux, outputs */
     atomic_uint rx_done;
+    atomic_uint armed; /* lcores whose coroutines are spawned (the start gate) */
+    unsigned nused;    /* lcores launched, main included */
     atomic_bool stop;
     uint64_t t_start_ns, t_end_ns;
+    _Atomic uint64_t t_gate_ns; /* when RX first found every lcore armed (0: never) */
+    unsigned arm_delay_ms;      /* tests: every other lcore's set-up is this much late */
     bool interrupted;
     const char *stop_reason; /* "signal", "replay stalled", "end of input" (the drain's cause) */
     uint64_t t_drain_ns;     /* when the drain began (0: not yet) */
@@ -175,11 +179,26 @@ static void report_on_demand(app_t *a)
 /* Coroutines                                                                     */
 /* ------------------------------------------------------------------------------ */
 
+/* The start gate: RX takes no packet before every lcore has spawned its coroutines.
+   Launching is asynchronous, and a handler lcore still creating its scheduler, stacks
+   and pools (tens of milliseconds under a sanitizer or on a loaded machine) would
+   otherwise let its channels fill and drop (channel_full): a replay's time 0 is the
+   first burst, and a live port's packets wait in the NIC's own ring meanwhile. */
+static void rx_wait_gate(app_t *a)
+{
+    while (atomic_load_explicit(&a->armed, memory_order_acquire) < a->nused &&
+           !atomic_load_explicit(&a->stop, memory_order_relaxed))
+        co_yield(); /* the lcore's own handlers and control still run */
+    uint64_t zero = 0;
+    atomic_compare_exchange_strong(&a->t_gate_ns, &zero, co_now_ns());
+}
+
 /* RX poller: poll until the replay is done or a stop is asked, then close. */
 static void rx_main(void *arg)
 {
     lcore_t *lc = arg;
     app_t *a = lc->app;
+    rx_wait_gate(a);
     while (!atomic_load_explicit(&a->stop, memory_order_relaxed)) {
         if (lc->replay_rx && io_rx_done(lc->rx))
             break;
@@ -414,10 +433,13 @@ static int lcore_main(void *arg)
     bool is_main = lc->id == rte_get_main_lcore();
     char name[24];
     snprintf(name, sizeof(name), "lcore%u", lc->id);
+    if (!is_main && a->arm_delay_ms)
+        usleep(a->arm_delay_ms * 1000u);
     co_sched_opts_t so = {.name = name, .idle = CO_IDLE_BUSY};
     co_sched_t *s = co_sched_new(&so);
     if (s == NULL) {
         fail_lcore(lc);
+        atomic_fetch_add_explicit(&a->armed, 1, memory_order_release);
         return lc->rc = -1;
     }
     co_opts_t big = {.stack_size = BIG_STACK};
@@ -431,6 +453,7 @@ static int lcore_main(void *arg)
         big.name = big.kind = "control";
         co_spawn(control_main, a, &big);
     }
+    atomic_fetch_add_explicit(&a->armed, 1, memory_order_release);
     lc->rc = co_sched_run(s);
     /* phase 3: every coroutine has returned (rc 0), or the registry lists the rest */
     if (co_sched_live(s) > 0)
@@ -760,6 +783,8 @@ static int launch_and_wait(app_t *a)
     unsigned main_id = rte_get_main_lcore();
     int rc = 0;
     a->t_start_ns = co_now_ns();
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++)
+        a->nused += a->lc[id].used;
     for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
         if (!a->lc[id].used || id == main_id)
             continue;
@@ -956,6 +981,8 @@ static int report(app_t *a)
         }
     }
     r.elapsed_s = (double)(a->t_end_ns - a->t_start_ns) / 1e9;
+    uint64_t gate = atomic_load(&a->t_gate_ns);
+    r.start_ms = gate ? (double)(gate - a->t_start_ns) / 1e6 : -1;
     if (a->replay) {
         const io_pacer_t *p = io_replay_pacer(a->replay);
         const io_capture_info_t *ci = io_replay_info(a->replay);
@@ -1083,6 +1110,8 @@ int app_run(const app_opts_t *o, cfg_t *cfg)
     a->o = o;
     a->cfg = cfg;
     a->telemetry = cfg->telemetry || o->telemetry;
+    const char *delay = getenv("MDMUX_TEST_ARM_DELAY_MS"); /* tests of the start gate */
+    a->arm_delay_ms = delay ? (unsigned)strtoul(delay, NULL, 10) : 0;
     for (unsigned i = 0; i < CFG_MAX_LCORES; i++) {
         a->lc[i].app = a;
         a->lc[i].id = i;
