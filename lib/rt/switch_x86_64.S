@@ -218,7 +218,10 @@ rt_yield_cold:
  *
  * rt_switch for a caller whose stack is dead (a finished coroutine): nothing is
  * saved, only the caller's FP control words are stored (in its red zone) for the
- * comparison that decides whether the target's must be reloaded.
+ * comparisons that decide whether the target's must be reloaded. Where MXCSR is
+ * reloaded unconditionally (rt_fp_eager), its word is never compared, so it is not
+ * stored: STMXCSR is the dearest instruction of a switch on Zen (one per ~11 TSC
+ * ticks at best, measured), and a finish needs none (docs/architecture.md).
  */
     .globl  rt_resume
     .hidden rt_resume
@@ -226,8 +229,10 @@ rt_yield_cold:
     .p2align 4
 rt_resume:
     .cfi_startproc
+    cmpb    $0, rt_fp_eager(%rip)
+    jne     1f
     stmxcsr -8(%rsp)
-    fnstcw  -4(%rsp)
+1:  fnstcw  -4(%rsp)
     leaq    -8(%rsp), %r9
     movl    %esi, %edx
     movq    %rdi, %rsp
