@@ -71,7 +71,8 @@ struct chs {
     uint32_t mask __attribute__((aligned(64))); /* slots - 1 */
     uint32_t esz;                               /* element size */
     bool on_numa;                               /* memory from numa_alloc_onnode */
-    size_t bytes;
+    size_t bytes;                               /* of the allocation at base */
+    void *base;                                 /* the allocation: c is a colour into it */
     unsigned char slots[] __attribute__((aligned(64)));
 };
 

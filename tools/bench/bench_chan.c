@@ -23,6 +23,9 @@
  *                  the figures are the best repetition, and the min, median and max
  *                  of both rings go to stderr (burst 1 is bimodal: see bench_spsc()).
  *   spsc.burst32, spsc.burst1   one burst size only
+ *   watch          chan.watch100.pass: one scheduler pass of a handler lcore's idle
+ *                  loop, 50 selects parked over two empty SPSC channels each (100
+ *                  watched lines), less the yield that runs it (not in the default set)
  *
  *   -r N  repetitions, best taken (5)        -t N  ping-pong round trips (1M)
  *   -i N  buffered items (10M)               -k N  select iterations (1M)
@@ -37,6 +40,7 @@
 #include "chan.h"
 #include "xcore.h"
 
+#include <errno.h>
 #include <getopt.h>
 
 static unsigned g_reps = 5;
@@ -214,6 +218,91 @@ static void bench_buffered(void)
     for (unsigned r = 0; r < g_reps; r++)
         keep_best(&best, buffered_once(g_items), "chan.local.buffered", r);
     bench_report("chan.local.buffered", bench_ticks_ns(best), "ns");
+}
+
+/* ---- watch: a scheduler pass with 100 parked SPSC lines ------------------------- */
+
+/* A handler lcore's idle loop: 50 feed handlers parked in ch_select() over two empty
+   SPSC channels each (the watch list: 100 lines), and one coroutine yielding. With
+   batch 1 every yield is a scheduler pass, which looks at every watched line. The
+   same without parked selects (no poll hook: no pass) is the yield alone, subtracted. */
+#define WATCH_FEEDS 50
+
+struct watch_run {
+    unsigned feeds;
+    chs_t *q[WATCH_FEEDS][2];
+    double best; /* ticks per yield */
+};
+
+static void watch_feed(void *arg)
+{
+    chs_t **q = arg;
+    uint64_t v[2];
+    ch_case_t cases[2] = {{.op = CH_RECV, .spsc = q[0], .elem = &v[0]},
+                          {.op = CH_RECV, .spsc = q[1], .elem = &v[1]}};
+    int k = ch_select(cases, 2, 0, UINT64_MAX, NULL);
+    if (k < 0 || cases[k].result != EPIPE)
+        bench_die("watch: a parked feed woke with %d", k);
+}
+
+static void watch_spinner(void *arg)
+{
+    struct watch_run *w = arg;
+    const uint64_t n = g_selects;
+    w->best = 1e300;
+    co_yield(); /* the feeds park first */
+    for (unsigned r = 0; r < g_reps; r++) {
+        uint64_t t0 = co_tsc();
+        for (uint64_t i = 0; i < n; i++)
+            co_yield();
+        double t = (double)(co_tsc() - t0) / (double)n;
+        if (t < w->best)
+            w->best = t;
+    }
+    for (unsigned f = 0; f < w->feeds; f++)
+        for (int l = 0; l < 2; l++)
+            chs_close(w->q[f][l]);
+}
+
+static void *watch_thread(void *arg)
+{
+    struct watch_run *w = arg;
+    co_sched_t *s = co_sched_new(&(co_sched_opts_t){.name = "watch", .batch = 1});
+    if (!s)
+        bench_die("co_sched_new: %s", strerror(errno));
+    for (unsigned f = 0; f < w->feeds; f++) {
+        for (int l = 0; l < 2; l++)
+            if (!(w->q[f][l] = chs_new(sizeof(uint64_t), g_slots, 0)))
+                bench_die("chs_new: %s", strerror(errno));
+        if (!co_spawn(watch_feed, w->q[f], &(co_opts_t){.name = "feed"}))
+            bench_die("co_spawn: %s", strerror(errno));
+    }
+    if (!co_spawn(watch_spinner, w, &(co_opts_t){.name = "spinner"}))
+        bench_die("co_spawn: %s", strerror(errno));
+    if (co_sched_run(s) != 0 || co_sched_free(s, stderr) != 0)
+        bench_die("watch: the scheduler did not end cleanly");
+    for (unsigned f = 0; f < w->feeds; f++)
+        for (int l = 0; l < 2; l++)
+            chs_free(w->q[f][l]);
+    return NULL;
+}
+
+static double watch_once(unsigned feeds)
+{
+    struct watch_run w = {.feeds = feeds};
+    pthread_t t;
+    if (pthread_create(&t, NULL, watch_thread, &w) != 0)
+        bench_die("pthread_create failed");
+    pthread_join(t, NULL);
+    return w.best;
+}
+
+static void bench_watch(void)
+{
+    double bare = watch_once(0), full = watch_once(WATCH_FEEDS);
+    fprintf(stderr, "  watch: %.1f ticks a yield with %u parked lines, %.1f without\n", full,
+            2 * WATCH_FEEDS, bare);
+    bench_report("chan.watch100.pass", bench_ticks_ns(full - bare), "ns");
 }
 
 /* ---- select50: one random channel of 50 made ready, then select ------------------ */
@@ -495,6 +584,8 @@ int main(int argc, char **argv)
             bench_select50(false);
         else if (!strcmp(tests[i], "select50.spsc"))
             bench_select50(true);
+        else if (!strcmp(tests[i], "watch"))
+            bench_watch();
         else if (!strcmp(tests[i], "spsc")) {
             bench_spsc(32, g_objs32);
             bench_spsc(1, g_objs1);
