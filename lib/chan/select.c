@@ -263,7 +263,8 @@ static unsigned watch_poll(co_poll_t *p)
         size_t b = i - 4; /* size_t: c[b + 1] is then a displacement, not another index */
         uint64_t d = (watch_word(c[b]) ^ h[b]) | (watch_word(c[b + 1]) ^ h[b + 1]) |
                      (watch_word(c[b + 2]) ^ h[b + 2]) | (watch_word(c[b + 3]) ^ h[b + 3]);
-        i = CH_LIKELY((d & CHS_WATCH_MASK) == 0) ? (unsigned)b : watch_wake_range((unsigned)b, i, &woke);
+        i = CH_LIKELY((d & CHS_WATCH_MASK) == 0) ? (unsigned)b
+                                                 : watch_wake_range((unsigned)b, i, &woke);
     }
     watch_wake_range(0, i, &woke);
     return woke;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,6 +103,21 @@ stats_hist_t *stats_hist_init(void *mem, size_t size, uint64_t lowest, uint64_t 
     return h;
 }
 
+/*
+ * Where the next histogram starts in its allocation: 0, 64, ... 4032 bytes in turn.
+ * A histogram is tens or hundreds of KiB, so the allocator returns it at the same
+ * offset into a page every time, and every header (the hot line a record reads and
+ * writes) and every histogram's bucket for a given value would share one L1 set: the
+ * latency recorder touches ten headers a burst (five stages, overall and per feed) out
+ * of 500 or more with 50 feeds. Costs up to 4032 bytes a histogram.
+ */
+static size_t next_colour(void)
+{
+    static _Atomic unsigned n;
+    unsigned k = atomic_fetch_add_explicit(&n, 1, memory_order_relaxed);
+    return (size_t)(k % 64) * 64;
+}
+
 stats_hist_t *stats_hist_create(uint64_t lowest, uint64_t highest, unsigned sigfigs)
 {
     size_t size = stats_hist_size(lowest, highest, sigfigs);
@@ -110,20 +126,21 @@ stats_hist_t *stats_hist_create(uint64_t lowest, uint64_t highest, unsigned sigf
         return NULL;
     }
     /* aligned_alloc wants a multiple of the alignment. */
-    void *mem = aligned_alloc(64, (size + 63) & ~(size_t)63);
+    size_t colour = next_colour();
+    char *mem = aligned_alloc(64, (colour + size + 63) & ~(size_t)63);
     if (!mem) {
         errno = ENOMEM;
         return NULL;
     }
-    stats_hist_t *h = stats_hist_init(mem, size, lowest, highest, sigfigs);
-    h->owned = 1;
+    stats_hist_t *h = stats_hist_init(mem + colour, size, lowest, highest, sigfigs);
+    h->owned = 1 + (uint32_t)(colour / 64);
     return h;
 }
 
 void stats_hist_free(stats_hist_t *h)
 {
     if (h && h->owned)
-        free(h);
+        free((char *)h - (size_t)(h->owned - 1) * 64);
 }
 
 void stats_hist_reset(stats_hist_t *h)

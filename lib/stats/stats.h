@@ -61,11 +61,12 @@ typedef struct stats_hist {
     uint64_t max;      /**< largest value recorded, unclamped (0 when empty) */
     uint64_t overflow; /**< values above highest, counted in the top bucket */
     /* Cold: geometry and ownership. */
-    uint64_t lowest;   /**< lowest discernible value as asked for */
-    uint32_t sigfigs;  /**< significant digits */
-    uint32_t buckets;  /**< powers of two covered */
-    uint32_t len;      /**< entries in counts[] */
-    uint32_t owned;    /**< 1: stats_hist_free() releases the memory */
+    uint64_t lowest;  /**< lowest discernible value as asked for */
+    uint32_t sigfigs; /**< significant digits */
+    uint32_t buckets; /**< powers of two covered */
+    uint32_t len;     /**< entries in counts[] */
+    uint32_t
+        owned; /**< non-zero: stats_hist_free() releases the memory (1 + its offset in 64-byte lines) */
     uint64_t counts[]; /**< the buckets */
 } stats_hist_t;
 
