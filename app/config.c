@@ -124,6 +124,7 @@ struct raw_port {
     char *device;
     uint32_t *rx_queues;
     uint32_t *rx_desc;
+    uint32_t *mbufs;
     char *steering;
     uint32_t *default_queue;
 };
@@ -311,6 +312,7 @@ static const cyaml_schema_field_t port_fields[] = {
     STR("device", struct raw_port, device, 0),
     CYAML_FIELD_UINT_PTR("rx_queues", OPT, struct raw_port, rx_queues),
     CYAML_FIELD_UINT_PTR("rx_desc", OPT, struct raw_port, rx_desc),
+    CYAML_FIELD_UINT_PTR("mbufs", OPT, struct raw_port, mbufs),
     STR("steering", struct raw_port, steering, CYAML_FLAG_OPTIONAL),
     CYAML_FIELD_UINT_PTR("default_queue", OPT, struct raw_port, default_queue),
     CYAML_FIELD_END,
@@ -837,6 +839,16 @@ static void conv_ports(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
         snprintf(path, sizeof(path), "ports[%u].rx_desc", i);
         if (p->rx_desc < 64 || p->rx_desc > 32768)
             fail(ld, path, "%u: expected 64 to 32768", p->rx_desc);
+        p->mbufs = rp->mbufs ? *rp->mbufs : 0;
+        snprintf(path, sizeof(path), "ports[%u].mbufs", i);
+        if (rp->mbufs && (p->mbufs < CFG_PORT_MBUFS_MIN || p->mbufs > CFG_PORT_MBUFS_MAX))
+            fail(ld, path, "%u: expected %u to %u", p->mbufs, CFG_PORT_MBUFS_MIN,
+                 CFG_PORT_MBUFS_MAX);
+        else if (rp->mbufs && p->mbufs < p->rx_desc * p->rx_queues + 64)
+            fail(ld, path,
+                 "%u mbufs cannot fill the %u RX descriptors of %u queues (rx_desc x "
+                 "rx_queues + 64 at least)",
+                 p->mbufs, p->rx_desc * p->rx_queues, p->rx_queues);
         snprintf(path, sizeof(path), "ports[%u].steering", i);
         p->steering = p->rx_queues > 1 ? CFG_STEER_FLOW : CFG_STEER_NONE;
         if (rp->steering) {

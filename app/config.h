@@ -133,12 +133,17 @@ typedef enum cfg_steering {
     CFG_STEER_FLOW,     /**< one rte_flow rule per feed line (rx[].feeds, rx[].lines) */
 } cfg_steering_t;
 
+/** ports[].mbufs: bounds of the RX pool of a port. */
+#define CFG_PORT_MBUFS_MIN 1023u
+#define CFG_PORT_MBUFS_MAX 16777215u
+
 /** A DPDK port. */
 typedef struct cfg_port {
     char name[CFG_NAME_MAX + 1];
     char *device; /**< PCI address or vdev string */
     unsigned rx_queues;
     unsigned rx_desc;
+    unsigned mbufs;          /**< the RX pool's mbufs; 0: lib/io's default (8191 + queues) */
     cfg_steering_t steering; /**< default: flow when rx_queues > 1, else none */
     unsigned default_queue;  /**< flow: the queue of the lines no rx entry lists (0) */
     /** flow: [nfeeds], the queue each feed line is steered to; NULL otherwise */

@@ -575,6 +575,7 @@ static int open_ports(app_t *a)
             .device = p->device,
             .rx_queues = p->rx_queues,
             .rx_desc = p->rx_desc,
+            .pool_mbufs = p->mbufs,
             .rx_socket = rx_socket_of(c, p->name),
             .steering = p->steering == CFG_STEER_FLOW  ? IO_STEER_FLOW
                         : p->steering == CFG_STEER_RSS ? IO_STEER_RSS

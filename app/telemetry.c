@@ -298,6 +298,7 @@ static int cmd_flows(const char *cmd, const char *params, struct rte_tel_data *d
         rte_tel_data_start_dict(x);
         rte_tel_data_add_dict_string(x, "steering", cfg_steering_name(p->steering));
         rte_tel_data_add_dict_u64(x, "rx_queues", p->rx_queues);
+        rte_tel_data_add_dict_u64(x, "mbufs", io_port_mbufs((uint16_t)v->port_ids[i]));
         rte_tel_data_add_dict_u64(x, "rules", io_port_flow_count((uint16_t)v->port_ids[i]));
         if (params && *params && p->line_queue) {
             struct rte_tel_data *l = rte_tel_data_alloc();

@@ -586,6 +586,9 @@ int io_port_open(const io_port_conf_t *c, char *err, size_t errlen);
 /** The rte_flow rules io_port_open() created on @p port_id (0: none, or not flow). */
 unsigned io_port_flow_count(uint16_t port_id);
 
+/** The mbufs of the RX pool io_port_open() created for @p port_id (0: none). */
+unsigned io_port_mbufs(uint16_t port_id);
+
 /**
  * Stop and close port @p port_id and remove its device (vdev or PCI); its rte_flow
  * rules are destroyed first (rte_flow_flush).

@@ -224,3 +224,9 @@ unsigned io_port_flow_count(uint16_t port_id)
 {
     return port_id < RTE_MAX_ETHPORTS ? io_ports[port_id].n_flows : 0;
 }
+
+unsigned io_port_mbufs(uint16_t port_id)
+{
+    const struct rte_mempool *mp = port_id < RTE_MAX_ETHPORTS ? io_ports[port_id].pool : NULL;
+    return mp ? mp->size : 0;
+}

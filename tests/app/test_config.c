@@ -278,6 +278,18 @@ static void test_port_and_rx_errors(void **state)
     rejects(ports, "t.yaml:8:26: rx[1].queue: port 'p0' queue 0 is already polled by rx[0] "
                    "(lcore 1, line 7)");
     rejects(ports, "t.yaml:9:26: rx[2].queue: queue 2 but port 'p0' has 2 rx_queues");
+    rejects("version: 1\nports:\n  - {name: p0, device: net_null0, mbufs: 100}\n" FEED0,
+            "ports[0].mbufs: 100: expected 1023 to 16777215");
+    rejects(
+        "version: 1\nports:\n  - {name: p0, device: net_null0, rx_queues: 2, mbufs: 2000}\n" FEED0,
+        "ports[0].mbufs: 2000 mbufs cannot fill the 2048 RX descriptors of 2 queues");
+    cfg_t *mb = parse("version: 1\nports:\n  - {name: p0, device: net_null0, mbufs: 100000}\n"
+                      "  - {name: p1, device: net_null1}\n" FEED0);
+    if (mb == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(mb->ports[0].mbufs, 100000);
+    assert_int_equal(mb->ports[1].mbufs, 0); /* lib/io's default */
+    cfg_free(mb);
     rejects(ports, "t.yaml:10:16: rx[3].port: no port named 'nic9' in ports");
     rejects("version: 1\nports:\n  - {name: replay, device: net_null0}\n" FEED0,
             "ports[0].name: 'replay' is reserved");

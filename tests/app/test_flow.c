@@ -106,7 +106,8 @@ static void test_null_rss(void **state)
     snprintf(cfg, sizeof(cfg), "%s/r.yaml", dir);
     at_write(cfg, "version: 1\n"
                   "ports:\n"
-                  "  - {name: nul, device: \"net_null0,size=64\", rx_queues: 2, steering: rss}\n"
+                  "  - {name: nul, device: \"net_null0,size=64\", rx_queues: 2, steering: rss,\n"
+                  "     mbufs: 5000}\n"
                   "rx:\n"
                   "  - {lcore: 0, port: nul, queue: 0}\n"
                   "  - {lcore: 1, port: nul, queue: 1}\n"
@@ -132,7 +133,7 @@ static void test_null_rss(void **state)
         if (ts != 0)
             fail_msg("dpdk-telemetry.py: status %d\n%s%s", ts, r.out, r.err);
         at_contains(r.out, "{\"/mdmux/flows\": {\"nul\": {\"steering\": \"rss\", "
-                           "\"rx_queues\": 2, \"rules\": 0}}}");
+                           "\"rx_queues\": 2, \"mbufs\": 5000, \"rules\": 0}}}");
         at_contains(r.out, "{\"/mdmux/flows\": {\"error\": \"unknown port\"}}");
         at_result_free(&r);
     } else
