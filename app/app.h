@@ -35,6 +35,8 @@ typedef struct app_opts {
     bool has_rate;
     unsigned loop; /**< --loop, when has_loop */
     bool has_loop;
+    unsigned max_gap_ms; /**< --max-gap-ms, when has_max_gap */
+    bool has_max_gap;
     const char *stats_json;       /**< --stats-json FILE, or NULL */
     const char *dump;             /**< --dump FILE (JSON Lines of the merged stream), or NULL */
     const char *report_dir;       /**< --report DIR: stats.json and summary.txt, or NULL */

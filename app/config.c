@@ -152,6 +152,7 @@ struct raw_replay {
     char *speed;
     double *rate;
     uint32_t *loop;
+    uint32_t *max_gap_ms;
 };
 
 struct raw_metrics {
@@ -354,6 +355,7 @@ static const cyaml_schema_field_t replay_fields[] = {
     STR("speed", struct raw_replay, speed, CYAML_FLAG_OPTIONAL),
     CYAML_FIELD_FLOAT_PTR("rate", OPT, struct raw_replay, rate),
     CYAML_FIELD_UINT_PTR("loop", OPT, struct raw_replay, loop),
+    CYAML_FIELD_UINT_PTR("max_gap_ms", OPT, struct raw_replay, max_gap_ms),
     CYAML_FIELD_END,
 };
 
@@ -1042,6 +1044,7 @@ static void conv_replay(loader_t *ld, const struct raw_replay *r, cfg_t *c)
     c->replay.loop = r && r->loop ? *r->loop : 1;
     if (r && r->loop && *r->loop == 0)
         fail(ld, "replay.loop", "0: expected 1 or more passes over the capture");
+    c->replay.max_gap_ns = cfg_max_gap_ns(r && r->max_gap_ms ? *r->max_gap_ms : CFG_MAX_GAP_MS);
     if (r && r->speed) {
         if (cfg_parse_speed(r->speed, &c->replay.pace, &c->replay.speed) < 0)
             fail(ld, "replay.speed",

@@ -133,6 +133,15 @@ typedef enum cfg_steering {
     CFG_STEER_FLOW,     /**< one rte_flow rule per feed line (rx[].feeds, rx[].lines) */
 } cfg_steering_t;
 
+/** replay.max_gap_ms default: a capture gap above 1 s is replayed as 1 s. */
+#define CFG_MAX_GAP_MS 1000u
+
+/** replay.max_gap_ms (0: none) in ns: UINT64_MAX for 0, every gap replayed as recorded. */
+static inline uint64_t cfg_max_gap_ns(unsigned ms)
+{
+    return ms ? (uint64_t)ms * 1000000u : UINT64_MAX;
+}
+
 /** ports[].mbufs: bounds of the RX pool of a port. */
 #define CFG_PORT_MBUFS_MIN 1023u
 #define CFG_PORT_MBUFS_MAX 16777215u
@@ -216,6 +225,9 @@ typedef struct cfg {
         char speed_text[24]; /**< as written ("max", "2.5"): lib/io parses it exactly */
         double rate;         /**< CFG_PACE_RATE packets/s */
         unsigned loop;       /**< passes over the file, >= 1 */
+        /** a capture gap above this is replayed as this (ns; UINT64_MAX: every gap as
+            recorded); replay.max_gap_ms, default 1 s */
+        uint64_t max_gap_ns;
     } replay;
     cfg_feed_t *feeds;
     unsigned nfeeds;

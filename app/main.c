@@ -22,7 +22,8 @@
 static const char usage_text[] =
     "usage:\n"
     "  mdmux replay CAPTURE [--config FILE] [--speed max|1|N] [--rate PPS] [--loop N]\n"
-    "                    [--dump FILE] [--report DIR] [--shm PATH] [--stats-json FILE]\n"
+    "                    [--max-gap-ms N] [--dump FILE] [--report DIR] [--shm PATH] [--stats-json "
+    "FILE]\n"
     "                    [--progress|--no-progress] [--drain-timeout MS] [--fault SPEC]...\n"
     "                    [-- EAL ARGS]\n"
     "  mdmux run --config FILE [--dump FILE] [--report DIR] [--shm PATH]\n"
@@ -47,6 +48,8 @@ static const char usage_text[] =
     "  --speed N|max        replay pace: capture timestamps times N, or top speed\n"
     "  --rate PPS           replay at a fixed rate of PPS packets/s\n"
     "  --loop N             play the capture N times (default 1)\n"
+    "  --max-gap-ms N       replay a capture gap above N ms as N ms (default 1000; 0: as\n"
+    "                       recorded)\n"
     "  --dump FILE          write the merged stream as JSON Lines (lossless)\n"
     "  --report DIR         write DIR/stats.json, summary.txt, latency.json, latency.txt\n"
     "                       and report.html (plots)\n"
@@ -103,6 +106,7 @@ enum {
     OPT_SPEED = 256,
     OPT_RATE,
     OPT_LOOP,
+    OPT_MAX_GAP,
     OPT_STATS,
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
@@ -128,6 +132,7 @@ static const struct option long_opts[] = {
     {"speed", required_argument, NULL, OPT_SPEED},
     {"rate", required_argument, NULL, OPT_RATE},
     {"loop", required_argument, NULL, OPT_LOOP},
+    {"max-gap-ms", required_argument, NULL, OPT_MAX_GAP},
     {"stats-json", required_argument, NULL, OPT_STATS},
     {"dump", required_argument, NULL, OPT_DUMP},
     {"report", required_argument, NULL, OPT_REPORT},
@@ -172,6 +177,13 @@ static int take_option(app_opts_t *o, int ch, const char *arg)
             return usage_error("--loop '%s': expected a whole number >= 1", arg);
         o->loop = (unsigned)v;
         o->has_loop = true;
+        return 0;
+    case OPT_MAX_GAP:
+        if (parse_number(arg, 4e9, &v) < 0 || v != (unsigned)v)
+            return usage_error("--max-gap-ms '%s': expected a whole number of ms (0: no limit)",
+                               arg);
+        o->max_gap_ms = (unsigned)v;
+        o->has_max_gap = true;
         return 0;
     case OPT_STATS:
         o->stats_json = arg;
@@ -307,6 +319,8 @@ static int override(const app_opts_t *o, cfg_t *c, char *err, size_t errlen)
     }
     if (o->has_loop)
         c->replay.loop = o->loop;
+    if (o->has_max_gap)
+        c->replay.max_gap_ns = cfg_max_gap_ns(o->max_gap_ms);
     if (o->has_drain_timeout)
         c->shutdown.drain_timeout_ms = o->drain_timeout_ms;
     if (o->latency_interval_ms)
@@ -440,8 +454,8 @@ int main(int argc, char **argv)
         return rc;
     if (o.speed && o.has_rate)
         return usage_error("%s", "--speed and --rate exclude each other");
-    if (o.cmd != APP_REPLAY && (o.speed || o.has_rate || o.has_loop))
-        return usage_error("%s", "--speed, --rate and --loop are replay options");
+    if (o.cmd != APP_REPLAY && (o.speed || o.has_rate || o.has_loop || o.has_max_gap))
+        return usage_error("%s", "--speed, --rate, --loop and --max-gap-ms are replay options");
     if (o.cmd != APP_CHECK && target_cpus)
         return usage_error("%s", "--target-cpus is a check-config option");
     switch (o.cmd) {

@@ -647,16 +647,20 @@ int rep_write_json(const char *path, const rep_t *r)
     bool steps = r->pacing && (r->ts_back || r->ts_fwd);
     json_object_set_new(
         pacing, "clock_steps",
-        json_pack("{s:I, s:I, s:o, s:I, s:I, s:o}", "backward", (json_int_t)r->ts_back,
+        json_pack("{s:I, s:I, s:o, s:I, s:I, s:o, s:o}", "backward", (json_int_t)r->ts_back,
                   "backward_ns", (json_int_t)r->ts_back_ns, "first_backward",
                   step_json(steps ? r->ts_back_pkt : UINT64_MAX, r->ts_back_off), "forward",
                   (json_int_t)r->ts_fwd, "clamped_ns", (json_int_t)r->ts_clamped_ns,
-                  "first_forward", step_json(steps ? r->ts_fwd_pkt : UINT64_MAX, r->ts_fwd_off)));
-    json_t *root = json_pack(
-        "{s:s, s:s?, s:s?, s:b, s:f, s:f, s:o, s:o, s:o, s:o}", "mode", r->mode, "capture",
-        r->capture, "capture_error", r->capture_error, "interrupted", r->interrupted, "elapsed_s",
-        r->elapsed_s, "start_ms", r->start_ms,
-        "ports", ports_json(r), "rx", rx_json(&r->rx), "pacing", pacing, "feeds", feeds_json(r));
+                  "first_forward", step_json(steps ? r->ts_fwd_pkt : UINT64_MAX, r->ts_fwd_off),
+                  "max_gap_ns",
+                  r->ts_fwd_limit_ns && r->ts_fwd_limit_ns != UINT64_MAX
+                      ? json_integer((json_int_t)r->ts_fwd_limit_ns)
+                      : json_null()));
+    json_t *root =
+        json_pack("{s:s, s:s?, s:s?, s:b, s:f, s:f, s:o, s:o, s:o, s:o}", "mode", r->mode,
+                  "capture", r->capture, "capture_error", r->capture_error, "interrupted",
+                  r->interrupted, "elapsed_s", r->elapsed_s, "start_ms", r->start_ms, "ports",
+                  ports_json(r), "rx", rx_json(&r->rx), "pacing", pacing, "feeds", feeds_json(r));
     json_object_set_new(root, "rx_lcores", rx_lcores_json(r));
     json_object_set_new(root, "outputs", outputs_json(r));
     json_object_set_new(root, "accounting", accounting_json(r));

@@ -553,6 +553,7 @@ static int open_replay(app_t *a)
         return -1;
     }
     rc.pace.loops = c->replay.loop;
+    rc.pace.fwd_jump_ns = c->replay.max_gap_ns;
     a->replay = io_replay_open(&rc, err, sizeof(err));
     if (a->replay == NULL) {
         fprintf(stderr, "mdmux: %s\n", err);

@@ -288,8 +288,21 @@ static void test_port_and_rx_errors(void **state)
     if (mb == NULL)
         fail_msg("%s", err);
     assert_int_equal(mb->ports[0].mbufs, 100000);
-    assert_int_equal(mb->ports[1].mbufs, 0); /* lib/io's default */
+    assert_int_equal(mb->ports[1].mbufs, 0);             /* lib/io's default */
+    assert_true(mb->replay.max_gap_ns == 1000000000ull); /* replay.max_gap_ms: 1 s */
     cfg_free(mb);
+    static const struct {
+        const char *yaml;
+        uint64_t ns;
+    } gaps[] = {{"version: 1\nreplay: {max_gap_ms: 250}\n" FEED0, 250000000ull},
+                {"version: 1\nreplay: {max_gap_ms: 0}\n" FEED0, UINT64_MAX}};
+    for (unsigned i = 0; i < 2; i++) {
+        cfg_t *g = parse(gaps[i].yaml);
+        if (g == NULL)
+            fail_msg("%s", err);
+        assert_true(g->replay.max_gap_ns == gaps[i].ns);
+        cfg_free(g);
+    }
     rejects(ports, "t.yaml:10:16: rx[3].port: no port named 'nic9' in ports");
     rejects("version: 1\nports:\n  - {name: replay, device: net_null0}\n" FEED0,
             "ports[0].name: 'replay' is reserved");

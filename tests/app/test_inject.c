@@ -584,7 +584,10 @@ static uint64_t *record_offsets(const uint8_t *b, size_t size, size_t *n)
     return v;
 }
 
-static void clock_step(const char *dir, const char *name, const char *opt, const char *val)
+/* A capture whose clock steps (mdmux-gen OPT VAL), replayed with @p extra options;
+   @p limit_ns: the forward gap limit those options give (replay.max_gap_ms). */
+static void clock_step(const char *dir, const char *name, const char *opt, const char *val,
+                       const char *const *extra, int64_t limit_ns)
 {
     const char *const gen[] = {"--feeds", "3", "--duration-ms", "60", "--seed", "36", opt,
                                val,       NULL};
@@ -592,7 +595,7 @@ static void clock_step(const char *dir, const char *name, const char *opt, const
     paths(dir, name, pcap, dump, stats, truth, msgs);
     inject_gen(dir, name, gen, "1", 2000, NULL);
     at_result_t r;
-    if (inject_replay(dir, name, NULL, &r) != 0)
+    if (inject_replay(dir, name, extra, &r) != 0)
         fail_msg("mdmux replay %s: status %d\n%s", name, r.status, r.err);
     /* where the step is, from the truth, and what it was in the file */
     json_t *t = at_json(truth), *j = json_object_get(t, "ts_jump");
@@ -627,9 +630,11 @@ static void clock_step(const char *dir, const char *name, const char *opt, const
         assert_int_equal(at_jint(cs, "first_backward.offset"), off);
         assert_int_equal(at_jint(cs, "forward"), 0);
     } else {
-        /* clamped to 1 s: the replay did not wait an hour (AT_TIMEOUT_S would kill it) */
+        /* clamped to the limit: the replay did not wait an hour (AT_TIMEOUT_S would
+           kill it) */
         assert_int_equal(at_jint(cs, "forward"), 1);
-        assert_int_equal(at_jint(cs, "clamped_ns"), step - 1000000000ll);
+        assert_int_equal(at_jint(cs, "clamped_ns"), step - limit_ns);
+        assert_int_equal(at_jint(cs, "max_gap_ns"), limit_ns);
         assert_int_equal(at_jint(cs, "first_forward.packet"), frame);
         assert_int_equal(at_jint(cs, "first_forward.offset"), off);
         assert_int_equal(at_jint(cs, "backward"), 0);
@@ -643,13 +648,22 @@ static void clock_step(const char *dir, const char *name, const char *opt, const
 static void test_clock_steps_back(void **state)
 {
     at_need_gen();
-    clock_step(*state, "back", "--ts-jump-back-ms", "20");
+    clock_step(*state, "back", "--ts-jump-back-ms", "20", NULL, 1000000000);
 }
 
 static void test_clock_steps_forward_an_hour(void **state)
 {
     at_need_gen();
-    clock_step(*state, "fwd", "--ts-jump-forward-s", "3600");
+    clock_step(*state, "fwd", "--ts-jump-forward-s", "3600", NULL, 1000000000);
+}
+
+/* The same with replay.max_gap_ms lowered from the command line: the hour is replayed
+   as 50 ms. */
+static void test_clock_steps_forward_max_gap(void **state)
+{
+    at_need_gen();
+    static const char *const extra[] = {"--max-gap-ms", "50", NULL};
+    clock_step(*state, "fwdgap", "--ts-jump-forward-s", "3600", extra, 50000000);
 }
 
 /* ---- truncated captures --------------------------------------------------------- */
@@ -875,6 +889,7 @@ int main(void)
         T(test_stalled_subscriber),
         T(test_clock_steps_back),
         T(test_clock_steps_forward_an_hour),
+        T(test_clock_steps_forward_max_gap),
         T(test_truncated_captures),
         T(test_zero_length_udp),
         T(test_jumbo_frames),
