@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xmmintrin.h>
 
 #include "co.h"
 #include "testutil.h"
@@ -622,6 +623,53 @@ static void test_fp_control_state_saved(void **state)
     assert_int_equal(co_sched_free(s, stderr), 0);
 }
 
+/*
+ * MXCSR itself (fegetround() reads the x87 word only): a coroutine that sets
+ * flush-to-zero and round-down and then finishes without restoring them, through the
+ * finish path (rt_resume, which on AMD stores no MXCSR of the dead coroutine), must
+ * leave a coroutine spawned before it (already switched out by a yield) and one
+ * spawned after it (never run) with the scheduler's MXCSR.
+ */
+#define MXCSR_CONTROL 0xffc0u /* the control bits: masks, rounding, FTZ, DAZ */
+
+struct mx {
+    unsigned base, seen_after, seen_late;
+};
+
+static void mx_dirty(void *arg)
+{
+    (void)arg;
+    _mm_setcsr((_mm_getcsr() & ~0x6000u) | 0x2000u | 0x8000u); /* round down, FTZ */
+}
+
+static void mx_early(void *arg)
+{
+    struct mx *m = arg;
+    co_yield(); /* mx_dirty runs and finishes while this one is switched out */
+    m->seen_after = _mm_getcsr() & MXCSR_CONTROL;
+}
+
+static void mx_late(void *arg)
+{
+    struct mx *m = arg;
+    m->seen_late = _mm_getcsr() & MXCSR_CONTROL;
+}
+
+static void test_mxcsr_after_a_dirty_finish(void **state)
+{
+    (void)state;
+    struct mx m = {.base = _mm_getcsr() & MXCSR_CONTROL};
+    co_sched_t *s = co_sched_new(NULL);
+    co_spawn(mx_early, &m, NULL);
+    co_spawn(mx_dirty, &m, NULL);
+    co_spawn(mx_late, &m, NULL);
+    assert_int_equal(co_sched_run(s), 0);
+    assert_int_equal(m.seen_after, m.base);
+    assert_int_equal(m.seen_late, m.base);
+    assert_int_equal(_mm_getcsr() & MXCSR_CONTROL, m.base);
+    assert_int_equal(co_sched_free(s, stderr), 0);
+}
+
 /* ---- unwinding: backtraces walk a coroutine's stack and stop at its entry ---------------- */
 
 static int bt_frames;
@@ -723,6 +771,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stop_and_resume),
         cmocka_unit_test(test_deadlock_and_leak_report),
         cmocka_unit_test(test_fp_control_state_saved),
+        cmocka_unit_test(test_mxcsr_after_a_dirty_finish),
         cmocka_unit_test(test_backtrace_in_coroutine),
         cmocka_unit_test(test_gdb_backtrace),
     };
