@@ -37,6 +37,7 @@ typedef struct app_opts {
     bool has_loop;
     unsigned max_gap_ms; /**< --max-gap-ms, when has_max_gap */
     bool has_max_gap;
+    bool lossless;                /**< --lossless */
     const char *stats_json;       /**< --stats-json FILE, or NULL */
     const char *dump;             /**< --dump FILE (JSON Lines of the merged stream), or NULL */
     const char *report_dir;       /**< --report DIR: stats.json and summary.txt, or NULL */

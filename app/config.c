@@ -153,6 +153,7 @@ struct raw_replay {
     double *rate;
     uint32_t *loop;
     uint32_t *max_gap_ms;
+    bool *lossless;
 };
 
 struct raw_metrics {
@@ -356,6 +357,7 @@ static const cyaml_schema_field_t replay_fields[] = {
     CYAML_FIELD_FLOAT_PTR("rate", OPT, struct raw_replay, rate),
     CYAML_FIELD_UINT_PTR("loop", OPT, struct raw_replay, loop),
     CYAML_FIELD_UINT_PTR("max_gap_ms", OPT, struct raw_replay, max_gap_ms),
+    CYAML_FIELD_BOOL_PTR("lossless", OPT, struct raw_replay, lossless),
     CYAML_FIELD_END,
 };
 
@@ -1045,6 +1047,7 @@ static void conv_replay(loader_t *ld, const struct raw_replay *r, cfg_t *c)
     if (r && r->loop && *r->loop == 0)
         fail(ld, "replay.loop", "0: expected 1 or more passes over the capture");
     c->replay.max_gap_ns = cfg_max_gap_ns(r && r->max_gap_ms ? *r->max_gap_ms : CFG_MAX_GAP_MS);
+    c->replay.lossless = r && r->lossless && *r->lossless;
     if (r && r->speed) {
         if (cfg_parse_speed(r->speed, &c->replay.pace, &c->replay.speed) < 0)
             fail(ld, "replay.speed",

@@ -228,6 +228,8 @@ typedef struct cfg {
         /** a capture gap above this is replayed as this (ns; UINT64_MAX: every gap as
             recorded); replay.max_gap_ms, default 1 s */
         uint64_t max_gap_ns;
+        /** replay.lossless: a full channel makes RX wait instead of dropping */
+        bool lossless;
     } replay;
     cfg_feed_t *feeds;
     unsigned nfeeds;

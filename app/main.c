@@ -22,7 +22,8 @@
 static const char usage_text[] =
     "usage:\n"
     "  mdmux replay CAPTURE [--config FILE] [--speed max|1|N] [--rate PPS] [--loop N]\n"
-    "                    [--max-gap-ms N] [--dump FILE] [--report DIR] [--shm PATH] [--stats-json "
+    "                    [--max-gap-ms N] [--lossless] [--dump FILE] [--report DIR] [--shm PATH] "
+    "[--stats-json "
     "FILE]\n"
     "                    [--progress|--no-progress] [--drain-timeout MS] [--fault SPEC]...\n"
     "                    [-- EAL ARGS]\n"
@@ -50,6 +51,7 @@ static const char usage_text[] =
     "  --loop N             play the capture N times (default 1)\n"
     "  --max-gap-ms N       replay a capture gap above N ms as N ms (default 1000; 0: as\n"
     "                       recorded)\n"
+    "  --lossless           a full channel makes the replay wait instead of dropping\n"
     "  --dump FILE          write the merged stream as JSON Lines (lossless)\n"
     "  --report DIR         write DIR/stats.json, summary.txt, latency.json, latency.txt\n"
     "                       and report.html (plots)\n"
@@ -107,6 +109,7 @@ enum {
     OPT_RATE,
     OPT_LOOP,
     OPT_MAX_GAP,
+    OPT_LOSSLESS,
     OPT_STATS,
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
@@ -133,6 +136,7 @@ static const struct option long_opts[] = {
     {"rate", required_argument, NULL, OPT_RATE},
     {"loop", required_argument, NULL, OPT_LOOP},
     {"max-gap-ms", required_argument, NULL, OPT_MAX_GAP},
+    {"lossless", no_argument, NULL, OPT_LOSSLESS},
     {"stats-json", required_argument, NULL, OPT_STATS},
     {"dump", required_argument, NULL, OPT_DUMP},
     {"report", required_argument, NULL, OPT_REPORT},
@@ -184,6 +188,9 @@ static int take_option(app_opts_t *o, int ch, const char *arg)
                                arg);
         o->max_gap_ms = (unsigned)v;
         o->has_max_gap = true;
+        return 0;
+    case OPT_LOSSLESS:
+        o->lossless = true;
         return 0;
     case OPT_STATS:
         o->stats_json = arg;
@@ -321,6 +328,8 @@ static int override(const app_opts_t *o, cfg_t *c, char *err, size_t errlen)
         c->replay.loop = o->loop;
     if (o->has_max_gap)
         c->replay.max_gap_ns = cfg_max_gap_ns(o->max_gap_ms);
+    if (o->lossless)
+        c->replay.lossless = true;
     if (o->has_drain_timeout)
         c->shutdown.drain_timeout_ms = o->drain_timeout_ms;
     if (o->latency_interval_ms)
@@ -454,8 +463,9 @@ int main(int argc, char **argv)
         return rc;
     if (o.speed && o.has_rate)
         return usage_error("%s", "--speed and --rate exclude each other");
-    if (o.cmd != APP_REPLAY && (o.speed || o.has_rate || o.has_loop || o.has_max_gap))
-        return usage_error("%s", "--speed, --rate, --loop and --max-gap-ms are replay options");
+    if (o.cmd != APP_REPLAY && (o.speed || o.has_rate || o.has_loop || o.has_max_gap || o.lossless))
+        return usage_error(
+            "%s", "--speed, --rate, --loop, --max-gap-ms and --lossless are replay options");
     if (o.cmd != APP_CHECK && target_cpus)
         return usage_error("%s", "--target-cpus is a check-config option");
     switch (o.cmd) {

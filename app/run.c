@@ -205,6 +205,7 @@ static void rx_main(void *arg)
         io_rx_poll(lc->rx);
         co_yield(); /* let handlers (or control) on this lcore run */
     }
+    io_rx_release_held(lc->rx); /* a stop: replay.lossless's held packets, channel_full */
     for (unsigned i = 0; i < lc->nout; i++)
         chs_close(lc->out[i]);
     atomic_fetch_add_explicit(&a->rx_done, 1, memory_order_release);
@@ -687,7 +688,10 @@ static lcore_t *rx_lcore(app_t *a, unsigned id)
     lcore_t *lc = &a->lc[id];
     if (lc->rx)
         return lc;
-    io_rx_conf_t rc = {.flows = a->flows, .n_feeds = a->cfg->nfeeds, .socket = (int)socket_of(id)};
+    io_rx_conf_t rc = {.flows = a->flows,
+                       .n_feeds = a->cfg->nfeeds,
+                       .socket = (int)socket_of(id),
+                       .hold_when_full = a->o->cmd == APP_REPLAY && a->cfg->replay.lossless};
     lc->rx = io_rx_new(&rc);
     if (lc->rx == NULL) {
         fprintf(stderr, "mdmux: lcore %u: cannot create its RX context: %s\n", id, strerror(errno));

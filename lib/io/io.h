@@ -663,6 +663,15 @@ typedef struct io_rx_conf {
     const io_flow_table_t *flows; /**< shared, read-only */
     unsigned n_feeds;             /**< feed ids are 0 .. n_feeds-1 (<= IO_FEEDS_MAX) */
     int socket;                   /**< NUMA node of the RX lcore (-1: caller's) */
+    /**
+     * A full channel holds the rest of its burst instead of dropping it: io_rx_poll()
+     * then offers the held mbufs again first and takes nothing new (no replay burst, no
+     * queue polled) until all are in. For a replay, so that a capture reaches the feed
+     * handlers whole at any speed (the pacer falls behind instead, which its error and
+     * the intended-time latency show); a live port would only move the loss into the
+     * NIC. A line without a channel still drops. See io_rx_release_held().
+     */
+    bool hold_when_full;
 } io_rx_conf_t;
 
 /** Create an RX context. Control path. Returns NULL with errno EINVAL/ENOMEM. */
@@ -700,6 +709,13 @@ unsigned io_rx_poll(io_rx_t *rx);
 
 /** True once an attached replay has released every packet of every loop. */
 bool io_rx_done(const io_rx_t *rx);
+
+/**
+ * With hold_when_full: count every mbuf still held for a full channel as that line's
+ * channel_full and free it (a stop). Call from the RX lcore before closing its
+ * channels; io_rx_free() does it too. Returns how many were dropped.
+ */
+unsigned io_rx_release_held(io_rx_t *rx);
 
 /** Per-line counters. */
 typedef struct io_line_stats {

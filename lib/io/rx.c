@@ -82,6 +82,9 @@ struct io_rx {
     rx_dest_t *d;  /* [n_dest]; d[0] is none's */
     unsigned n_dest, max_dest;
     rx_queue_t q[IO_RX_QUEUES_MAX];
+    bool hold_when_full;
+    unsigned n_held;                  /* destinations holding mbufs for a full channel */
+    rx_dest_t *held[IO_RX_BURST + 1]; /* ... at most one burst's hits */
     rx_counters_t c __attribute__((aligned(64)));
     io_topk_t top;
     rx_burst_t b __attribute__((aligned(64)));
@@ -109,6 +112,7 @@ io_rx_t *io_rx_new(const io_rx_conf_t *c)
     rx->n_feeds = c->n_feeds;
     rx->socket = c->socket;
     rx->none = none;
+    rx->hold_when_full = c->hold_when_full;
     rx->ln = (rx_line_t *)((char *)rx + head); /* io_alloc memory is cache-line aligned */
     rx->d = (rx_dest_t *)((char *)rx->ln + lines);
     rx->max_dest = (unsigned)nd + 1;
@@ -124,6 +128,7 @@ void io_rx_free(io_rx_t *rx)
 {
     if (rx == NULL)
         return;
+    io_rx_release_held(rx);
     chs_free(rx->none);
     io_free(rx);
 }
@@ -165,7 +170,7 @@ int io_rx_attach_replay(io_rx_t *rx, io_replay_t *r)
 
 bool io_rx_done(const io_rx_t *rx)
 {
-    return rx->replay != NULL && io_replay_finished(rx->replay);
+    return rx->replay != NULL && rx->n_held == 0 && io_replay_finished(rx->replay);
 }
 
 /* Count a rejected frame and queue it for freeing (out of line: the rare case). Its
@@ -261,17 +266,63 @@ static __attribute__((noinline)) void dest_full(io_rx_t *rx, struct rte_mbuf **m
     rte_pktmbuf_free_bulk(m, n);
 }
 
-/* Send each hit destination's stage with one burst; free and count what does not fit. */
+/* hold_when_full: keep what @p d's channel did not take (from @p sent on) for the next
+   poll, at the front of its stage. */
+static __attribute__((noinline)) void hold(io_rx_t *rx, rx_dest_t *d, unsigned sent)
+{
+    d->n -= sent;
+    memmove(d->stage, &d->stage[sent], d->n * sizeof(d->stage[0]));
+    rx->held[rx->n_held++] = d;
+}
+
+/* Send each hit destination's stage with one burst; free and count what does not fit
+   (or, with hold_when_full, keep it). */
 static inline void deliver(io_rx_t *rx, rx_dest_t **end)
 {
     for (rx_dest_t **h = rx->b.hit; h < end; h++) {
         rx_dest_t *d = *h;
         uint32_t cnt = d->n;
         unsigned sent = chs_send_burst(d->ch, d->stage, cnt);
-        d->n = 0;
-        if (unlikely(sent < cnt))
+        if (likely(sent == cnt)) {
+            d->n = 0;
+        } else if (rx->hold_when_full && d->ch != rx->none) {
+            hold(rx, d, sent);
+        } else {
+            d->n = 0;
             dest_full(rx, &d->stage[sent], cnt - sent);
+        }
     }
+}
+
+/* Offer the held mbufs again; true when none is left. */
+static __attribute__((noinline)) bool offer_held(io_rx_t *rx)
+{
+    unsigned keep = 0;
+    for (unsigned i = 0; i < rx->n_held; i++) {
+        rx_dest_t *d = rx->held[i];
+        unsigned sent = chs_send_burst(d->ch, d->stage, d->n);
+        d->n -= sent;
+        if (d->n == 0)
+            continue;
+        memmove(d->stage, &d->stage[sent], d->n * sizeof(d->stage[0]));
+        rx->held[keep++] = d;
+    }
+    rx->n_held = keep;
+    return keep == 0;
+}
+
+unsigned io_rx_release_held(io_rx_t *rx)
+{
+    unsigned dropped = 0;
+    for (unsigned i = 0; rx && i < rx->n_held; i++) {
+        rx_dest_t *d = rx->held[i];
+        dropped += d->n;
+        dest_full(rx, d->stage, d->n);
+        d->n = 0;
+    }
+    if (rx)
+        rx->n_held = 0;
+    return dropped;
 }
 
 static inline __attribute__((always_inline)) void
@@ -317,6 +368,10 @@ unsigned io_rx_poll(io_rx_t *rx)
 {
     struct rte_mbuf *m[IO_RX_BURST];
     unsigned total = 0;
+    /* nothing new while anything is held: a held stage is not on the hit list, and a
+       new burst's packets for it would go behind the held ones unsent */
+    if (unlikely(rx->n_held) && !offer_held(rx))
+        return 0;
     for (unsigned i = 0; i < rx->nq; i++) {
         const rx_queue_t *q = &rx->q[i];
         unsigned n = rte_eth_rx_burst(q->port, q->queue, m, IO_RX_BURST);

@@ -221,6 +221,23 @@ static void test_two_handler_lcores(void **state)
         fail_msg("the start gate opened %.1f ms after launch, before lcore 1 was set up", start_ms);
 }
 
+/* replay.lossless on two handler lcores at top speed, through 8-slot channels: RX
+   outruns lcore 1 all the time, and every packet still reaches its handler (no
+   channel_full on any line: at_check_truth's lossless check), every message once. */
+static void test_two_lcores_lossless_at_top_speed(void **state)
+{
+    at_need_gen();
+    static const char *const gen[] = {
+        "--feeds",     "6",     "--duration-ms", "60",   "--seed", "23",
+        "--loss-both", "0.005", "--reorder",     "0.01", NULL};
+    gen_capture2(*state, "tight", gen, NULL, true);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tight.yaml", (const char *)*state);
+    at_edit(path, "  speed: 1  \n", "  speed: max\n  lossless: true\n");
+    at_edit(path, "  slots: 2048\n", "  slots: 8\n");
+    replay_and_compare(*state, "tight");
+}
+
 static void test_vlan_heavy_loss(void **state)
 {
     at_need_gen();
@@ -468,6 +485,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_impairment, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_vlan_heavy_loss, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_two_handler_lcores, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_two_lcores_lossless_at_top_speed, at_dir_setup,
+                                        at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_rereq_fills_gaps, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_outputs_and_report, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_conformance_auto_feeds, at_dir_setup, at_dir_teardown),
