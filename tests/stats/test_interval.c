@@ -80,6 +80,7 @@ struct writer {
     stats_interval_t *iv;
     uint64_t n;        /* values to record */
     _Atomic bool stop; /* reader: the writer may leave its idle loop */
+    _Atomic bool got;  /* reader: it has collected a non-empty interval */
     _Atomic uint64_t recorded;
 };
 
@@ -93,6 +94,15 @@ static void *writer_main(void *arg)
     struct writer *wr = arg;
     uint64_t i = 0;
     while (i < wr->n) {
+        /* Half-way, until the reader has taken a non-empty interval: swaps then happen
+           mid-stream however the two threads are scheduled (a loaded machine could
+           otherwise run the whole stream before the reader's first swap). The writer
+           keeps ticking meanwhile, so the swap completes. */
+        while (i == wr->n / BATCH / 2 * BATCH &&
+               !atomic_load_explicit(&wr->got, memory_order_acquire)) {
+            stats_interval_writer(wr->iv);
+            sched_yield();
+        }
         stats_hist_t *h = stats_interval_writer(wr->iv);
         for (unsigned k = 0; k < BATCH && i < wr->n; k++, i++)
             stats_hist_record(h, value_of(i));
@@ -143,6 +153,8 @@ static void test_writer_thread(void **state)
         assert_int_equal(stats_hist_merge(total, h), 0);
         intervals++;
         nonempty += stats_hist_count(h) != 0;
+        if (stats_hist_count(h) != 0)
+            atomic_store_explicit(&wr.got, true, memory_order_release);
         assert_true(stats_hist_count(total) <=
                     atomic_load_explicit(&wr.recorded, memory_order_relaxed));
     }
