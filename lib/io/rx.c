@@ -297,18 +297,17 @@ static inline void deliver(io_rx_t *rx, rx_dest_t **end)
 /* Offer the held mbufs again; true when none is left. */
 static __attribute__((noinline)) bool offer_held(io_rx_t *rx)
 {
-    unsigned keep = 0;
-    for (unsigned i = 0; i < rx->n_held; i++) {
+    unsigned n = rx->n_held;
+    rx->n_held = 0; /* hold() appends again what stays: never past entry i */
+    for (unsigned i = 0; i < n; i++) {
         rx_dest_t *d = rx->held[i];
         unsigned sent = chs_send_burst(d->ch, d->stage, d->n);
-        d->n -= sent;
-        if (d->n == 0)
-            continue;
-        memmove(d->stage, &d->stage[sent], d->n * sizeof(d->stage[0]));
-        rx->held[keep++] = d;
+        if (sent < d->n)
+            hold(rx, d, sent);
+        else
+            d->n = 0;
     }
-    rx->n_held = keep;
-    return keep == 0;
+    return rx->n_held == 0;
 }
 
 unsigned io_rx_release_held(io_rx_t *rx)
