@@ -83,6 +83,7 @@ typedef struct lcore {
     bool replay_rx; /* its context has the replay attached */
     unsigned nout;  /* channels it produces: [nout] */
     chs_t **out;
+    chs_bell_t *bell;       /* handler lcore: the doorbell its RX channels ring, or NULL */
     int rc;                 /* scheduler result */
     size_t leaked;          /* coroutines still alive when its scheduler was freed */
     char leaks[LEAKS_TEXT]; /* ... the first of them, for the report */
@@ -734,6 +735,22 @@ static int build_rx(app_t *a)
     return 0;
 }
 
+/*
+ * Give @p ch, consumed on handler lcore @p id, that lcore's doorbell (lib/chan): its
+ * parked feed handlers are then woken by RX's rings instead of the scheduler reading
+ * every line's tail on every pass. Past CHS_BELL_MAX lines a channel stays polled.
+ */
+static int ring_on_handler(app_t *a, unsigned id, chs_t *ch)
+{
+    lcore_t *lc = &a->lc[id];
+    if (lc->bell == NULL && (lc->bell = chs_bell_new((int)socket_of(id))) == NULL) {
+        fprintf(stderr, "mdmux: cannot create lcore %u's doorbell: %s\n", id, strerror(errno));
+        return -1;
+    }
+    int rc = chs_bell_add(lc->bell, ch);
+    return rc == 0 || rc == -ENOSPC ? 0 : -1;
+}
+
 /* One SPSC channel per (RX lcore, feed line), on the handler's node. */
 static int build_channels(app_t *a)
 {
@@ -757,7 +774,8 @@ static int build_channels(app_t *a)
                     return -1;
                 }
                 lc->out[lc->nout++] = ch;
-                if (pipe_feed_in(&a->pipe, f, l, ch) < 0)
+                if (ring_on_handler(a, c->feeds[f].handler, ch) < 0 ||
+                    pipe_feed_in(&a->pipe, f, l, ch) < 0)
                     return -1;
                 io_rx_set_channel(lc->rx, (uint16_t)f, (uint8_t)l, ch);
             }
@@ -1089,6 +1107,8 @@ static void teardown(app_t *a)
             chs_free(lc->out[i]);
         free(lc->out);
     }
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++)
+        chs_bell_free(a->lc[id].bell); /* after every channel that rings it */
     if (a->replay)
         io_replay_close(a->replay);
     for (unsigned i = 0; i < a->nports_open; i++)

@@ -177,6 +177,57 @@ size_t chs_cap(const chs_t *c);
 /** Element size in bytes. */
 size_t chs_elem_size(const chs_t *c);
 
+/*
+ * Doorbells. A coroutine parked in a select on SPSC channels is woken by its thread's
+ * watch list, which reads every watched channel's tail on every scheduler pass: a
+ * handler lcore with 100 lines parked reads 100 cache lines that the RX lcore writes,
+ * on every pass. A doorbell turns that poll into a notification, as an interrupt
+ * status register does for a NIC's queues: the channels one consumer thread takes
+ * from share a bitmap, each channel's sends set its bit (one atomic OR, after the
+ * tail is stored), and the consumer's one poll hook for the bell exchanges the
+ * bitmap's words and looks at the channels whose bits were set, and only at those
+ * with a select parked on them. A pass with nothing rung reads the bitmap's line and
+ * nothing else.
+ *
+ * Why nothing is missed: the producer stores the tail, then sets the bit (release);
+ * the poll exchanges the word (acquire), then reads the tail. If the tail read misses
+ * a send, that send's bit was set after the exchange, so the next pass sees it. A bit
+ * that the poll clears while no select is parked on its channel loses nothing: a
+ * select looks at every case before it parks.
+ *
+ * Every channel of a bell must have the same consumer thread (debug builds check).
+ * Producers may be any threads, several at once. A select with an SPSC send case
+ * does not use the bell (its own hook polls its cases).
+ */
+typedef struct chs_bell chs_bell_t; /**< A doorbell shared by SPSC channels of one consumer. */
+
+/** Most channels a doorbell takes. */
+#define CHS_BELL_MAX 512
+
+/**
+ * A doorbell for up to CHS_BELL_MAX channels, on NUMA node @p numa_node (-1: the
+ * calling thread's; the consumer's node is the right one). Set-up time: allocates.
+ * Returns NULL with errno ENOMEM.
+ */
+chs_bell_t *chs_bell_new(int numa_node);
+
+/**
+ * Free @p b. Its channels lose their doorbell (they keep working, polled by the
+ * watch list); none may be in a parked select. NULL is ignored.
+ */
+void chs_bell_free(chs_bell_t *b);
+
+/**
+ * Give @p c the doorbell @p b: from now on its sends ring it (chs_send_burst(),
+ * chs_close(); chs_send_burst_unrung() leaves that to the caller). Call it before
+ * any traffic and before its consumer selects on it. Returns 0, -EBUSY (@p c has a
+ * doorbell already) or -ENOSPC (@p b has CHS_BELL_MAX channels).
+ */
+int chs_bell_add(chs_bell_t *b, chs_t *c);
+
+/** Channels @p b has. */
+unsigned chs_bell_len(const chs_bell_t *b);
+
 /* ------------------------------------------------------------------------------ */
 /* select                                                                         */
 /* ------------------------------------------------------------------------------ */

@@ -42,6 +42,7 @@ typedef struct ch_waiter {
     void *val;          /* plain pointer send: the element itself (elem points here) */
     int idx;            /* case index within the select */
     bool linked;
+    bool belled; /* an SPSC case armed on its channel's doorbell, not in the watch list */
 } ch_waiter_t;
 
 _Static_assert(sizeof(ch_waiter_t) <= CO_WAIT_AREA, "a plain waiter must fit the wait area");
@@ -105,6 +106,30 @@ static inline void ch_poke(const ch_t *c)
     if (CH_UNLIKELY(c->set != NULL))
         ch_set__poke(c->set, c->set_idx);
 }
+
+#define CHS_BELL_WORDS (CHS_BELL_MAX / 64)
+
+/*
+ * A doorbell (chan.h). The bitmap is the only part producers touch, on a line pair of
+ * its own; everything after it is the consumer thread's. A channel's bit is armed
+ * while a select of the consumer is parked on it, with that case's waiter in w[].
+ */
+struct chs_bell {
+    _Atomic uint64_t bits[CHS_BELL_WORDS] __attribute__((aligned(128))); /* rung */
+    co_poll_t poll __attribute__((aligned(128))); /* registered while any bit is armed */
+    uint64_t armed[CHS_BELL_WORDS];
+    unsigned n_armed;                  /* armed bits */
+    unsigned n_chans;                  /* chan[0 .. n_chans) */
+    unsigned n_words;                  /* words in use: (n_chans + 63) / 64 */
+    bool on_numa;                      /* memory from numa_alloc_onnode */
+    _Atomic(const void *) owner;       /* debug builds: the consumer thread */
+    chs_t *chan[CHS_BELL_MAX];         /* NULL once freed */
+    struct ch_waiter *w[CHS_BELL_MAX]; /* the armed case's waiter, else NULL */
+};
+
+/* select.c: a doorbell's poll hook. spsc.c: the debug check that arming calls. */
+unsigned chs__bell_poll(co_poll_t *p);
+void chs__check_bell_owner(chs_bell_t *b);
 
 /*
  * Receive readiness of an SPSC channel, for its consumer's thread: what

@@ -64,6 +64,8 @@ struct chs_side {
 /* The bytes of the producer block's first word that are the tail and the close. */
 #define CHS_WATCH_MASK 0xffffffffffull
 
+struct chs_bell;
+
 /* The ring (internal: use the chs_*() functions). */
 struct chs {
     struct chs_side prod;
@@ -71,8 +73,14 @@ struct chs {
     uint32_t mask __attribute__((aligned(64))); /* slots - 1 */
     uint32_t esz;                               /* element size */
     bool on_numa;                               /* memory from numa_alloc_onnode */
+    uint16_t bell_idx;                          /* its index in bell */
     size_t bytes;                               /* of the allocation at base */
     void *base;                                 /* the allocation: c is a colour into it */
+    /* The doorbell (chs_bell_add()): the word a send sets bell_bit in, or NULL. Set up
+       before any traffic and then only read, on the line every send reads anyway. */
+    _Atomic uint64_t *bell_word;
+    uint64_t bell_bit;
+    struct chs_bell *bell;
     unsigned char slots[] __attribute__((aligned(64)));
 };
 
@@ -88,10 +96,10 @@ void chs__check_owner(chs_t *c, int role);
 #endif
 
 /**
- * Producer: enqueue up to @p n elements from the array @p elems. Never blocks and
- * needs no scheduler (a plain poll loop may call it). Inline: with one pointer-sized
- * element it is a few loads, one store to the slot and one release store of the
- * tail; it reads the consumer's index only when its cached copy says the ring is full.
+ * Producer: chs_send_burst() without ringing @p c's doorbell. For a producer that
+ * sends to many channels of one doorbell in a row and rings once for all of them
+ * (chs_doorbell(), chs_ring()): until it rings, a consumer parked in a select on @p c
+ * may not see what it sent. Identical to chs_send_burst() for a channel without one.
  *
  * @param c      the channel; the calling thread must be its only producer
  * @param elems  @p n elements of chs_elem_size() bytes each
@@ -99,7 +107,7 @@ void chs__check_owner(chs_t *c, int role);
  * @return       how many were enqueued: fewer than @p n when the ring fills, 0 when
  *               it is full or closed
  */
-static inline unsigned chs_send_burst(chs_t *c, const void *elems, unsigned n)
+static inline unsigned chs_send_burst_unrung(chs_t *c, const void *elems, unsigned n)
 {
     CHS__CHECK_OWNER(c, 0);
     uint32_t tail = atomic_load_explicit(&c->prod.pos, memory_order_relaxed);
@@ -122,6 +130,49 @@ static inline unsigned chs_send_burst(chs_t *c, const void *elems, unsigned n)
     /* release: the slot writes above are visible to whoever acquires this tail */
     atomic_store_explicit(&c->prod.pos, tail + n, memory_order_release);
     return n;
+}
+
+/**
+ * The doorbell word of @p c and, in @p bit, the bit its sends set there; NULL (and
+ * @p bit untouched) when @p c has no doorbell (chs_bell_add()).
+ */
+static inline _Atomic uint64_t *chs_doorbell(const chs_t *c, uint64_t *bit)
+{
+    if (c->bell_word != NULL)
+        *bit = c->bell_bit;
+    return c->bell_word;
+}
+
+/**
+ * Producer: ring a doorbell, setting @p bits in @p word (from chs_doorbell()). After
+ * the sends it announces: their tail stores are ordered before it (release), and the
+ * consumer's poll exchanges the word (acquire) before it looks at those channels. One
+ * atomic OR, whatever the number of bits.
+ */
+static inline void chs_ring(_Atomic uint64_t *word, uint64_t bits)
+{
+    atomic_fetch_or_explicit(word, bits, memory_order_release);
+}
+
+/**
+ * Producer: enqueue up to @p n elements from the array @p elems. Never blocks and
+ * needs no scheduler (a plain poll loop may call it). Inline: with one pointer-sized
+ * element it is a few loads, one store to the slot and one release store of the
+ * tail; it reads the consumer's index only when its cached copy says the ring is full.
+ * On a channel with a doorbell it then rings it (one atomic OR).
+ *
+ * @param c      the channel; the calling thread must be its only producer
+ * @param elems  @p n elements of chs_elem_size() bytes each
+ * @param n      how many to send
+ * @return       how many were enqueued: fewer than @p n when the ring fills, 0 when
+ *               it is full or closed
+ */
+static inline unsigned chs_send_burst(chs_t *c, const void *elems, unsigned n)
+{
+    unsigned sent = chs_send_burst_unrung(c, elems, n);
+    if (__builtin_expect(c->bell_word != NULL, 0) && sent != 0)
+        chs_ring(c->bell_word, c->bell_bit);
+    return sent;
 }
 
 /**

@@ -212,13 +212,82 @@ static void watch_drop(ch_waiter_t *w)
         co_poll_del(&watch_hook);
 }
 
+/*
+ * Arm @p w's case on its channel's doorbell instead of the watch list; false when the
+ * channel has none, or another select of this thread is armed on it already (two
+ * coroutines receiving from one channel: the second goes on the watch list).
+ */
+static bool bell_arm(chs_t *c, ch_waiter_t *w)
+{
+    chs_bell_t *b = c->bell;
+    if (b == NULL || b->w[c->bell_idx] != NULL)
+        return false;
+#ifndef NDEBUG
+    chs__check_bell_owner(b);
+#endif
+    unsigned i = c->bell_idx;
+    b->w[i] = w;
+    b->armed[i / 64] |= 1ull << (i % 64);
+    if (b->n_armed++ == 0)
+        co_poll_add(&b->poll);
+    w->belled = true;
+    return true;
+}
+
+static void bell_disarm(chs_t *c, ch_waiter_t *w)
+{
+    chs_bell_t *b = c->bell;
+    unsigned i = c->bell_idx;
+    b->w[i] = NULL;
+    b->armed[i / 64] &= ~(1ull << (i % 64));
+    if (--b->n_armed == 0)
+        co_poll_del(&b->poll);
+    w->belled = false;
+}
+
 /* Remove every entry of @p sel (it is no longer parked, or is about to wake). */
 static void watch_drop_sel(ch_sel_t *sel, ch_waiter_t *w)
 {
-    for (int i = 0; i < sel->ncases; i++)
-        if (sel->cases[i].spsc)
+    for (int i = 0; i < sel->ncases; i++) {
+        chs_t *c = sel->cases[i].spsc;
+        if (c == NULL)
+            continue;
+        if (w[i].belled)
+            bell_disarm(c, &w[i]);
+        else
             watch_drop(&w[i]);
+    }
     sel->polling = false;
+}
+
+/*
+ * A doorbell's poll hook: the words with an armed bit that were rung are exchanged
+ * for zero, and each armed channel among the rung ones that can be received from
+ * (data, or the close) wakes its select. A word is read before it is exchanged, so a
+ * pass with nothing rung makes no atomic read-modify-write (and never writes the line
+ * the producers write). Bits of channels that nobody is parked on are cleared with the
+ * rest: their consumer looks at them before it parks (chan.h, "Doorbells").
+ */
+unsigned chs__bell_poll(co_poll_t *p)
+{
+    chs_bell_t *b = (chs_bell_t *)(void *)((char *)p - offsetof(chs_bell_t, poll));
+    unsigned woke = 0;
+    for (unsigned k = 0; k < b->n_words; k++) {
+        if (b->armed[k] == 0 || atomic_load_explicit(&b->bits[k], memory_order_relaxed) == 0)
+            continue;
+        /* acquire: pairs with chs_ring()'s release, so the tails below are current */
+        uint64_t rung = atomic_exchange_explicit(&b->bits[k], 0, memory_order_acquire);
+        for (rung &= b->armed[k]; rung != 0; rung &= rung - 1) {
+            unsigned i = k * 64 + (unsigned)__builtin_ctzll(rung);
+            ch_waiter_t *w = b->w[i]; /* NULL: its select woke by another of its lines */
+            if (w == NULL || b->chan[i] == NULL || !chs_recv_ready(b->chan[i]))
+                continue;
+            ch_sel_t *sel = w->sel;
+            watch_drop_sel(sel, sel->w); /* disarms its bits, this one included */
+            woke += co_ready(sel->co) ? 1u : 0u;
+        }
+    }
+    return woke;
 }
 
 /* Entry @p i moved (data or a close): true when that is so. */
@@ -301,19 +370,22 @@ static bool watch_reserve(unsigned need)
     return true;
 }
 
-/* Add @p sel's SPSC cases (all receives) to the watch list; false if out of memory. */
+/* Arm @p sel's SPSC cases (all receives) on their doorbells, or add them to the watch
+   list; false if out of memory (nothing armed or added then). */
 static bool watch_add_sel(ch_sel_t *sel, ch_case_t *cases, int n, ch_waiter_t *w, int nspsc)
 {
     if (!watch_reserve(watch_n + (unsigned)nspsc))
         return false;
-    if (watch_n == 0) {
-        watch_hook.fn = watch_poll;
-        co_poll_add(&watch_hook);
-    }
     for (int i = 0; i < n; i++) {
         if (!cases[i].spsc)
             continue;
         chs_t *c = cases[i].spsc;
+        if (bell_arm(c, &w[i]))
+            continue;
+        if (watch_n == 0) {
+            watch_hook.fn = watch_poll;
+            co_poll_add(&watch_hook);
+        }
         w[i].idx = (int)watch_n;
         watch_c[watch_n] = c;
         watch_h[watch_n] = atomic_load_explicit(&c->cons.pos, memory_order_relaxed);

@@ -100,6 +100,8 @@ void chs_free(chs_t *c)
 {
     if (!c)
         return;
+    if (c->bell)
+        c->bell->chan[c->bell_idx] = NULL;
     if (c->on_numa)
         numa_free(c->base, c->bytes);
     else
@@ -131,6 +133,82 @@ void chs__copy(chs_t *c, uint32_t at, void *elems, unsigned n, bool in)
 void chs_close(chs_t *c)
 {
     atomic_store_explicit(&c->prod.closed, true, memory_order_release);
+    if (c->bell_word) /* a parked consumer must see the close as it sees data */
+        chs_ring(c->bell_word, c->bell_bit);
+}
+
+/* ---- doorbells ------------------------------------------------------------------------ */
+
+chs_bell_t *chs_bell_new(int numa_node)
+{
+    chs_bell_t *b;
+    bool on_numa = numa_node >= 0 && numa_available() >= 0;
+    if (on_numa) {
+        b = numa_alloc_onnode(sizeof(*b), numa_node); /* page-aligned, zeroed */
+        if (!b) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    } else {
+        b = co_mem_alloc(sizeof(*b), CHS_SIDE_ALIGN);
+        if (!b)
+            return NULL;
+        memset(b, 0, sizeof(*b));
+    }
+    b->on_numa = on_numa;
+    b->poll.fn = chs__bell_poll;
+    return b;
+}
+
+void chs_bell_free(chs_bell_t *b)
+{
+    if (!b)
+        return;
+    for (unsigned i = 0; i < b->n_chans; i++) {
+        chs_t *c = b->chan[i];
+        if (c) { /* back to the watch list */
+            c->bell = NULL;
+            c->bell_word = NULL;
+            c->bell_bit = 0;
+        }
+    }
+    if (b->on_numa)
+        numa_free(b, sizeof(*b));
+    else
+        co_mem_free(b);
+}
+
+int chs_bell_add(chs_bell_t *b, chs_t *c)
+{
+    if (c->bell)
+        return -EBUSY;
+    if (b->n_chans == CHS_BELL_MAX)
+        return -ENOSPC;
+    unsigned i = b->n_chans++;
+    b->chan[i] = c;
+    b->n_words = (b->n_chans + 63) / 64;
+    c->bell = b;
+    c->bell_idx = (uint16_t)i;
+    c->bell_bit = 1ull << (i % 64);
+    c->bell_word = &b->bits[i / 64];
+    return 0;
+}
+
+unsigned chs_bell_len(const chs_bell_t *b)
+{
+    return b->n_chans;
+}
+
+/* Debug builds: every channel of a bell has one consumer thread (select.c's arming). */
+void chs__check_bell_owner(chs_bell_t *b)
+{
+    const void *me = &thread_token, *expected = NULL;
+    if (CH_LIKELY(atomic_load_explicit(&b->owner, memory_order_relaxed) == me))
+        return;
+    if (atomic_compare_exchange_strong(&b->owner, &expected, me))
+        return;
+    fprintf(stderr, "mdmux: fatal: doorbell %p armed by a second consumer thread\n", (void *)b);
+    abort();
 }
 
 bool chs_closed(const chs_t *c)

@@ -404,15 +404,20 @@ static void *watch_producer(void *arg)
     return NULL;
 }
 
-static void test_many_parked_spsc_selects(void **state)
+/* @p bells: 0 none (the watch list), 1 every channel on one doorbell, 2 only line 0
+   of each selector (every select mixes the two). */
+static void many_parked_spsc_selects(int bells)
 {
-    (void)state;
     static struct sel_watch w[SELS];
     co_sched_t *s = co_sched_new(&(co_sched_opts_t){.idle = CO_IDLE_PAUSE});
+    chs_bell_t *bell = bells ? chs_bell_new(-1) : NULL;
     for (int i = 0; i < SELS; i++) {
         w[i] = (struct sel_watch){.id = i, .deadline = i % 5 == 0};
-        for (int l = 0; l < 2; l++)
+        for (int l = 0; l < 2; l++) {
             w[i].q[l] = chs_new(sizeof(uint64_t), 8, -1);
+            if (bells == 1 || (bells == 2 && l == 0))
+                assert_int_equal(chs_bell_add(bell, w[i].q[l]), 0);
+        }
         co_spawn(watch_selector, &w[i], &(co_opts_t){.name = "selector"});
     }
     pthread_t t;
@@ -426,7 +431,27 @@ static void test_many_parked_spsc_selects(void **state)
         for (int l = 0; l < 2; l++)
             chs_free(w[i].q[l]);
     }
+    chs_bell_free(bell);
     assert_int_equal(co_sched_free(s, stderr), 0);
+}
+
+static void test_many_parked_spsc_selects(void **state)
+{
+    (void)state;
+    many_parked_spsc_selects(0);
+}
+
+/* The same through a doorbell (chs_bell_t): the producer thread's sends ring it. */
+static void test_many_parked_spsc_selects_bell(void **state)
+{
+    (void)state;
+    many_parked_spsc_selects(1);
+}
+
+static void test_many_parked_spsc_selects_half_belled(void **state)
+{
+    (void)state;
+    many_parked_spsc_selects(2);
 }
 
 /* ---- fifty feeds ------------------------------------------------------------------------ */
@@ -514,6 +539,8 @@ int main(void)
         cmocka_unit_test(test_select_deadline_and_context),
         cmocka_unit_test(test_select_over_spsc_from_threads),
         cmocka_unit_test(test_many_parked_spsc_selects),
+        cmocka_unit_test(test_many_parked_spsc_selects_bell),
+        cmocka_unit_test(test_many_parked_spsc_selects_half_belled),
         cmocka_unit_test(test_fifty_cases),
         cmocka_unit_test(test_wide_select_on_small_stack),
     };

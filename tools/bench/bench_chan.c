@@ -25,7 +25,8 @@
  *   spsc.burst32, spsc.burst1   one burst size only
  *   watch          chan.watch100.pass: one scheduler pass of a handler lcore's idle
  *                  loop, 50 selects parked over two empty SPSC channels each (100
- *                  watched lines), less the yield that runs it (not in the default set)
+ *                  watched lines), less the yield that runs it; .bell: the same with
+ *                  the lines on a doorbell (not in the default set)
  *
  *   -r N  repetitions, best taken (5)        -t N  ping-pong round trips (1M)
  *   -i N  buffered items (10M)               -k N  select iterations (1M)
@@ -230,6 +231,7 @@ static void bench_buffered(void)
 
 struct watch_run {
     unsigned feeds;
+    bool bell; /* the lines on one doorbell (chs_bell_t), as app/run.c sets them up */
     chs_t *q[WATCH_FEEDS][2];
     double best; /* ticks per yield */
 };
@@ -270,10 +272,16 @@ static void *watch_thread(void *arg)
     co_sched_t *s = co_sched_new(&(co_sched_opts_t){.name = "watch", .batch = 1});
     if (!s)
         bench_die("co_sched_new: %s", strerror(errno));
+    chs_bell_t *bell = w->bell ? chs_bell_new(0) : NULL;
+    if (w->bell && !bell)
+        bench_die("chs_bell_new: %s", strerror(errno));
     for (unsigned f = 0; f < w->feeds; f++) {
-        for (int l = 0; l < 2; l++)
+        for (int l = 0; l < 2; l++) {
             if (!(w->q[f][l] = chs_new(sizeof(uint64_t), g_slots, 0)))
                 bench_die("chs_new: %s", strerror(errno));
+            if (bell && chs_bell_add(bell, w->q[f][l]) != 0)
+                bench_die("chs_bell_add");
+        }
         if (!co_spawn(watch_feed, w->q[f], &(co_opts_t){.name = "feed"}))
             bench_die("co_spawn: %s", strerror(errno));
     }
@@ -284,12 +292,13 @@ static void *watch_thread(void *arg)
     for (unsigned f = 0; f < w->feeds; f++)
         for (int l = 0; l < 2; l++)
             chs_free(w->q[f][l]);
+    chs_bell_free(bell);
     return NULL;
 }
 
-static double watch_once(unsigned feeds)
+static double watch_once(unsigned feeds, bool bell)
 {
-    struct watch_run w = {.feeds = feeds};
+    struct watch_run w = {.feeds = feeds, .bell = bell};
     pthread_t t;
     if (pthread_create(&t, NULL, watch_thread, &w) != 0)
         bench_die("pthread_create failed");
@@ -299,10 +308,14 @@ static double watch_once(unsigned feeds)
 
 static void bench_watch(void)
 {
-    double bare = watch_once(0), full = watch_once(WATCH_FEEDS);
-    fprintf(stderr, "  watch: %.1f ticks a yield with %u parked lines, %.1f without\n", full,
-            2 * WATCH_FEEDS, bare);
+    double bare = watch_once(0, false), full = watch_once(WATCH_FEEDS, false);
+    double belled = watch_once(WATCH_FEEDS, true);
+    fprintf(stderr,
+            "  watch: %.1f ticks a yield with %u parked lines, %.1f with them on a doorbell, "
+            "%.1f without\n",
+            full, 2 * WATCH_FEEDS, belled, bare);
     bench_report("chan.watch100.pass", bench_ticks_ns(full - bare), "ns");
+    bench_report("chan.watch100.pass.bell", bench_ticks_ns(belled - bare), "ns");
 }
 
 /* ---- select50: one random channel of 50 made ready, then select ------------------ */

@@ -2,11 +2,12 @@
 /*
  * bench_handler: the handler lcore on its own, deterministic, for callgrind.
  *
- *   bench_handler [-k PKTS] [-n MAX] [-s SHM] CAPTURE.pcap
+ *   bench_handler [-k PKTS] [-n MAX] [-s SHM] [-B] CAPTURE.pcap
  *
  * Builds what mdmux puts on a handler lcore for a capture written by mdmux-gen (one
  * feed per A port 30000+i / B port 31000+i, as its configuration says): a line
- * channel per (feed, line), the feed handlers, the mux with the latency recorder
+ * channel per (feed, line) on the lcore's doorbell (-B: none, the watch list polls
+ * every line, as before the doorbells), the feed handlers, the mux with the latency recorder
  * (app/latency.c, the real one) and, with -s, the shm ring. A producer coroutine on
  * the same scheduler plays RX: it copies each UDP frame of the capture into an mbuf,
  * stamps it, sends it to its line's channel, and after every -k packets sleeps, so
@@ -142,8 +143,12 @@ int main(int argc, char **argv)
 {
     const char *shm = NULL;
     int c;
-    while ((c = getopt(argc, argv, "k:n:s:h")) != -1) {
+    bool bells = true;
+    while ((c = getopt(argc, argv, "k:n:s:Bh")) != -1) {
         switch (c) {
+        case 'B':
+            bells = false;
+            break;
         case 'k':
             g_k = (unsigned)atoi(optarg);
             break;
@@ -154,12 +159,12 @@ int main(int argc, char **argv)
             shm = optarg;
             break;
         default:
-            fprintf(stderr, "usage: bench_handler [-k PKTS] [-n MAX] [-s SHM] CAPTURE\n");
+            fprintf(stderr, "usage: bench_handler [-k PKTS] [-n MAX] [-s SHM] [-B] CAPTURE\n");
             return c == 'h' ? 0 : 2;
         }
     }
     if (optind >= argc || g_k == 0)
-        die("usage: bench_handler [-k PKTS] [-n MAX] [-s SHM] CAPTURE");
+        die("usage: bench_handler [-k PKTS] [-n MAX] [-s SHM] [-B] CAPTURE");
     load(argv[optind]);
     if (g_nfeeds == 0)
         die("no mdmux-gen feed frames in the capture");
@@ -189,6 +194,9 @@ int main(int argc, char **argv)
     char namebuf[MAXFEEDS][16];
     feed_t *feeds[MAXFEEDS];
     mux_input_t in[MAXFEEDS];
+    chs_bell_t *bell = bells ? chs_bell_new(-1) : NULL;
+    if (bells && bell == NULL)
+        die("chs_bell_new");
     for (unsigned f = 0; f < g_nfeeds; f++) {
         snprintf(namebuf[f], sizeof(namebuf[f]), "feed%02u", f);
         names[f] = namebuf[f];
@@ -201,6 +209,8 @@ int main(int argc, char **argv)
                           .numa_node = -1};
         for (unsigned l = 0; l < 2; l++) {
             g_in[f][l] = chs_new(sizeof(void *), 1024, -1);
+            if (bell != NULL && chs_bell_add(bell, g_in[f][l]) != 0)
+                die("chs_bell_add");
             fc.in[l][0] = g_in[f][l];
             fc.n_in[l] = 1;
         }

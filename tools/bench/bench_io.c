@@ -31,9 +31,12 @@
  * bare / io / inplace; the median of each is reported. Timings are noisy while other
  * work runs on the machine.
  *
- * Usage: bench_io [-r REPS] [-n PACKETS_PER_REP] [-f FRAMES_IN_FILE] [-l LCORES] [-m MODE]
+ * Usage: bench_io [-r REPS] [-n PACKETS_PER_REP] [-f FRAMES_IN_FILE] [-l LCORES] [-m MODE] [-B]
  *                 [-g RUN] [-d POLLS] [-t ingress|lines]
  *   -t TOPOLOGY         lines (default): one channel per line; ingress: one for all
+ *   -B                  no doorbell: by default the channels share one (chs_bell_t), as
+ *                       app/run.c gives a handler lcore's lines, so RX rings it once a
+ *                       burst (one atomic OR) as it does in mdmux
  *   -d POLLS            in-place drain every POLLS polls (default 8; 1 .. 32, so at most
  *                       1024 packets wait in 256-slot channels). 1 .. 8 run at the same
  *                       rate; from 16 the mbufs in flight overflow the mempool's lcore
@@ -66,6 +69,7 @@ static unsigned nchans = LINES; /* channels in each: LINES (-t lines) or 1 (-t i
 static atomic_int consumer_run;
 static atomic_ulong consumed;
 static unsigned drain_every = 8; /* -d */
+static bool with_bells = true;   /* -B: false */
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -231,8 +235,17 @@ static io_rx_t *make_rx(uint16_t port, chs_t **chans, io_flow_table_t **tp)
         if (io_flow_table_add(t, htonl(group), htons((uint16_t)(30000 + feed + b * 1000)),
                               (uint16_t)feed, (uint8_t)b) != 0)
             bench_die("flow table");
-        if (l < nchans)
+        if (l < nchans) {
             chans[l] = chs_new(sizeof(struct rte_mbuf *), nchans == 1 ? INGRESS_SLOTS : 256, -1);
+            if (with_bells) { /* one doorbell per set of channels: a handler lcore's */
+                static chs_bell_t *bell[2];
+                int which = chans == chans_x;
+                if (bell[which] == NULL && (bell[which] = chs_bell_new(-1)) == NULL)
+                    bench_die("chs_bell_new");
+                if (chs_bell_add(bell[which], chans[l]) != 0)
+                    bench_die("chs_bell_add");
+            }
+        }
         io_rx_set_channel(rx, (uint16_t)feed, (uint8_t)b, chans[nchans == 1 ? 0 : l]);
     }
     io_rx_add_queue(rx, port, 0);
@@ -247,8 +260,11 @@ int main(int argc, char **argv)
     uint64_t n = 4000000, frames = 4000;
     const char *lcores = NULL, *mode = "all";
     const char *topo = "lines";
-    while ((c = getopt(argc, argv, "r:n:f:l:m:g:d:t:h")) != -1) {
+    while ((c = getopt(argc, argv, "r:n:f:l:m:g:d:t:Bh")) != -1) {
         switch (c) {
+        case 'B':
+            with_bells = false;
+            break;
         case 't':
             topo = optarg;
             if (strcmp(topo, "ingress") != 0 && strcmp(topo, "lines") != 0)
