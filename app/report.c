@@ -355,10 +355,31 @@ static void print_shutdown(FILE *f, const rep_t *r)
         fprintf(f, "coroutines: %zu leaked: %s\n", r->leaked, r->leaks ? r->leaks : "");
 }
 
+/* Busy share of each lcore's scheduler: passes that found work, and the work. */
+static double busy_pct(const co_sched_usage_t *u)
+{
+    return u->run_tsc ? 100.0 * (double)u->busy_tsc / (double)u->run_tsc : 0.0;
+}
+
+static void print_lcores(FILE *f, const rep_t *r)
+{
+    for (unsigned i = 0; i < r->nlcores; i++) {
+        const rep_lcore_t *x = &r->lcores[i];
+        fprintf(f, "%s lcore %u (%s) busy %.1f %% of %.3f s, %" PRIu64 " passes (%" PRIu64 " idle)",
+                i == 0 ? "lcores:" : "       ", x->lcore, x->roles, busy_pct(&x->usage),
+                (double)co_tsc_to_ns(x->usage.run_tsc) / 1e9, x->usage.passes,
+                x->usage.idle_passes);
+        fputs(strstr(x->roles, "rx") ? ": an RX poller never parks, so its lcore is never idle\n"
+                                     : "\n",
+              f);
+    }
+}
+
 void rep_print(FILE *f, const rep_t *r)
 {
     print_rx(f, r);
     print_lines(f, r);
+    print_lcores(f, r);
     fputc('\n', f);
     print_feeds(f, r);
     fputc('\n', f);
@@ -420,6 +441,23 @@ static json_t *rx_json(const io_rx_stats_t *x)
                      "accepted", (json_int_t)x->accepted, "other", (json_int_t)x->other,
                      "unknown_flow", (json_int_t)x->unknown, "unknown_top", top, "malformed_total",
                      (json_int_t)x->malformed_total, "malformed", mal);
+}
+
+/* Per lcore: its roles and its scheduler's usage. */
+static json_t *lcores_json(const rep_t *r)
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; i < r->nlcores; i++) {
+        const rep_lcore_t *x = &r->lcores[i];
+        const co_sched_usage_t *u = &x->usage;
+        json_array_append_new(
+            a, json_pack("{s:i, s:s, s:f, s:f, s:f, s:I, s:I}", "lcore", (int)x->lcore, "roles",
+                         x->roles, "busy_pct", busy_pct(u), "busy_s",
+                         (double)co_tsc_to_ns(u->busy_tsc) / 1e9, "run_s",
+                         (double)co_tsc_to_ns(u->run_tsc) / 1e9, "passes", (json_int_t)u->passes,
+                         "idle_passes", (json_int_t)u->idle_passes));
+    }
+    return a;
 }
 
 /* Per RX lcore: its totals and the lines it classified (only those with packets). */
@@ -662,6 +700,7 @@ int rep_write_json(const char *path, const rep_t *r)
                   r->interrupted, "elapsed_s", r->elapsed_s, "start_ms", r->start_ms, "ports",
                   ports_json(r), "rx", rx_json(&r->rx), "pacing", pacing, "feeds", feeds_json(r));
     json_object_set_new(root, "rx_lcores", rx_lcores_json(r));
+    json_object_set_new(root, "lcores", lcores_json(r));
     json_object_set_new(root, "outputs", outputs_json(r));
     json_object_set_new(root, "accounting", accounting_json(r));
     json_object_set_new(root, "shutdown", shutdown_json(r));

@@ -85,6 +85,13 @@ typedef struct rep_rx_lcore {
     uint64_t (*packets)[CFG_LINES]; /**< [cfg->nfeeds] lines this lcore classified */
 } rep_rx_lcore_t;
 
+/** One lcore's scheduler usage (co_sched_usage()) and what it ran. */
+typedef struct rep_lcore {
+    unsigned lcore;
+    char roles[48];         /**< "rx", "handlers", "mux", "control", comma-separated */
+    co_sched_usage_t usage; /**< at the end of its scheduler's run */
+} rep_lcore_t;
+
 typedef struct rep {
     const cfg_t *cfg;
     const char *mode;    /**< "replay" or "run" */
@@ -92,6 +99,8 @@ typedef struct rep {
     io_rx_stats_t rx;    /**< summed over RX lcores, unknown flows merged */
     rep_rx_lcore_t *rxl; /**< [nrxl] per RX lcore, in lcore order */
     unsigned nrxl;
+    rep_lcore_t *lcores; /**< [nlcores] every lcore that ran, in lcore order */
+    unsigned nlcores;
     rep_line_t (*lines)[CFG_LINES]; /**< [cfg->nfeeds] */
     rep_port_t *ports;              /**< [nports] */
     unsigned nports;

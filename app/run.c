@@ -84,6 +84,8 @@ typedef struct lcore {
     unsigned nout;  /* channels it produces: [nout] */
     chs_t **out;
     chs_bell_t *bell;       /* handler lcore: the doorbell its RX channels ring, or NULL */
+    bool ran;               /* its scheduler ran: usage is set */
+    co_sched_usage_t usage; /* ... busy and idle time, at its end */
     int rc;                 /* scheduler result */
     size_t leaked;          /* coroutines still alive when its scheduler was freed */
     char leaks[LEAKS_TEXT]; /* ... the first of them, for the report */
@@ -106,6 +108,7 @@ struct app {
     uint64_t t_start_ns, t_end_ns;
     _Atomic uint64_t t_gate_ns; /* when RX first found every lcore armed (0: never) */
     unsigned arm_delay_ms;      /* tests: every other lcore's set-up is this much late */
+    bool no_doorbell;           /* benchmarks: MDMUX_BENCH_NO_DOORBELL */
     bool interrupted;
     const char *stop_reason; /* "signal", "replay stalled", "end of input" (the drain's cause) */
     uint64_t t_drain_ns;     /* when the drain began (0: not yet) */
@@ -457,6 +460,8 @@ static int lcore_main(void *arg)
     }
     atomic_fetch_add_explicit(&a->armed, 1, memory_order_release);
     lc->rc = co_sched_run(s);
+    co_sched_usage(s, &lc->usage);
+    lc->ran = true;
     /* phase 3: every coroutine has returned (rc 0), or the registry lists the rest */
     if (co_sched_live(s) > 0)
         co_registry_foreach(s, note_leak, lc);
@@ -743,6 +748,8 @@ static int build_rx(app_t *a)
 static int ring_on_handler(app_t *a, unsigned id, chs_t *ch)
 {
     lcore_t *lc = &a->lc[id];
+    if (a->no_doorbell)
+        return 0;
     if (lc->bell == NULL && (lc->bell = chs_bell_new((int)socket_of(id))) == NULL) {
         fprintf(stderr, "mdmux: cannot create lcore %u's doorbell: %s\n", id, strerror(errno));
         return -1;
@@ -952,6 +959,24 @@ static int write_reports(app_t *a, const rep_t *r)
     return rc;
 }
 
+/* Lcore @p id's roles and usage, for the report. */
+static void lcore_usage(const app_t *a, unsigned id, rep_lcore_t *out)
+{
+    const cfg_t *c = a->cfg;
+    bool handlers = false;
+    for (unsigned f = 0; f < c->nfeeds && !handlers; f++)
+        handlers = c->feeds[f].handler == id;
+    *out = (rep_lcore_t){.lcore = id, .usage = a->lc[id].usage};
+    size_t n = 0;
+    const char *role[] = {a->lc[id].rx ? "rx" : NULL, handlers ? "handlers" : NULL,
+                          a->pipe.mux_lcore == id ? "mux" : NULL,
+                          id == rte_get_main_lcore() ? "control" : NULL};
+    for (unsigned i = 0; i < sizeof(role) / sizeof(role[0]); i++)
+        if (role[i] && n + strlen(role[i]) + 2 < sizeof(out->roles))
+            n += (size_t)snprintf(out->roles + n, sizeof(out->roles) - n, "%s%s", n ? ", " : "",
+                                  role[i]);
+}
+
 static int report(app_t *a)
 {
     const cfg_t *c = a->cfg;
@@ -979,6 +1004,11 @@ static int report(app_t *a)
         free(r.ports);
         return -1;
     }
+    static rep_lcore_t lcs[CFG_MAX_LCORES];
+    r.lcores = lcs;
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++)
+        if (a->lc[id].ran)
+            lcore_usage(a, id, &lcs[r.nlcores++]);
     static rep_rx_lcore_t rxl[CFG_MAX_LCORES];
     r.rxl = rxl;
     for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
@@ -1138,6 +1168,9 @@ int app_run(const app_opts_t *o, cfg_t *cfg)
     a->telemetry = cfg->telemetry || o->telemetry;
     const char *delay = getenv("MDMUX_TEST_ARM_DELAY_MS"); /* tests of the start gate */
     a->arm_delay_ms = delay ? (unsigned)strtoul(delay, NULL, 10) : 0;
+    /* benchmarks: the handler lcores' lines polled by the watch list, as before the
+       doorbells, to compare the two in one binary (docs/benchmarks.md) */
+    a->no_doorbell = getenv("MDMUX_BENCH_NO_DOORBELL") != NULL;
     for (unsigned i = 0; i < CFG_MAX_LCORES; i++) {
         a->lc[i].app = a;
         a->lc[i].id = i;

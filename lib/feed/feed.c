@@ -42,6 +42,10 @@ struct feed {
     unsigned burst_n, burst_next; /* ... its size and the next one to handle */
     /* in the feed, not on the stack: what a panicking run had taken survives it */
     struct rte_mbuf *burst[FEED_BURST];
+    /* Where the last packet's payload was, from its mbuf: the next one's is almost
+       always at the same offset (one pool, one headroom, one header stack), so
+       take_burst() can ask for it with the headers instead of after them. */
+    uintptr_t payload_delta;
     bool running; /* feed_main entered and not returned: a restart if set */
     bool stop;    /* cancelled, or the output is gone */
     bool out_closed;
@@ -281,6 +285,7 @@ static void handle_mbuf(feed_t *f, uint8_t line, unsigned idx, struct rte_mbuf *
     const uint8_t *pl = io_mbuf_payload(m);
     uint32_t len = meta->payload_len;
     mold_pkt_t pkt;
+    f->payload_delta = (uintptr_t)pl - (uintptr_t)m;
 
     f->cur = m;
     f->cur_line = line;
@@ -359,11 +364,16 @@ static void take_burst(feed_t *f, chs_t *ch, uint8_t line, unsigned idx, struct 
      * The RX lcore wrote these mbufs, so every first touch is a miss on another core's
      * cache. Ask for all of their headers (both lines: the dynfield meta is in the
      * second) at once, and for each payload a few packets ahead, so the misses overlap
-     * instead of queueing one behind the other.
+     * instead of queueing one behind the other. The first payloads are asked for with
+     * the headers, where the last packet's was (payload_delta): its address is in the
+     * header, so otherwise its miss would start only once the header's had ended. A
+     * wrong guess is one prefetch of a line nobody reads.
      */
     for (unsigned i = 0; i < got; i++) {
         rte_prefetch0(burst[i]);
         rte_prefetch0(RTE_PTR_ADD(burst[i], RTE_CACHE_LINE_SIZE));
+        if (i < FEED_PAYLOAD_AHEAD && f->payload_delta != 0)
+            rte_prefetch0(RTE_PTR_ADD(burst[i], f->payload_delta));
     }
     for (unsigned i = 0; i < got; i++) {
         if (i + FEED_PAYLOAD_AHEAD < got)

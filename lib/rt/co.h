@@ -251,6 +251,29 @@ void co_sched_stop(co_sched_t *s);
 size_t co_sched_live(const co_sched_t *s);
 
 /**
+ * Where a scheduler's thread spent its time inside co_sched_run(), in TSC ticks
+ * (co_tsc_to_ns() converts). A pass of the scheduler (timers, poll hooks,
+ * cancellations) that finds a coroutine to run counts as busy until the next pass
+ * begins, so busy time is the coroutines' own work plus the passes that found it;
+ * passes that find nothing, and the idle policy's pauses or sleeps, are idle. A
+ * thread whose coroutine never parks (a poll loop that only yields) reads as busy
+ * throughout. Like DPDK's lcore busy cycles, but per scheduler.
+ */
+typedef struct co_sched_usage {
+    uint64_t busy_tsc;    /**< passes that found work, and that work */
+    uint64_t run_tsc;     /**< all of the time inside co_sched_run() */
+    uint64_t passes;      /**< scheduler passes */
+    uint64_t idle_passes; /**< ... that found nothing to run */
+} co_sched_usage_t;
+
+/**
+ * Copy @p s's usage so far into @p out. Any thread may call it, also while @p s
+ * runs: each field is read with a relaxed atomic load (each is exact; together
+ * they may be a pass apart).
+ */
+void co_sched_usage(const co_sched_t *s, co_sched_usage_t *out);
+
+/**
  * Destroy @p s and detach it from the thread. Coroutines still alive are leaks:
  * each is listed on @p report (name, kind, age, state and what it is parked on) if
  * @p report is not NULL, then discarded without running its cleanups.

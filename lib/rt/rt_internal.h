@@ -193,6 +193,10 @@ struct co_sched {
     /* idle */
     co_idle_t idle;
     unsigned idle_spins;
+    /* usage (co_sched_usage): written by the owner only, read by anyone (relaxed) */
+    co_sched_usage_t usage;
+    uint64_t pass_tsc; /* when the last pass began (0: not in co_sched_run) */
+    bool pass_busy;    /* ... and whether it found work */
     /* registry: the live coroutines are the blocks not free (registry.c) */
     size_t live;
     struct rt_kind kinds[CO_KINDS_MAX];

@@ -542,20 +542,55 @@ static void idle(co_sched_t *s)
             __builtin_ia32_pause();
 }
 
+/* Usage: the interval since the last pass goes to run time, and to busy time if that
+   pass found work; this pass is presumed busy until it finds nothing. Single writer:
+   relaxed stores so that co_sched_usage() may read from another thread. */
+static inline void usage_pass(co_sched_t *s, uint64_t now)
+{
+    co_sched_usage_t *u = &s->usage;
+    if (s->pass_tsc != 0) {
+        uint64_t d = now - s->pass_tsc;
+        __atomic_store_n(&u->run_tsc, u->run_tsc + d, __ATOMIC_RELAXED);
+        if (s->pass_busy)
+            __atomic_store_n(&u->busy_tsc, u->busy_tsc + d, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&u->passes, u->passes + 1, __ATOMIC_RELAXED);
+    s->pass_tsc = now;
+    s->pass_busy = true;
+}
+
+/* co_sched_run()'s return: the last pass ends here, not at the next run. */
+static int usage_end(co_sched_t *s, int rc)
+{
+    s->pass_tsc = 0;
+    return rc;
+}
+
+void co_sched_usage(const co_sched_t *s, co_sched_usage_t *out)
+{
+    const co_sched_usage_t *u = &s->usage;
+    out->busy_tsc = __atomic_load_n(&u->busy_tsc, __ATOMIC_RELAXED);
+    out->run_tsc = __atomic_load_n(&u->run_tsc, __ATOMIC_RELAXED);
+    out->passes = __atomic_load_n(&u->passes, __ATOMIC_RELAXED);
+    out->idle_passes = __atomic_load_n(&u->idle_passes, __ATOMIC_RELAXED);
+}
+
 int co_sched_run(co_sched_t *s)
 {
     if (s != rt_tls_sched || s->cur)
         rt_die("co_sched_run: scheduler '%s' run from a coroutine or a foreign thread", s->name);
     s->stop = false;
+    s->pass_tsc = 0;
     for (;;) {
+        s->now_tsc = co_tsc();
+        usage_pass(s, s->now_tsc);
         if (!s->live)
-            return 0;
+            return usage_end(s, 0);
         if (s->stop) {
             s->stop = false;
-            return 1;
+            return usage_end(s, 1);
         }
         unsigned progress = 0;
-        s->now_tsc = co_tsc();
         if (s->heap_len)
             progress += timers_fire(s);
         if (s->polls)
@@ -569,8 +604,10 @@ int co_sched_run(co_sched_t *s)
         }
         if (progress)
             continue;
+        s->pass_busy = false;
+        __atomic_store_n(&s->usage.idle_passes, s->usage.idle_passes + 1, __ATOMIC_RELAXED);
         if (!s->heap_len && !s->polls && !s->ncw)
-            return CO_EDEADLOCK;
+            return usage_end(s, CO_EDEADLOCK);
         idle(s);
     }
 }

@@ -216,7 +216,30 @@ static void test_two_handler_lcores(void **state)
     snprintf(stats, sizeof(stats), "%s/two.stats.json", (const char *)*state);
     json_t *st = at_json(stats);
     double start_ms = json_real_value(json_object_get(st, "start_ms"));
+    /* every lcore's scheduler usage: the handler lcores idle between paced packets */
+    json_t *lcs = json_object_get(st, "lcores");
+    unsigned handler_lcores = 0;
+    for (size_t i = 0; i < json_array_size(lcs); i++) {
+        json_t *x = json_array_get(lcs, i);
+        const char *roles = json_string_value(json_object_get(x, "roles"));
+        double busy = json_real_value(json_object_get(x, "busy_pct"));
+        double busy_s = json_real_value(json_object_get(x, "busy_s"));
+        double run_s = json_real_value(json_object_get(x, "run_s"));
+        json_int_t passes = json_integer_value(json_object_get(x, "passes"));
+        json_int_t idle = json_integer_value(json_object_get(x, "idle_passes"));
+        if (roles == NULL || run_s <= 0 || busy_s > run_s || idle > passes)
+            fail_msg("lcores[%zu]: roles %s run %.3f s busy %.3f s passes %lld idle %lld", i,
+                     roles ? roles : "(none)", run_s, busy_s, (long long)passes, (long long)idle);
+        if (strstr(roles, "handlers")) {
+            handler_lcores++;
+            if (!(busy > 0 && busy < 100) || idle == 0)
+                fail_msg("handler lcore %zu: busy %.1f %%, %lld idle passes of %lld", i, busy,
+                         (long long)idle, (long long)passes);
+        }
+    }
     json_decref(st);
+    if (handler_lcores != 2)
+        fail_msg("%u lcores with handlers in the stats JSON, not 2", handler_lcores);
     if (start_ms < 200)
         fail_msg("the start gate opened %.1f ms after launch, before lcore 1 was set up", start_ms);
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <fenv.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -655,6 +656,99 @@ static void mx_late(void *arg)
     m->seen_late = _mm_getcsr() & MXCSR_CONTROL;
 }
 
+/* ---- usage: busy and idle time ------------------------------------------------------ */
+
+#define USAGE_PHASE_NS 20000000ull /* 20 ms */
+
+/* Spin (busy, never yielding) for a phase, then sleep (idle passes) for one. */
+static void spin_then_sleep(void *arg)
+{
+    uint64_t *spun = arg, t0 = co_tsc();
+    while (co_tsc() - t0 < co_ns_to_tsc(USAGE_PHASE_NS))
+        ;
+    *spun = co_tsc() - t0;
+    assert_int_equal(co_sleep(USAGE_PHASE_NS, NULL), 0);
+}
+
+struct usage_reader {
+    co_sched_t *s;
+    volatile bool stop;
+    bool monotonic;
+    uint64_t reads;
+};
+
+/* Another thread reads the usage while the scheduler runs: each field only grows. */
+static void *read_usage(void *arg)
+{
+    struct usage_reader *r = arg;
+    co_sched_usage_t last = {0}, u;
+    r->monotonic = true;
+    while (!r->stop) {
+        co_sched_usage(r->s, &u);
+        r->monotonic &= u.busy_tsc >= last.busy_tsc && u.run_tsc >= last.run_tsc &&
+                        u.passes >= last.passes && u.idle_passes >= last.idle_passes;
+        last = u;
+        r->reads++;
+    }
+    return NULL;
+}
+
+static void test_usage_busy_and_idle(void **state)
+{
+    (void)state;
+    co_sched_t *s = co_sched_new(&(co_sched_opts_t){.idle = CO_IDLE_PAUSE});
+    uint64_t spun = 0;
+    struct usage_reader r = {.s = s};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, read_usage, &r), 0);
+    co_spawn(spin_then_sleep, &spun, &(co_opts_t){.name = "worker"});
+    assert_int_equal(co_sched_run(s), 0);
+    r.stop = true;
+    pthread_join(t, NULL);
+    co_sched_usage_t u;
+    co_sched_usage(s, &u);
+    /* lower bounds only: preemption can add to either phase, never take from it */
+    assert_true(u.busy_tsc >= spun);
+    assert_true(u.run_tsc - u.busy_tsc >= co_ns_to_tsc(USAGE_PHASE_NS) * 9 / 10);
+    assert_true(u.run_tsc >= u.busy_tsc);
+    assert_true(u.idle_passes > 0 && u.passes > u.idle_passes);
+    assert_true(r.monotonic);
+    assert_true(r.reads > 0);
+    assert_int_equal(co_sched_free(s, stderr), 0);
+}
+
+/* A coroutine that only yields never lets a pass find nothing: busy throughout. A
+   poll hook that never readies anything makes the passes due (as RX's is). */
+static unsigned never_ready(co_poll_t *p)
+{
+    (void)p;
+    return 0;
+}
+
+static void yield_a_while(void *arg)
+{
+    co_poll_t *hook = arg;
+    co_poll_add(hook);
+    for (int i = 0; i < 200000; i++)
+        co_yield();
+    co_poll_del(hook);
+}
+
+static void test_usage_of_a_poll_loop(void **state)
+{
+    (void)state;
+    co_sched_t *s = co_sched_new(&(co_sched_opts_t){.batch = 4});
+    co_poll_t hook = {.fn = never_ready};
+    co_spawn(yield_a_while, &hook, &(co_opts_t){.name = "poller"});
+    assert_int_equal(co_sched_run(s), 0);
+    co_sched_usage_t u;
+    co_sched_usage(s, &u);
+    assert_int_equal(u.idle_passes, 0);
+    assert_true(u.passes > 1000); /* a pass every 4 yields */
+    assert_int_equal(u.busy_tsc, u.run_tsc);
+    assert_int_equal(co_sched_free(s, stderr), 0);
+}
+
 static void test_mxcsr_after_a_dirty_finish(void **state)
 {
     (void)state;
@@ -772,6 +866,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deadlock_and_leak_report),
         cmocka_unit_test(test_fp_control_state_saved),
         cmocka_unit_test(test_mxcsr_after_a_dirty_finish),
+        cmocka_unit_test(test_usage_busy_and_idle),
+        cmocka_unit_test(test_usage_of_a_poll_loop),
         cmocka_unit_test(test_backtrace_in_coroutine),
         cmocka_unit_test(test_gdb_backtrace),
     };
