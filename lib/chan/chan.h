@@ -192,8 +192,8 @@ size_t chs_elem_size(const chs_t *c);
  * Why nothing is missed: the producer stores the tail, then sets the bit (release);
  * the poll exchanges the word (acquire), then reads the tail. If the tail read misses
  * a send, that send's bit was set after the exchange, so the next pass sees it. A bit
- * that the poll clears while no select is parked on its channel loses nothing: a
- * select looks at every case before it parks.
+ * that the poll clears while no select is armed on its channel loses nothing: a
+ * select looks at every case before it parks (and arms), with no yield in between.
  *
  * Every channel of a bell must have the same consumer thread (debug builds check).
  * Producers may be any threads, several at once. A select with an SPSC send case
@@ -213,7 +213,8 @@ chs_bell_t *chs_bell_new(int numa_node);
 
 /**
  * Free @p b. Its channels lose their doorbell (they keep working, polled by the
- * watch list); none may be in a parked select. NULL is ignored.
+ * watch list); none may be in a parked select (that aborts with a message). NULL is
+ * ignored.
  */
 void chs_bell_free(chs_bell_t *b);
 

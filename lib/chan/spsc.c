@@ -164,6 +164,11 @@ void chs_bell_free(chs_bell_t *b)
 {
     if (!b)
         return;
+    if (b->n_armed != 0) { /* its poll hook is still on a scheduler: a use after free */
+        fprintf(stderr, "mdmux: fatal: doorbell %p freed with %u selects parked on it\n", (void *)b,
+                b->n_armed);
+        abort();
+    }
     for (unsigned i = 0; i < b->n_chans; i++) {
         chs_t *c = b->chan[i];
         if (c) { /* back to the watch list */

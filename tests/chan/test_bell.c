@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "chan.h"
@@ -66,6 +68,7 @@ struct script {
     chs_bell_t *b;
     struct rx *r;
     int got_before_ring; /* what the receiver had before the ring */
+    int got_after_ring;  /* ... and after it, before the close */
 };
 
 /* The receiver parks; an unrung send must not wake it, the ring must. */
@@ -81,7 +84,8 @@ static void unrung_then_ring(void *arg)
     assert_non_null(w);
     chs_ring(w, bit);
     passes(4);
-    chs_close(s->c); /* rings too: the receiver ends */
+    s->got_after_ring = s->r->got; /* the ring alone woke it */
+    chs_close(s->c);               /* rings too: the receiver ends */
 }
 
 static void test_unrung_send_waits_for_the_ring(void **state)
@@ -97,6 +101,7 @@ static void test_unrung_send_waits_for_the_ring(void **state)
     co_spawn(unrung_then_ring, &s, &(co_opts_t){.name = "producer"});
     assert_int_equal(co_sched_run(sch), 0);
     assert_int_equal(s.got_before_ring, 0); /* parked until the ring */
+    assert_int_equal(s.got_after_ring, 1);
     assert_int_equal(r.got, 1);
     assert_int_equal(r.last, 42);
     assert_int_equal(r.closed, 1);
@@ -138,6 +143,7 @@ static void test_timeout_disarms(void **state)
     assert_int_equal(co_sched_run(sch), 0);
     assert_int_equal(r.timeouts, 1);
     assert_int_equal(s.got_before_ring, 0);
+    assert_int_equal(s.got_after_ring, 1);
     assert_int_equal(r.got, 1);
     assert_int_equal(r.closed, 1);
     chs_free(c);
@@ -146,8 +152,8 @@ static void test_timeout_disarms(void **state)
 }
 
 /* One select over a belled channel, a plain SPSC channel and a second belled one:
-   each wakes it; a wake by one disarms the others (the last item comes on the plain
-   one, after the others were rung and drained). */
+   every send, whichever of the three it is on, wakes it by itself (checked before the
+   next send; nothing is closed until the end). */
 static void mixed_producer(void *arg)
 {
     struct rx *r = arg;
@@ -155,8 +161,9 @@ static void mixed_producer(void *arg)
         passes(3);
         uint64_t v = i + 1;
         assert_int_equal(chs_send_burst(r->c[i % 3], &v, 1), 1);
+        passes(3);
+        assert_int_equal(r->got, (int)i + 1);
     }
-    passes(3);
     for (int i = 0; i < 3; i++)
         chs_close(r->c[i]);
 }
@@ -257,6 +264,96 @@ static void test_freed_bell_hands_back(void **state)
     assert_int_equal(co_sched_free(sch, stderr), 0);
 }
 
+/* ---- one item at a time from another thread ------------------------------------------ */
+
+/* A producer thread sends one item to a random line of 20 selectors (40 lines on one
+   doorbell), then waits until it has been received before the next: nothing but the
+   ring of that one send can wake its selector (no deadlines, no other traffic), so a
+   single lost wake-up is a timeout here, reported as a failure, not a hang. */
+enum { HS_SELS = 20, HS_ITEMS = 20000 };
+
+struct handshake {
+    chs_t *q[HS_SELS][2];
+    _Atomic uint64_t received;
+    uint64_t lost_at; /* the item that was not received in time, or 0 */
+};
+
+static void hs_selector(void *arg)
+{
+    void **a = arg;
+    struct handshake *h = a[0];
+    chs_t **q = a[1];
+    uint64_t v[2];
+    ch_case_t cases[2] = {{.op = CH_RECV, .spsc = q[0], .elem = &v[0]},
+                          {.op = CH_RECV, .spsc = q[1], .elem = &v[1]}};
+    int open = 2;
+    while (open > 0) {
+        int k = ch_select(cases, open, 0, UINT64_MAX, NULL);
+        assert_true(k >= 0);
+        if (cases[k].result == EPIPE)
+            cases[k] = cases[--open];
+        else
+            atomic_fetch_add(&h->received, 1);
+    }
+}
+
+static void *hs_producer(void *arg)
+{
+    struct handshake *h = arg;
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    for (uint64_t i = 1; i <= HS_ITEMS && h->lost_at == 0; i++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        chs_t *c = h->q[rng % HS_SELS][(rng >> 32) & 1];
+        while (chs_send_burst(c, &i, 1) != 1)
+            ;
+        uint64_t t0 = co_tsc();
+        while (atomic_load(&h->received) < i)
+            if (co_tsc() - t0 > co_ns_to_tsc(5000000000ull)) {
+                h->lost_at = i; /* 5 s: its selector was not woken */
+                break;
+            }
+    }
+    for (int s = 0; s < HS_SELS; s++)
+        for (int l = 0; l < 2; l++)
+            chs_close(h->q[s][l]);
+    return NULL;
+}
+
+static void test_one_at_a_time_from_a_thread(void **state)
+{
+    (void)state;
+    static struct handshake h;
+    static void *args[HS_SELS][2];
+    h.received = 0;
+    h.lost_at = 0;
+    co_sched_t *sch = co_sched_new(&(co_sched_opts_t){.idle = CO_IDLE_PAUSE});
+    chs_bell_t *b = chs_bell_new(-1);
+    for (int s = 0; s < HS_SELS; s++) {
+        for (int l = 0; l < 2; l++) {
+            h.q[s][l] = chs_new(sizeof(uint64_t), 4, -1);
+            assert_int_equal(chs_bell_add(b, h.q[s][l]), 0);
+        }
+        args[s][0] = &h;
+        args[s][1] = h.q[s];
+        co_spawn(hs_selector, args[s], &(co_opts_t){.name = "selector"});
+    }
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hs_producer, &h), 0);
+    assert_int_equal(co_sched_run(sch), 0);
+    pthread_join(t, NULL);
+    if (h.lost_at)
+        fail_msg("item %llu was not received within 5 s: a lost wake-up",
+                 (unsigned long long)h.lost_at);
+    assert_int_equal(atomic_load(&h.received), HS_ITEMS);
+    for (int s = 0; s < HS_SELS; s++)
+        for (int l = 0; l < 2; l++)
+            chs_free(h.q[s][l]);
+    chs_bell_free(b);
+    assert_int_equal(co_sched_free(sch, stderr), 0);
+}
+
 static void test_add_errors(void **state)
 {
     (void)state;
@@ -289,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_mixed_select),
         cmocka_unit_test(test_two_selects_on_one_channel),
         cmocka_unit_test(test_freed_bell_hands_back),
+        cmocka_unit_test(test_one_at_a_time_from_a_thread),
         cmocka_unit_test(test_add_errors),
     };
     return cmocka_run_group_tests_name("chan_bell", tests, NULL, NULL);

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +252,60 @@ static void test_rx_poll_channel_full(void **state)
     io_port_close((uint16_t)port);
 }
 
+/* Lines on a doorbell (as app/run.c gives a handler lcore's): RX sends without ringing
+   and rings once per doorbell word and burst. Line A's channel is bit 0 of word 0 and
+   line B's bit 6 of word 1 (so a burst's ring changes words), and a channel on the
+   bell that RX never sends to is never rung. */
+static void test_rx_rings_the_doorbell(void **state)
+{
+    (void)state;
+    char dev[128], err[512];
+    snprintf(dev, sizeof(dev), "net_pcap_rx4,rx_pcap=%s", pcap_path);
+    io_port_conf_t pc = {
+        .name = "t4", .device = dev, .rx_queues = 1, .rx_socket = -1, .pool_mbufs = 1023};
+    int port = io_port_open(&pc, err, sizeof(err));
+    if (port < 0)
+        fail_msg("%s", err);
+    io_flow_table_t *t = flows();
+    io_rx_t *rx = io_rx_new(&(io_rx_conf_t){.flows = t, .n_feeds = 1, .socket = -1});
+    assert_non_null(rx);
+    chs_bell_t *bell = chs_bell_new(-1);
+    chs_t *ca = chs_new(sizeof(struct rte_mbuf *), 64, -1);
+    chs_t *cb = chs_new(sizeof(struct rte_mbuf *), 64, -1);
+    chs_t *spare[69];
+    assert_int_equal(chs_bell_add(bell, ca), 0);
+    for (int i = 0; i < 69; i++) {
+        spare[i] = chs_new(sizeof(struct rte_mbuf *), 2, -1);
+        assert_int_equal(chs_bell_add(bell, spare[i]), 0);
+    }
+    assert_int_equal(chs_bell_add(bell, cb), 0);
+    uint64_t abit = 0, bbit = 0, sbit = 0;
+    _Atomic uint64_t *aw = chs_doorbell(ca, &abit), *bw = chs_doorbell(cb, &bbit);
+    _Atomic uint64_t *sw = chs_doorbell(spare[3], &sbit);
+    assert_ptr_equal(bw, aw + 1);
+    assert_int_equal(abit, 1ull << 0);
+    assert_int_equal(bbit, 1ull << 6);
+    assert_int_equal(io_rx_set_channel(rx, 0, 0, ca), 0);
+    assert_int_equal(io_rx_set_channel(rx, 0, 1, cb), 0);
+    assert_int_equal(io_rx_add_queue(rx, (uint16_t)port, 0), 0);
+    poll_until(rx, N_ALL);
+    assert_true(atomic_load(aw) & abit);
+    assert_true(atomic_load(bw) & bbit);
+    assert_false(atomic_load(sw) & sbit);
+    assert_int_equal(atomic_load(aw), abit); /* nothing else in word 0 */
+    assert_int_equal(atomic_load(bw), bbit);
+    assert_int_equal(drain(ca, 0, 50, NULL), N_A);
+    assert_int_equal(drain(cb, 1, 60, NULL), N_B);
+    io_rx_free(rx);
+    chs_free(ca);
+    chs_free(cb);
+    for (int i = 0; i < 69; i++)
+        chs_free(spare[i]);
+    chs_bell_free(bell);
+    io_flow_table_free(t);
+    io_port_close((uint16_t)port);
+}
+
 /* Both lines into one shared channel (a handler lcore's ingress ring): what it cannot
    take is counted as channel_full on each packet's own line, and what it took is in RX
    order with the lines' counts adding up. */
@@ -391,9 +446,13 @@ static void test_replay_truncated_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_eal_args),          cmocka_unit_test(test_rx_poll_channel_full),
-        cmocka_unit_test(test_rx_shared_channel), cmocka_unit_test(test_replay_max_looped),
-        cmocka_unit_test(test_replay_paced),      cmocka_unit_test(test_replay_truncated_file),
+        cmocka_unit_test(test_eal_args),
+        cmocka_unit_test(test_rx_poll_channel_full),
+        cmocka_unit_test(test_rx_shared_channel),
+        cmocka_unit_test(test_rx_rings_the_doorbell),
+        cmocka_unit_test(test_replay_max_looped),
+        cmocka_unit_test(test_replay_paced),
+        cmocka_unit_test(test_replay_truncated_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

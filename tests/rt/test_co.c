@@ -10,6 +10,7 @@
 #include <execinfo.h>
 #include <fenv.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -672,7 +673,7 @@ static void spin_then_sleep(void *arg)
 
 struct usage_reader {
     co_sched_t *s;
-    volatile bool stop;
+    _Atomic bool stop;
     bool monotonic;
     uint64_t reads;
 };
@@ -683,7 +684,7 @@ static void *read_usage(void *arg)
     struct usage_reader *r = arg;
     co_sched_usage_t last = {0}, u;
     r->monotonic = true;
-    while (!r->stop) {
+    while (!atomic_load(&r->stop)) {
         co_sched_usage(r->s, &u);
         r->monotonic &= u.busy_tsc >= last.busy_tsc && u.run_tsc >= last.run_tsc &&
                         u.passes >= last.passes && u.idle_passes >= last.idle_passes;
@@ -703,7 +704,7 @@ static void test_usage_busy_and_idle(void **state)
     assert_int_equal(pthread_create(&t, NULL, read_usage, &r), 0);
     co_spawn(spin_then_sleep, &spun, &(co_opts_t){.name = "worker"});
     assert_int_equal(co_sched_run(s), 0);
-    r.stop = true;
+    atomic_store(&r.stop, true);
     pthread_join(t, NULL);
     co_sched_usage_t u;
     co_sched_usage(s, &u);
