@@ -218,16 +218,24 @@ static void check_counts(io_rx_t *rx, uint64_t loops, uint64_t a_full)
     assert_int_equal(b.channel_full, 0);
 }
 
-static void test_rx_poll_channel_full(void **state)
+/* net_pcap port "t@p k" on the test capture (vdev net_pcap_rx@p k). */
+static int open_capture_port(int k)
 {
-    (void)state;
-    char dev[128], err[512];
-    snprintf(dev, sizeof(dev), "net_pcap_rx0,rx_pcap=%s", pcap_path);
+    char dev[128], name[16], err[512];
+    snprintf(dev, sizeof(dev), "net_pcap_rx%d,rx_pcap=%s", k, pcap_path);
+    snprintf(name, sizeof(name), "t%d", k);
     io_port_conf_t pc = {
-        .name = "t0", .device = dev, .rx_queues = 1, .rx_socket = -1, .pool_mbufs = 1023};
+        .name = name, .device = dev, .rx_queues = 1, .rx_socket = -1, .pool_mbufs = 1023};
     int port = io_port_open(&pc, err, sizeof(err));
     if (port < 0)
         fail_msg("%s", err);
+    return port;
+}
+
+static void test_rx_poll_channel_full(void **state)
+{
+    (void)state;
+    int port = open_capture_port(0);
     assert_false(io_port_hw_timestamp((uint16_t)port));
     io_flow_table_t *t = flows();
     io_rx_t *rx = io_rx_new(&(io_rx_conf_t){.flows = t, .n_feeds = 1, .socket = -1});
@@ -259,13 +267,7 @@ static void test_rx_poll_channel_full(void **state)
 static void test_rx_rings_the_doorbell(void **state)
 {
     (void)state;
-    char dev[128], err[512];
-    snprintf(dev, sizeof(dev), "net_pcap_rx4,rx_pcap=%s", pcap_path);
-    io_port_conf_t pc = {
-        .name = "t4", .device = dev, .rx_queues = 1, .rx_socket = -1, .pool_mbufs = 1023};
-    int port = io_port_open(&pc, err, sizeof(err));
-    if (port < 0)
-        fail_msg("%s", err);
+    int port = open_capture_port(4);
     io_flow_table_t *t = flows();
     io_rx_t *rx = io_rx_new(&(io_rx_conf_t){.flows = t, .n_feeds = 1, .socket = -1});
     assert_non_null(rx);
@@ -312,13 +314,7 @@ static void test_rx_rings_the_doorbell(void **state)
 static void test_rx_shared_channel(void **state)
 {
     (void)state;
-    char dev[128], err[512];
-    snprintf(dev, sizeof(dev), "net_pcap_rx1,rx_pcap=%s", pcap_path);
-    io_port_conf_t pc = {
-        .name = "t1", .device = dev, .rx_queues = 1, .rx_socket = -1, .pool_mbufs = 1023};
-    int port = io_port_open(&pc, err, sizeof(err));
-    if (port < 0)
-        fail_msg("%s", err);
+    int port = open_capture_port(1);
     io_flow_table_t *t = flows();
     io_rx_t *rx = io_rx_new(&(io_rx_conf_t){.flows = t, .n_feeds = 1, .socket = -1});
     assert_non_null(rx);
