@@ -287,6 +287,25 @@ static void runtime(FILE *o, const metrics_view_t *v)
         put_label(o, k[i].kind ? k[i].kind : "");
         fprintf(o, "\"} %" PRIu64 "\n", k[i].created);
     }
+    /* each lcore's scheduler (named lcoreN): busy / total over an interval is its load */
+    co_sched_usage_of_t u[CFG_MAX_LCORES];
+    size_t nu = co_sched_usage_snapshot(u, CFG_MAX_LCORES);
+    if (nu > CFG_MAX_LCORES)
+        nu = CFG_MAX_LCORES;
+    family(o, "mdmux_sched_busy_seconds_total", "counter",
+           "Time each lcore's scheduler spent in passes that found work, and in that work.");
+    for (size_t i = 0; i < nu; i++) {
+        fputs("mdmux_sched_busy_seconds_total{sched=\"", o);
+        put_label(o, u[i].name);
+        fprintf(o, "\"} %.9f\n", (double)co_tsc_to_ns(u[i].usage.busy_tsc) / 1e9);
+    }
+    family(o, "mdmux_sched_seconds_total", "counter",
+           "Time each lcore's scheduler has run, busy or idle (rate(busy) / rate(this): load).");
+    for (size_t i = 0; i < nu; i++) {
+        fputs("mdmux_sched_seconds_total{sched=\"", o);
+        put_label(o, u[i].name);
+        fprintf(o, "\"} %.9f\n", (double)co_tsc_to_ns(u[i].usage.run_tsc) / 1e9);
+    }
     family(o, "mdmux_workers", "gauge", "Lcores by role.");
     fprintf(o, "mdmux_workers{role=\"rx\"} %u\n", v->nrx);
     fprintf(o, "mdmux_workers{role=\"handler\"} %u\n", v->nhandlers);

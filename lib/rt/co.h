@@ -273,6 +273,19 @@ typedef struct co_sched_usage {
  */
 void co_sched_usage(const co_sched_t *s, co_sched_usage_t *out);
 
+/** One scheduler's name and usage, as co_sched_usage_snapshot() gives them. */
+typedef struct co_sched_usage_of {
+    char name[CO_NAME_MAX + 1]; /**< co_sched_opts_t.name */
+    co_sched_usage_t usage;
+} co_sched_usage_of_t;
+
+/**
+ * The usage of every scheduler of the process, newest first: up to @p n into
+ * @p out. Thread-safe (the registry's lock, never taken on a data path). Returns how
+ * many schedulers there are (may exceed @p n).
+ */
+size_t co_sched_usage_snapshot(co_sched_usage_of_t *out, size_t n);
+
 /**
  * Destroy @p s and detach it from the thread. Coroutines still alive are leaks:
  * each is listed on @p report (name, kind, age, state and what it is parked on) if

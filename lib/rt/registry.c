@@ -141,6 +141,20 @@ size_t co_registry_snapshot(co_kind_stats_t *out, size_t n)
     return used;
 }
 
+size_t co_sched_usage_snapshot(co_sched_usage_of_t *out, size_t n)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&all_lock);
+    for (co_sched_t *s = all_head; s; s = s->all_next, k++) {
+        if (k >= n)
+            continue;
+        snprintf(out[k].name, sizeof(out[k].name), "%s", s->name);
+        co_sched_usage(s, &out[k].usage);
+    }
+    pthread_mutex_unlock(&all_lock);
+    return k;
+}
+
 static const char *state_name(const co_sched_t *s, const co_t *co)
 {
     switch (co->state) {

@@ -231,6 +231,11 @@ static void check_scrape(const char *dir, const char *text)
     assert_true(sample(text, "mdmux_coroutines{kind=\"feed\"}") == 2);
     assert_true(sample(text, "mdmux_coroutines{kind=\"mux\"}") == 1);
     assert_true(sample(text, "mdmux_workers{role=\"rx\"}") == 1);
+    /* the schedulers' usage: the handler lcore's busy time within its run time */
+    double busy = sample(text, "mdmux_sched_busy_seconds_total{sched=\"lcore0\"}");
+    double run = sample(text, "mdmux_sched_seconds_total{sched=\"lcore0\"}");
+    if (!(run > 0 && busy > 0 && busy <= run))
+        fail_msg("lcore0's scheduler: busy %.6f s of %.6f s", busy, run);
     /* a real histogram: cumulative buckets ending in +Inf = _count */
     double cnt = sample(text, "mdmux_stage_latency_seconds_count{stage=\"rx_to_publish\"}");
     assert_true(cnt > 0);
