@@ -758,6 +758,17 @@ static int ring_on_handler(app_t *a, unsigned id, chs_t *ch)
     return rc == 0 || rc == -ENOSPC ? 0 : -1;
 }
 
+/* The re-requesting feeds' RETX inputs on their handler lcores' doorbells too (the
+   retransmission poller's chs_send_burst() rings); before the lcores start. */
+static int ring_retx(app_t *a)
+{
+    for (unsigned f = 0; a->pipe.retx.on && f < a->cfg->nfeeds; f++)
+        if (a->pipe.retx.ch[f] != NULL &&
+            ring_on_handler(a, a->cfg->feeds[f].handler, a->pipe.retx.ch[f]) < 0)
+            return -1;
+    return 0;
+}
+
 /* One SPSC channel per (RX lcore, feed line), on the handler's node. */
 static int build_channels(app_t *a)
 {
@@ -1185,7 +1196,7 @@ int app_run(const app_opts_t *o, cfg_t *cfg)
               build_rx(a) == 0 && build_channels(a) == 0 && check_main(a) == 0;
     a->pipe.rx_done = &a->rx_done;
     a->pipe.nrx = a->nrx;
-    ok = ok && pipe_build(&a->pipe) == 0 && obs_start(a) == 0;
+    ok = ok && pipe_build(&a->pipe) == 0 && ring_retx(a) == 0 && obs_start(a) == 0;
     if (ok) {
         if (o->cmd == APP_RUN)
             printf("mdmux: running: %u ports, %u RX lcores, %u feeds\n", a->nports_open, a->nrx,
