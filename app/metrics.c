@@ -269,6 +269,19 @@ static void rx(FILE *o, const metrics_view_t *v)
                         io_bad_name((io_bad_t)r), st[id].malformed[r]);
 }
 
+/* One counter family of the schedulers' usage, in seconds: busy or all run time. */
+static void sched_seconds(FILE *o, const char *name, const char *help, const co_sched_usage_of_t *u,
+                          size_t n, bool busy)
+{
+    family(o, name, "counter", help);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(o, "%s{sched=\"", name);
+        put_label(o, u[i].name);
+        uint64_t t = busy ? u[i].usage.busy_tsc : u[i].usage.run_tsc;
+        fprintf(o, "\"} %.9f\n", (double)co_tsc_to_ns(t) / 1e9);
+    }
+}
+
 static void runtime(FILE *o, const metrics_view_t *v)
 {
     co_kind_stats_t k[64];
@@ -292,20 +305,13 @@ static void runtime(FILE *o, const metrics_view_t *v)
     size_t nu = co_sched_usage_snapshot(u, CFG_MAX_LCORES);
     if (nu > CFG_MAX_LCORES)
         nu = CFG_MAX_LCORES;
-    family(o, "mdmux_sched_busy_seconds_total", "counter",
-           "Time each lcore's scheduler spent in passes that found work, and in that work.");
-    for (size_t i = 0; i < nu; i++) {
-        fputs("mdmux_sched_busy_seconds_total{sched=\"", o);
-        put_label(o, u[i].name);
-        fprintf(o, "\"} %.9f\n", (double)co_tsc_to_ns(u[i].usage.busy_tsc) / 1e9);
-    }
-    family(o, "mdmux_sched_seconds_total", "counter",
-           "Time each lcore's scheduler has run, busy or idle (rate(busy) / rate(this): load).");
-    for (size_t i = 0; i < nu; i++) {
-        fputs("mdmux_sched_seconds_total{sched=\"", o);
-        put_label(o, u[i].name);
-        fprintf(o, "\"} %.9f\n", (double)co_tsc_to_ns(u[i].usage.run_tsc) / 1e9);
-    }
+    sched_seconds(o, "mdmux_sched_busy_seconds_total",
+                  "Time each lcore's scheduler spent in passes that found work, and in that work.",
+                  u, nu, true);
+    sched_seconds(
+        o, "mdmux_sched_seconds_total",
+        "Time each lcore's scheduler has run, busy or idle (rate(busy) / rate(this): load).", u, nu,
+        false);
     family(o, "mdmux_workers", "gauge", "Lcores by role.");
     fprintf(o, "mdmux_workers{role=\"rx\"} %u\n", v->nrx);
     fprintf(o, "mdmux_workers{role=\"handler\"} %u\n", v->nhandlers);
