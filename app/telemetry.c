@@ -258,6 +258,31 @@ static int cmd_coroutines(const char *cmd, const char *params, struct rte_tel_da
     return 0;
 }
 
+/* Every lcore's scheduler: busy and run time (us), passes, and the busy share. */
+static int cmd_lcores(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+    (void)cmd, (void)params;
+    co_sched_usage_of_t u[CFG_MAX_LCORES];
+    size_t n = co_sched_usage_snapshot(u, CFG_MAX_LCORES);
+    rte_tel_data_start_dict(d);
+    for (size_t i = 0; i < n && i < CFG_MAX_LCORES; i++) {
+        struct rte_tel_data *c = rte_tel_data_alloc();
+        if (c == NULL)
+            break;
+        const co_sched_usage_t *x = &u[i].usage;
+        rte_tel_data_start_dict(c);
+        rte_tel_data_add_dict_u64(c, "busy_us", co_tsc_to_ns(x->busy_tsc) / 1000);
+        rte_tel_data_add_dict_u64(c, "run_us", co_tsc_to_ns(x->run_tsc) / 1000);
+        rte_tel_data_add_dict_u64(c, "passes", x->passes);
+        rte_tel_data_add_dict_u64(c, "idle_passes", x->idle_passes);
+        /* per mille: telemetry dicts hold integers and strings */
+        rte_tel_data_add_dict_u64(c, "busy_permille",
+                                  x->run_tsc ? x->busy_tsc * 1000 / x->run_tsc : 0);
+        add_container(d, u[i].name, c);
+    }
+    return 0;
+}
+
 /* rte_tel_data_add_dict_u64 under @p name with the characters DPDK refuses as '_'. */
 static void add_u64(struct rte_tel_data *d, const char *name, uint64_t v)
 {
@@ -339,6 +364,9 @@ int telemetry_register(void)
                                      "Parameters: none, or a port name for its lines' queues");
     rc |= rte_telemetry_register_cmd("/mdmux/coroutines", cmd_coroutines,
                                      "Coroutines by kind: live, created. No parameters");
+    rc |= rte_telemetry_register_cmd("/mdmux/lcores", cmd_lcores,
+                                     "Each lcore's scheduler: busy and run time, passes. "
+                                     "No parameters");
     return rc ? -1 : 0;
 }
 

@@ -275,7 +275,7 @@ static void check_telemetry(const char *prefix)
     snprintf(cmd, sizeof(cmd),
              "printf '/mdmux/feeds\\n/mdmux/feed,feed01\\n/mdmux/feed,nosuch\\n"
              "/mdmux/latency\\n/mdmux/latency,feed01\\n/mdmux/latency,nosuch\\n"
-             "/mdmux/coroutines\\n' | python3 " TELEMETRY_CLI " -f '%s'",
+             "/mdmux/coroutines\\n/mdmux/lcores\\n' | python3 " TELEMETRY_CLI " -f '%s'",
              prefix);
     char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
     at_result_t r;
@@ -353,6 +353,17 @@ static void check_telemetry(const char *prefix)
     /* kinds with characters DPDK refuses in keys are there, renamed */
     json_t *runner = json_object_get(json_object_get(j, "/mdmux/coroutines"), "feed_runner");
     assert_non_null(runner);
+    json_decref(j);
+
+    /* the handler lcore's scheduler (lcore0): busy within its run time, idle passes */
+    j = telemetry_answer(r.out, "/mdmux/lcores");
+    json_t *l0 = json_object_get(json_object_get(j, "/mdmux/lcores"), "lcore0");
+    json_int_t busy = json_integer_value(json_object_get(l0, "busy_us"));
+    json_int_t run = json_integer_value(json_object_get(l0, "run_us"));
+    json_int_t pm = json_integer_value(json_object_get(l0, "busy_permille"));
+    if (l0 == NULL || run <= 0 || busy > run || pm < 0 || pm > 1000)
+        fail_msg("/mdmux/lcores: lcore0 busy %lld us of %lld us (%lld per mille)\n%s",
+                 (long long)busy, (long long)run, (long long)pm, r.out);
     json_decref(j);
     at_result_free(&r);
 }
