@@ -357,6 +357,11 @@ static void take_burst(feed_t *f, chs_t *ch, uint8_t line, unsigned idx, struct 
     /* read the clock first: "empty at wall" must not cover a packet queued after it */
     uint64_t deq = co_tsc(), wall = co_tsc_to_ns(deq);
     unsigned got = have + chs_recv_burst(ch, &burst[have], FEED_BURST - have);
+    /* ... but the dequeue stamp is taken once they are taken: a packet queued between
+       the two reads would otherwise be dequeued "before" RX stamped it (rx_to_dequeue
+       0). The select's own packet was taken before deq: one read is enough for it. */
+    if (got > have)
+        deq = co_tsc();
     f->burst_line = line;
     f->burst_idx = idx;
     f->burst_n = got;
