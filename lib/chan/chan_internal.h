@@ -5,6 +5,7 @@
 
 #include "chan.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -141,6 +142,20 @@ static inline bool chs_recv_ready(chs_t *c)
     return atomic_load_explicit(&c->prod.pos, memory_order_acquire) !=
                atomic_load_explicit(&c->cons.pos, memory_order_relaxed) ||
            atomic_load_explicit(&c->prod.closed, memory_order_acquire);
+}
+
+/*
+ * Consumer: take one element of @p c into @p elem: 0, EAGAIN (empty, open) or EPIPE
+ * (closed and drained). chs_try_op()'s receive, inline for the select's scan.
+ */
+static inline int chs_try_recv(chs_t *c, void *elem)
+{
+    if (chs_recv_burst(c, elem, 1))
+        return 0;
+    if (!atomic_load_explicit(&c->prod.closed, memory_order_acquire))
+        return EAGAIN;
+    /* closed: whatever was sent before the close is visible now; drain it first */
+    return chs_recv_burst(c, elem, 1) ? 0 : EPIPE;
 }
 
 static inline void ch_copy(void *dst, const void *src, uint32_t esz)

@@ -47,14 +47,8 @@ static inline int try_case(ch_case_t *k)
             return EAGAIN;
         return ch_try_op(k->local, k->op, k->elem);
     }
-    if (k->op == CH_RECV) { /* a line of a feed handler: inline, no call */
-        if (chs_recv_burst(k->spsc, k->elem, 1))
-            return 0;
-        if (!atomic_load_explicit(&k->spsc->prod.closed, memory_order_acquire))
-            return EAGAIN;
-        /* closed: whatever was sent before the close is visible now; drain it first */
-        return chs_recv_burst(k->spsc, k->elem, 1) ? 0 : EPIPE;
-    }
+    if (k->op == CH_RECV) /* a line of a feed handler: inline, no call */
+        return chs_try_recv(k->spsc, k->elem);
     if (!chs_maybe_ready(k->spsc, k->op))
         return EAGAIN;
     return chs_try_op(k->spsc, k->op, k->elem);

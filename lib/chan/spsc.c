@@ -269,12 +269,7 @@ int chs_try_op(chs_t *c, ch_op_t op, void *elem)
             return EPIPE;
         return chs_send_burst(c, elem, 1) ? 0 : EAGAIN;
     }
-    if (chs_recv_burst(c, elem, 1))
-        return 0;
-    if (!atomic_load_explicit(&c->prod.closed, memory_order_acquire))
-        return EAGAIN;
-    /* Closed: whatever was sent before the close is visible now; drain it first. */
-    return chs_recv_burst(c, elem, 1) ? 0 : EPIPE;
+    return chs_try_recv(c, elem);
 }
 
 /* ---- blocking ------------------------------------------------------------------------- */
