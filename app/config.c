@@ -167,6 +167,7 @@ struct raw_shutdown {
 struct raw_latency {
     uint32_t *interval_ms;
     uint32_t *series_points;
+    char *recorder;
 };
 
 struct raw_cfg {
@@ -374,6 +375,7 @@ static const cyaml_schema_field_t shutdown_fields[] = {
 static const cyaml_schema_field_t latency_fields[] = {
     CYAML_FIELD_UINT_PTR("interval_ms", OPT, struct raw_latency, interval_ms),
     CYAML_FIELD_UINT_PTR("series_points", OPT, struct raw_latency, series_points),
+    STR("recorder", struct raw_latency, recorder, CYAML_FLAG_OPTIONAL),
     CYAML_FIELD_END,
 };
 
@@ -794,6 +796,28 @@ static void check_lcore(loader_t *ld, const cfg_t *c, const char *path, unsigned
             fail(ld, path, "lcore %u is not in the default eal.lcores \"%s\"", lcore,
                  c->eal.lcores ? c->eal.lcores : "");
     }
+}
+
+/* latency.recorder: "auto", "mux" or an lcore of eal.lcores (after conv_eal). */
+static void load_recorder(loader_t *ld, cfg_t *c, const char *v)
+{
+    char *end;
+    if (strcmp(v, "auto") == 0) {
+        c->latency.recorder = CFG_RECORDER_AUTO;
+        return;
+    }
+    if (strcmp(v, "mux") == 0) {
+        c->latency.recorder = CFG_RECORDER_MUX;
+        return;
+    }
+    errno = 0;
+    unsigned long l = strtoul(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || l >= CFG_MAX_LCORES) {
+        fail(ld, "latency.recorder", "'%s': expected auto, mux or an lcore number", v);
+        return;
+    }
+    c->latency.recorder = (int)l;
+    check_lcore(ld, c, "latency.recorder", (unsigned)l);
 }
 
 static void conv_cores(loader_t *ld, const struct raw_cores *r, cfg_t *c)
@@ -1708,6 +1732,9 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
             fail(ld, "latency.series_points", "%u: expected an even number from %u to %u",
                  c->latency.series_points, CFG_LATENCY_POINTS_MIN, CFG_LATENCY_POINTS_MAX);
     }
+    c->latency.recorder = CFG_RECORDER_AUTO;
+    if (r->latency && r->latency->recorder)
+        load_recorder(ld, c, r->latency->recorder);
     const cfg_pos_ent_t *p = cfg_pos_find(&ld->pos, "eal.lcores");
     if (p)
         c->at_lcores = (cfg_at_t){p->line, p->col};

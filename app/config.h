@@ -200,6 +200,11 @@ typedef struct cfg_rereq {
 #define CFG_LATENCY_POINTS_MIN     4u
 #define CFG_LATENCY_POINTS_MAX     1048576u
 
+/** latency.recorder "auto": an lcore that runs no handler if there is one, else the mux's. */
+#define CFG_RECORDER_AUTO (-1)
+/** latency.recorder "mux": the mux records latency itself, on its own lcore. */
+#define CFG_RECORDER_MUX (-2)
+
 /** A loaded, defaulted and validated configuration. */
 typedef struct cfg {
     char *path; /**< file it came from */
@@ -262,6 +267,8 @@ typedef struct cfg {
     struct {
         unsigned interval_ms;   /**< base interval of the series */
         unsigned series_points; /**< budget of points per series (even) */
+        /** latency.recorder: CFG_RECORDER_AUTO, CFG_RECORDER_MUX or an lcore */
+        int recorder;
     } latency;
 } cfg_t;
 

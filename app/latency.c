@@ -31,6 +31,7 @@
 
 #include <jansson.h>
 
+#include "chan.h"
 #include "co.h"
 #include "html.h"
 
@@ -44,6 +45,8 @@
 /* How long lat_sync() waits for the mux to take a swap, and its poll period. */
 #define LAT_SYNC_WAIT_NS (100ull * 1000 * 1000)
 #define LAT_SYNC_POLL_NS (50ull * 1000)
+/* How often a quiet recorder coroutine wakes to take the reader's swaps. */
+#define LAT_RECORDER_IDLE_NS (1000ull * 1000)
 /* HdrHistogram's percentile output: 5 steps per half-distance to 100 %. */
 #define LAT_TICKS_PER_HALF 5u
 
@@ -73,6 +76,15 @@ struct lat {
     unsigned nfeeds;
     uint32_t req_seen; /* req at the last writer_sync() that visited every interval */
     lat_feed_t *feeds;
+    /* Forwarding (lat_conf_t.forward): the mux's lat_forward() sends each message's
+       stamps down fwd, and the recorder coroutine (lat_recorder_main) is the writer. */
+    chs_t *fwd;
+    co_ctx_t *fwd_ctx;     /* the mux's wait for room observes it */
+    uint64_t idle_tsc;     /* the recorder's idle period (writer_sync while quiet) */
+    int recorder_lcore;    /* for the report: lat_conf_t.recorder_lcore */
+    _Atomic bool rec_gone; /* the recorder will never run: lat_forward() drops */
+    /* mux side of fwd, relaxed stores (read by the report) */
+    uint64_t fwd_sent, fwd_waits, fwd_dropped;
     /* Reader -> writer: bumped after every batch of swap requests (own line). */
     _Alignas(64) _Atomic uint32_t req;
     /* Reader (control lcore). */
@@ -148,7 +160,36 @@ static inline void writer_sync(lat_t *l)
 /* Records lat_observe() converts in one go (the mux's bursts are at most 64). */
 #define LAT_BURST_MAX 64u
 
-static void observe_chunk(lat_t *l, lat_feed_t *f, md_rec_t *const *recs, unsigned n);
+/*
+ * What the recorder needs of a message record: its stamps and its feed. lat_observe()
+ * takes them from the records in place; lat_forward() copies them into fwd, because
+ * the records themselves go on to their outputs and back to their pool.
+ */
+typedef struct lat_stamp {
+    uint64_t rx, dequeue, decode, publish, intended;
+    uint32_t feed;
+    uint32_t pad;
+} lat_stamp_t;
+
+/* The message records of @p recs[0 .. n-1] as stamps into @p st; returns how many. */
+static inline unsigned stamps_of(md_rec_t *const *recs, unsigned n, lat_stamp_t *st)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const md_rec_t *r = recs[i];
+        if (r->kind != MD_KIND_MSG)
+            continue; /* events carry no packet stamps */
+        st[k++] = (lat_stamp_t){.rx = r->tsc_rx,
+                                .dequeue = r->tsc_dequeue,
+                                .decode = r->tsc_decode,
+                                .publish = r->tsc_publish,
+                                .intended = r->tsc_intended,
+                                .feed = r->feed};
+    }
+    return k;
+}
+
+static void observe_chunk(lat_t *l, lat_feed_t *f, const lat_stamp_t *st, unsigned n);
 
 void lat_observe(void *arg, md_rec_t *const *recs, unsigned n)
 {
@@ -163,8 +204,101 @@ void lat_observe(void *arg, md_rec_t *const *recs, unsigned n)
     if (__builtin_expect(fid >= l->nfeeds, 0))
         return;
     lat_feed_t *f = &l->feeds[fid];
-    for (unsigned done = 0; done < n; done += LAT_BURST_MAX)
-        observe_chunk(l, f, recs + done, n - done < LAT_BURST_MAX ? n - done : LAT_BURST_MAX);
+    lat_stamp_t st[LAT_BURST_MAX];
+    for (unsigned done = 0; done < n; done += LAT_BURST_MAX) {
+        unsigned k =
+            stamps_of(recs + done, n - done < LAT_BURST_MAX ? n - done : LAT_BURST_MAX, st);
+        observe_chunk(l, f, st, k);
+    }
+}
+
+/* The recorder's side of fwd: runs of one feed, each into its histograms. */
+static void observe_stamps(lat_t *l, const lat_stamp_t *st, unsigned n)
+{
+    for (unsigned i = 0, j; i < n; i = j) {
+        uint32_t fid = st[i].feed;
+        for (j = i + 1; j < n && st[j].feed == fid; j++)
+            ;
+        if (__builtin_expect(fid < l->nfeeds, 1))
+            observe_chunk(l, &l->feeds[fid], st + i, j - i);
+    }
+}
+
+/*
+ * Wait for room in fwd, a stamp at a time: the recorder is behind (or not started
+ * yet). Lossless on purpose, so that the histograms count every message: the mux
+ * parks, its inputs fill, and the pipeline's own backpressure takes over. Only a
+ * recorder that will never run, or a cancelled run, drops (fwd_dropped, reported).
+ */
+static void forward_wait(lat_t *l, const lat_stamp_t *st, unsigned n)
+{
+    __atomic_store_n(&l->fwd_waits, l->fwd_waits + 1, __ATOMIC_RELAXED);
+    unsigned i = 0;
+    while (i < n && !atomic_load_explicit(&l->rec_gone, memory_order_relaxed) &&
+           chs_send(l->fwd, &st[i], l->fwd_ctx) == 0)
+        i++;
+    __atomic_store_n(&l->fwd_sent, l->fwd_sent + i, __ATOMIC_RELAXED);
+    if (i < n)
+        __atomic_store_n(&l->fwd_dropped, l->fwd_dropped + (n - i), __ATOMIC_RELAXED);
+}
+
+void lat_forward(void *arg, md_rec_t *const *recs, unsigned n)
+{
+    lat_t *l = arg;
+    lat_stamp_t st[LAT_BURST_MAX];
+    for (unsigned done = 0; done < n; done += LAT_BURST_MAX) {
+        unsigned k =
+            stamps_of(recs + done, n - done < LAT_BURST_MAX ? n - done : LAT_BURST_MAX, st);
+        unsigned sent = chs_send_burst(l->fwd, st, k);
+        __atomic_store_n(&l->fwd_sent, l->fwd_sent + sent, __ATOMIC_RELAXED);
+        if (__builtin_expect(sent < k, 0))
+            forward_wait(l, st + sent, k - sent);
+    }
+}
+
+void lat_forward_close(lat_t *l)
+{
+    if (l != NULL && l->fwd != NULL)
+        chs_close(l->fwd);
+}
+
+void lat_recorder_gone(lat_t *l)
+{
+    if (l != NULL)
+        atomic_store_explicit(&l->rec_gone, true, memory_order_relaxed);
+}
+
+void lat_recorder_main(lat_t *l)
+{
+    lat_stamp_t st[LAT_BURST_MAX];
+    for (;;) {
+        writer_sync(l); /* a batch boundary: takes the reader's swaps */
+        unsigned n = chs_recv_burst(l->fwd, st, LAT_BURST_MAX);
+        if (n > 0) {
+            observe_stamps(l, st, n);
+            continue;
+        }
+        /* Quiet: park until stamps come, waking every idle period so that the
+           reader's swaps are still taken (lat_sync waits for them). */
+        ch_case_t c = {.op = CH_RECV, .spsc = l->fwd, .elem = &st[0]};
+        int k = ch_select(&c, 1, 0, co_tsc() + l->idle_tsc, CO_BACKGROUND);
+        if (k == 0 && c.result != 0)
+            return; /* closed by the mux and drained: every stamp is recorded */
+        if (k == 0)
+            observe_stamps(l, st, 1 + chs_recv_burst(l->fwd, &st[1], LAT_BURST_MAX - 1));
+    }
+}
+
+void lat_recorder_stats(const lat_t *l, lat_recorder_stats_t *out)
+{
+    *out = (lat_recorder_stats_t){
+        .lcore = l->recorder_lcore,
+        .forwarded = l->fwd != NULL,
+        .sent = __atomic_load_n(&l->fwd_sent, __ATOMIC_RELAXED),
+        .waits = __atomic_load_n(&l->fwd_waits, __ATOMIC_RELAXED),
+        .dropped = __atomic_load_n(&l->fwd_dropped, __ATOMIC_RELAXED),
+        .slots = l->fwd ? chs_cap(l->fwd) : 0,
+    };
 }
 
 /*
@@ -179,7 +313,7 @@ void lat_observe(void *arg, md_rec_t *const *recs, unsigned n)
  * bursts for rx_to_dequeue. The later stages end at tsc_publish, one per record, and
  * have no runs. The histograms hold exactly what one record per value would give.
  */
-static void observe_chunk(lat_t *l, lat_feed_t *f, md_rec_t *const *recs, unsigned n)
+static void observe_chunk(lat_t *l, lat_feed_t *f, const lat_stamp_t *st, unsigned n)
 {
     const uint64_t mult = l->mult;
     const bool intended = l->nst > LAT_INTENDED_TO_PUBLISH;
@@ -188,30 +322,28 @@ static void observe_chunk(lat_t *l, lat_feed_t *f, md_rec_t *const *recs, unsign
     unsigned msgs = 0, nint = 0, r0 = 0, r1 = 0;
     uint64_t rx0 = 0, dq0 = 0, dq1 = 0, dc1 = 0; /* the stamps of runs r0 - 1, r1 - 1 */
     for (unsigned i = 0; i < n; i++) {
-        const md_rec_t *r = recs[i];
-        if (r->kind != MD_KIND_MSG)
-            continue; /* events carry no packet stamps */
-        if (r0 > 0 && r->tsc_rx == rx0 && r->tsc_dequeue == dq0) {
+        const lat_stamp_t *r = &st[i];
+        if (r0 > 0 && r->rx == rx0 && r->dequeue == dq0) {
             w0[r0 - 1]++;
         } else {
-            rx0 = r->tsc_rx;
-            dq0 = r->tsc_dequeue;
+            rx0 = r->rx;
+            dq0 = r->dequeue;
             v[LAT_RX_TO_DEQUEUE][r0] = span_ns(mult, rx0, dq0);
             w0[r0++] = 1;
         }
-        if (r1 > 0 && r->tsc_dequeue == dq1 && r->tsc_decode == dc1) {
+        if (r1 > 0 && r->dequeue == dq1 && r->decode == dc1) {
             w1[r1 - 1]++;
         } else {
-            dq1 = r->tsc_dequeue;
-            dc1 = r->tsc_decode;
+            dq1 = r->dequeue;
+            dc1 = r->decode;
             v[LAT_DEQUEUE_TO_DECODE][r1] = span_ns(mult, dq1, dc1);
             w1[r1++] = 1;
         }
-        v[LAT_DECODE_TO_PUBLISH][msgs] = span_ns(mult, r->tsc_decode, r->tsc_publish);
-        v[LAT_RX_TO_PUBLISH][msgs] = span_ns(mult, r->tsc_rx, r->tsc_publish);
+        v[LAT_DECODE_TO_PUBLISH][msgs] = span_ns(mult, r->decode, r->publish);
+        v[LAT_RX_TO_PUBLISH][msgs] = span_ns(mult, r->rx, r->publish);
         msgs++;
-        if (intended && r->tsc_intended != 0)
-            v[LAT_INTENDED_TO_PUBLISH][nint++] = span_ns(mult, r->tsc_intended, r->tsc_publish);
+        if (intended && r->intended != 0)
+            v[LAT_INTENDED_TO_PUBLISH][nint++] = span_ns(mult, r->intended, r->publish);
     }
     stats_hist_record_runs2(l->cur[LAT_RX_TO_DEQUEUE], f->cur[LAT_RX_TO_DEQUEUE],
                             v[LAT_RX_TO_DEQUEUE], w0, r0);
@@ -323,6 +455,16 @@ lat_t *lat_new(const lat_conf_t *c)
     }
     if (series_alloc(l, c->series_points ? c->series_points : LAT_SERIES_POINTS_DEFAULT) < 0)
         goto nomem;
+    l->recorder_lcore = c->forward ? c->recorder_lcore : -1;
+    if (c->forward) {
+        l->fwd = chs_new(sizeof(lat_stamp_t),
+                         c->forward_slots ? c->forward_slots : LAT_FORWARD_SLOTS_DEFAULT,
+                         c->forward_node);
+        if (l->fwd == NULL)
+            goto nomem;
+        l->fwd_ctx = c->ctx;
+        l->idle_tsc = co_ns_to_tsc(LAT_RECORDER_IDLE_NS);
+    }
     l->svc_sum = calloc((size_t)(l->nfeeds ? l->nfeeds : 1) * LAT_NSTAGES, sizeof(*l->svc_sum));
     if (l->svc_sum == NULL)
         goto nomem;
@@ -349,6 +491,7 @@ void lat_free(lat_t *l)
             stats_hist_free(l->feeds[i].tot[s]);
         }
     }
+    chs_free(l->fwd);
     free(l->series_mem);
     free(l->svc_sum);
     free(l->feeds);
@@ -739,6 +882,13 @@ void *lat_json(const lat_t *l)
                           (int)l->feed_sigfigs, "final", l->final, "stages", stages, "overall",
                           overall, "feeds", feeds);
     json_object_set_new(o, "series", series_json(l));
+    lat_recorder_stats_t rs;
+    lat_recorder_stats(l, &rs);
+    json_object_set_new(o, "recorder",
+                        json_pack("{s:i, s:b, s:I, s:I, s:I, s:I}", "lcore", rs.lcore, "forwarded",
+                                  rs.forwarded, "sent", (json_int_t)rs.sent, "waits",
+                                  (json_int_t)rs.waits, "dropped", (json_int_t)rs.dropped, "slots",
+                                  (json_int_t)rs.slots));
     return o;
 }
 
@@ -756,6 +906,22 @@ static void print_row(FILE *f, const stats_hist_t *h, const char *name)
     fputc('\n', f);
 }
 
+/* Where the histograms were recorded, and whether the hand-over lost anything. */
+static void print_recorder(FILE *f, const lat_t *l)
+{
+    lat_recorder_stats_t rs;
+    lat_recorder_stats(l, &rs);
+    if (!rs.forwarded) {
+        fprintf(f, "  (recorded by the mux, on its lcore)\n");
+        return;
+    }
+    fprintf(f, "  (recorded on lcore %d: the mux waited for room %" PRIu64 " times", rs.lcore,
+            rs.waits);
+    if (rs.dropped > 0)
+        fprintf(f, "; %" PRIu64 " messages NOT recorded: the recorder did not run", rs.dropped);
+    fprintf(f, ")\n");
+}
+
 int lat_print(FILE *f, const lat_t *l, bool feeds)
 {
     char hdr[256];
@@ -769,6 +935,7 @@ int lat_print(FILE *f, const lat_t *l, bool feeds)
         print_row(f, l->tot[s], stage_names[s]);
     if (l->nst <= LAT_INTENDED_TO_PUBLISH)
         fprintf(f, "  (intended_to_publish: paced replay only)\n");
+    print_recorder(f, l);
     for (unsigned i = 0; feeds && i < l->nfeeds; i++) {
         fprintf(f, "feed %s:\n", l->names[i]);
         for (unsigned s = 0; s < l->nst; s++)

@@ -8,9 +8,11 @@
  * per-feed message rates), merges everything on read, and writes the latency JSON
  * (the `latency` key of the stats JSON, and DIR/latency.json) and the text tables.
  *
- * Threads: lat_observe() is the only writer (the mux's lcore); every other function
- * runs on the control lcore. No atomics on the writer beyond stats_interval_writer()'s
- * plain load and the relaxed stores of the message counters.
+ * Threads: the writer is lat_observe(), on the mux's lcore, or, with
+ * lat_conf_t.forward, lat_recorder_main() on another lcore, fed by the mux's
+ * lat_forward() through an SPSC channel of stamps; every other function runs on the
+ * control lcore. No atomics on the writer beyond stats_interval_writer()'s plain
+ * load and the relaxed stores of the message counters.
  */
 #ifndef MDMUX_APP_LATENCY_H
 #define MDMUX_APP_LATENCY_H
@@ -49,7 +51,28 @@ typedef struct lat_conf {
     bool intended;            /**< record intended_to_publish (paced replay) */
     unsigned interval_ms;     /**< series interval; 0: LAT_INTERVAL_MS_DEFAULT */
     unsigned series_points;   /**< series budget (even); 0: LAT_SERIES_POINTS_DEFAULT */
+    /** Record on another lcore: the mux's observer is lat_forward(), which sends each
+        message's stamps to the recorder coroutine (lat_recorder_main()) there. */
+    bool forward;
+    int forward_node;       /**< NUMA node of the stamps' channel (the recorder's) */
+    unsigned forward_slots; /**< its stamps; 0: LAT_FORWARD_SLOTS_DEFAULT */
+    int recorder_lcore;     /**< the recorder's lcore, for the report */
+    struct co_ctx *ctx;     /**< the mux's wait for room observes it (NULL: none) */
 } lat_conf_t;
+
+/** Stamps the mux -> recorder channel holds by default (48 bytes each). */
+#define LAT_FORWARD_SLOTS_DEFAULT 16384u
+
+/** Where the latency was recorded, and how the mux's hand-over went (lat_recorder_stats). */
+typedef struct lat_recorder_stats {
+    int lcore;        /**< the recorder's lcore; -1: the mux recorded inline */
+    bool forwarded;   /**< lat_conf_t.forward */
+    uint64_t sent;    /**< messages whose stamps went to the recorder */
+    uint64_t waits;   /**< times the mux waited for room (the recorder was behind) */
+    uint64_t dropped; /**< stamps never recorded: the recorder's lcore did not start, or
+                            the run was cancelled while the mux waited */
+    uint64_t slots;   /**< the channel's capacity */
+} lat_recorder_stats_t;
 
 /**
  * Create the recorder: calibrate the clock (stats_clock_set_hz(co_tsc_hz())), measure
@@ -68,6 +91,33 @@ void lat_free(lat_t *l);
  * records; @p n == 0 is the idle call (completes pending interval swaps).
  */
 void lat_observe(void *arg, md_rec_t *const *recs, unsigned n);
+
+/**
+ * The mux's observer with lat_conf_t.forward (mux_observe_fn, arg: the lat_t): copy
+ * the stamps of the burst's message records (48 bytes each) into the recorder's
+ * channel; while it is full, park (counted as waits): lossless, so the histograms
+ * count every message. Idle calls (@p n == 0) do nothing.
+ */
+void lat_forward(void *arg, md_rec_t *const *recs, unsigned n);
+
+/** Mux side, once it has ended (or its lcore failed): the recorder drains and ends. */
+void lat_forward_close(lat_t *l);
+
+/**
+ * The recorder's lcore did not start: lat_forward() drops (counted) instead of
+ * waiting for it. Call before any traffic (the start gate).
+ */
+void lat_recorder_gone(lat_t *l);
+
+/**
+ * The recorder coroutine's body (lat_conf_t.forward), on its own lcore: the only
+ * writer of the histograms then. Records what lat_forward() sends, and returns once
+ * lat_forward_close() has been called and everything is recorded.
+ */
+void lat_recorder_main(lat_t *l);
+
+/** Any thread: where latency is recorded, and the hand-over's counters. */
+void lat_recorder_stats(const lat_t *l, lat_recorder_stats_t *out);
 
 /**
  * Control lcore, every few ms: at each interval boundary, swap the overall stage

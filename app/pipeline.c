@@ -56,6 +56,7 @@ int pipe_init(pipe_t *p, const cfg_t *cfg, const app_opts_t *o)
     p->o = o;
     p->tx_port = -1;
     p->retx.port = -1;
+    p->rec_lcore = -1;
     p->feeds = calloc(cfg->nfeeds, sizeof(*p->feeds));
     return p->feeds ? 0 : -1;
 }
@@ -163,7 +164,16 @@ static void mux_runner(void *arg)
 {
     pipe_t *p = arg;
     mux_main(p->mux);
+    lat_forward_close(p->latency); /* after its last lat_forward() */
     atomic_store_explicit(&p->mux_done, true, memory_order_release);
+}
+
+/* The latency recorder off the mux's lcore (latency.h, lat_conf_t.forward). */
+static void recorder_runner(void *arg)
+{
+    pipe_t *p = arg;
+    lat_recorder_main(p->latency);
+    atomic_store_explicit(&p->rec_done, true, memory_order_release);
 }
 
 static void writer_runner(void *arg)
@@ -190,6 +200,12 @@ bool pipe_spawn(pipe_t *p, unsigned lcore, bool is_control)
             ok &= spawn(feed_runner, &p->feeds[i], p->cfg->feeds[i].name, "feed-runner", 0);
     if (lcore == p->mux_lcore)
         ok &= spawn(mux_runner, p, "mux", "mux", 0);
+    if (p->rec_lcore >= 0 && lcore == (unsigned)p->rec_lcore &&
+        !spawn(recorder_runner, p, "latency-recorder", "recorder", 0)) {
+        lat_recorder_gone(p->latency);
+        atomic_store(&p->rec_done, true);
+        ok = false;
+    }
     ok &= retx_spawn(p, lcore);
     if (!is_control || !ok)
         return ok;
@@ -209,6 +225,8 @@ bool pipe_done(pipe_t *p)
         return false;
     if (p->retx.on && !atomic_load_explicit(&p->retx.done, memory_order_acquire))
         return false;
+    if (p->rec_lcore >= 0 && !atomic_load_explicit(&p->rec_done, memory_order_acquire))
+        return false;
     return true;
 }
 
@@ -224,7 +242,12 @@ void pipe_fail_lcore(pipe_t *p, unsigned lcore)
     }
     if (p->retx.on && lcore == p->retx.lcore)
         atomic_store(&p->retx.done, true);
+    if (p->rec_lcore >= 0 && lcore == (unsigned)p->rec_lcore) {
+        lat_recorder_gone(p->latency); /* the mux must not wait for it */
+        atomic_store(&p->rec_done, true);
+    }
     if (lcore == p->mux_lcore) {
+        lat_forward_close(p->latency); /* so a recorder elsewhere ends */
         /* the writers wait for the mux to close their rings */
         if (p->dump)
             mux_writer_close(p->dump);
@@ -445,7 +468,7 @@ static int build_mux(pipe_t *p)
                      .pcap = p->pcap,
                      .dump = p->dump,
                      .ctx = p->ctx,
-                     .observe = lat_observe,
+                     .observe = p->rec_lcore >= 0 ? lat_forward : lat_observe,
                      .observe_arg = p->latency};
     if (p->tx)
         mc.tx = mux_tx_sink(p->tx);
@@ -480,7 +503,12 @@ int pipe_build(pipe_t *p)
                      .names = p->names,
                      .intended = p->o->cmd == APP_REPLAY && c->replay.pace != CFG_PACE_MAX,
                      .interval_ms = c->latency.interval_ms,
-                     .series_points = c->latency.series_points};
+                     .series_points = c->latency.series_points,
+                     .forward = p->rec_lcore >= 0,
+                     .forward_node =
+                         p->rec_lcore >= 0 ? (int)socket_of((unsigned)p->rec_lcore) : -1,
+                     .recorder_lcore = p->rec_lcore,
+                     .ctx = p->ctx};
     if ((p->latency = lat_new(&lc)) == NULL)
         return -1;
     return build_outputs(p) == 0 && build_mux(p) == 0 ? 0 : -1;

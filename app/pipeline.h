@@ -85,6 +85,10 @@ typedef struct pipe {
     struct rte_mempool *tx_pool;
     mux_tx_t *tx;
     lat_t *latency; /**< per-stage latency recorder (the mux's observer) */
+    /** lcore of the latency recorder coroutine (run.c places it before pipe_build);
+        -1: none, the mux records inline */
+    int rec_lcore;
+    atomic_bool rec_done; /**< the recorder coroutine has ended (or never will run) */
     atomic_uint feeds_done;
     atomic_bool mux_done;
     bool dump_started, pcap_started; /**< their coroutines run */

@@ -88,7 +88,7 @@ typedef struct rep_rx_lcore {
 /** One lcore's scheduler usage (co_sched_usage()) and what it ran. */
 typedef struct rep_lcore {
     unsigned lcore;
-    char roles[48];         /**< "rx", "handlers", "mux", "control", comma-separated */
+    char roles[64]; /**< "rx", "handlers", "mux", "latency recorder", "control", comma-separated */
     co_sched_usage_t usage; /**< at the end of its scheduler's run */
 } rep_lcore_t;
 

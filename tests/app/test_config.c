@@ -318,7 +318,26 @@ static void test_port_and_rx_errors(void **state)
     assert_non_null(lc);
     assert_int_equal(lc->latency.interval_ms, 250);
     assert_int_equal(lc->latency.series_points, 64);
+    assert_int_equal(lc->latency.recorder, CFG_RECORDER_AUTO);
     cfg_free(lc);
+    rejects("version: 1\nlatency: {recorder: spare}\n" FEED0,
+            "latency.recorder: 'spare': expected auto, mux or an lcore number");
+    rejects("version: 1\nlatency: {recorder: -1}\n" FEED0, "latency.recorder: '-1'");
+    rejects("version: 1\nlatency: {recorder: 1x}\n" FEED0, "latency.recorder: '1x'");
+    rejects("version: 1\nlatency: {recorder: 5}\n" FEED0,
+            "latency.recorder: lcore 5 is not in the default eal.lcores \"0-1\"");
+    static const struct {
+        const char *text;
+        int want;
+    } rec[] = {{"auto", CFG_RECORDER_AUTO}, {"mux", CFG_RECORDER_MUX}, {"1", 1}, {"0", 0}};
+    for (unsigned i = 0; i < sizeof(rec) / sizeof(rec[0]); i++) {
+        char y[512];
+        snprintf(y, sizeof(y), "version: 1\nlatency: {recorder: %s}\n" FEED0, rec[i].text);
+        lc = parse(y);
+        assert_non_null(lc);
+        assert_int_equal(lc->latency.recorder, rec[i].want);
+        cfg_free(lc);
+    }
     rejects("version: 1\nreplay: {speed: 2, rate: 100}\n" FEED0,
             "replay.rate: set either speed (a multiplier) or rate, not both");
 }

@@ -8,12 +8,20 @@
  * Records come as the mux hands them over: bursts of one feed, packets of several
  * messages sharing tsc_rx / tsc_dequeue / tsc_decode, events in between, stamps out
  * of order, spans above the histograms' range, interval swaps in between.
+ *
+ * The same again with the recorder off the mux's lcore (lat_conf_t.forward): the
+ * "mux" (this thread) hands the stamps to lat_forward(), a recorder coroutine on a
+ * thread of its own records them while this thread reads, and a 2-slot channel makes
+ * the mux wait for the recorder nearly every burst: lossless, so the histograms are
+ * still exact. A recorder that never runs (its lcore failed) costs drops, counted,
+ * and no hang.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,14 +69,41 @@ static uint64_t span(uint64_t mult, uint64_t from, uint64_t to)
     return (uint64_t)(((unsigned __int128)d * mult) >> 32);
 }
 
-static void test_observe_exact(void **state)
+static const char *const names[NFEEDS] = {"f0", "f1"};
+
+/* The recorder's lcore: a scheduler of its own running lat_recorder_main(). */
+static void recorder_co(void *arg)
 {
-    (void)state;
+    lat_recorder_main(arg);
+}
+
+static void *recorder_thread(void *arg)
+{
+    co_sched_t *s = co_sched_new(&(co_sched_opts_t){.name = "recorder"});
+    assert_non_null(s);
+    assert_non_null(co_spawn(recorder_co, arg, &(co_opts_t){.name = "latency-recorder"}));
+    assert_int_equal(co_sched_run(s), 0);
+    assert_int_equal(co_sched_free(s, stderr), 0);
+    return NULL;
+}
+
+/* Observe ROUNDS random bursts inline (@p slots 0) or through a recorder thread and a
+   channel of @p slots stamps, and check every histogram against the definition. */
+static void observe_exact(unsigned slots)
+{
     rng_state = tu_seed_from_env("MDMUX_LAT_SEED", 5);
-    static const char *const names[NFEEDS] = {"f0", "f1"};
-    lat_t *l = lat_new(
-        &(lat_conf_t){.nfeeds = NFEEDS, .names = names, .intended = true, .interval_ms = 1});
+    lat_t *l = lat_new(&(lat_conf_t){.nfeeds = NFEEDS,
+                                     .names = names,
+                                     .intended = true,
+                                     .interval_ms = 1,
+                                     .forward = slots > 0,
+                                     .forward_node = -1,
+                                     .forward_slots = slots,
+                                     .recorder_lcore = 1});
     assert_non_null(l);
+    pthread_t rec;
+    if (slots > 0)
+        assert_int_equal(pthread_create(&rec, NULL, recorder_thread, l), 0);
     assert_int_equal(lat_nstages(l), LAT_NSTAGES);
     const uint64_t hz = co_tsc_hz();
     const uint64_t mult = (uint64_t)(((unsigned __int128)1000000000u << 32) / hz);
@@ -133,9 +168,9 @@ static void test_observe_exact(void **state)
             }
             msgs++;
         }
-        lat_observe(l, ptr, n);
+        (slots ? lat_forward : lat_observe)(l, ptr, n);
         if (round % 50 == 0)
-            lat_observe(l, NULL, 0); /* the mux's idle call in between */
+            (slots ? lat_forward : lat_observe)(l, NULL, 0); /* the mux's idle call */
         /* The reader's swaps, taken by the writer's next call: the overall intervals
            (lat_tick, a 1 ms interval) and once the feeds' (lat_sync while the writer
            runs: it waits for a writer that only runs after it, then leaves the swaps
@@ -151,6 +186,24 @@ static void test_observe_exact(void **state)
         }
         if (round == ROUNDS / 2)
             lat_sync(l, false);
+    }
+    lat_recorder_stats_t rs;
+    if (slots > 0) {
+        lat_forward_close(l); /* the mux has ended: the recorder drains and returns */
+        assert_int_equal(pthread_join(rec, NULL), 0);
+        lat_recorder_stats(l, &rs);
+        assert_true(rs.forwarded);
+        assert_int_equal(rs.lcore, 1);
+        assert_int_equal(rs.sent, msgs);
+        assert_int_equal(rs.dropped, 0);
+        assert_int_equal(rs.slots, slots);
+        if (slots <= 2)
+            assert_true(rs.waits > 0); /* bursts of up to 100 into 2 slots */
+    } else {
+        lat_recorder_stats(l, &rs);
+        assert_false(rs.forwarded);
+        assert_int_equal(rs.lcore, -1);
+        assert_int_equal(rs.sent, 0);
     }
     lat_sync(l, true);
     assert_int_equal(lat_count(l), msgs);
@@ -187,10 +240,56 @@ static void test_observe_exact(void **state)
     lat_free(l);
 }
 
+static void test_observe_exact(void **state)
+{
+    (void)state;
+    observe_exact(0);
+}
+
+static void test_forward_exact(void **state)
+{
+    (void)state;
+    observe_exact(4096);
+}
+
+static void test_forward_waits_for_the_recorder(void **state)
+{
+    (void)state;
+    observe_exact(2);
+}
+
+/* The recorder's lcore never started: the mux must not wait for it, and every stamp
+   it could not hand over is counted. */
+static void test_forward_without_a_recorder(void **state)
+{
+    (void)state;
+    lat_t *l = lat_new(&(lat_conf_t){
+        .nfeeds = NFEEDS, .names = names, .forward = true, .forward_node = -1, .forward_slots = 4});
+    assert_non_null(l);
+    lat_recorder_gone(l);
+    static md_rec_t recs[10];
+    md_rec_t *ptr[10];
+    for (unsigned i = 0; i < 10; i++) {
+        recs[i] = (md_rec_t){.kind = i == 3 ? MD_KIND_EVENT : MD_KIND_MSG, .feed = 1};
+        ptr[i] = &recs[i];
+    }
+    lat_forward(l, ptr, 10);
+    lat_recorder_stats_t rs;
+    lat_recorder_stats(l, &rs);
+    assert_int_equal(rs.sent, 4);    /* the channel's room */
+    assert_int_equal(rs.dropped, 5); /* 9 messages (one record is an event) */
+    assert_int_equal(rs.waits, 1);
+    lat_forward_close(l);
+    lat_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_observe_exact),
+        cmocka_unit_test(test_forward_exact),
+        cmocka_unit_test(test_forward_waits_for_the_recorder),
+        cmocka_unit_test(test_forward_without_a_recorder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,6 +142,17 @@ static void check_latency(json_t *lat, uint64_t messages, const char *const *fee
     if (intended)
         assert_string_equal(json_string_value(json_array_get(stages, 4)), INTENDED);
 
+    json_t *rec = get(lat, "recorder");
+    assert_int_equal(u(rec, "dropped"), 0);
+    if (json_is_true(get(rec, "forwarded"))) {
+        assert_true(json_integer_value(get(rec, "lcore")) >= 0);
+        assert_int_equal(u(rec, "sent"), messages); /* every message's stamps handed over */
+        assert_true(u(rec, "slots") > 0);
+    } else {
+        assert_int_equal(json_integer_value(get(rec, "lcore")), -1);
+        assert_int_equal(u(rec, "sent"), 0);
+    }
+
     json_t *overall = get(lat, "overall");
     for (unsigned s = 0; s < nst; s++)
         check_stage(get(overall, json_string_value(json_array_get(stages, s))), messages, true);
@@ -218,6 +229,11 @@ static void test_report_dir(void **state)
     uint64_t msgs = published_messages(st);
     assert_true(msgs > 0);
     check_latency(json_object_get(st, "latency"), msgs, feeds3, 3, true, 100);
+    /* the default layout (handlers, mux and control on lcore 0, RX on 1): recorded
+       off the mux's lcore, on the RX lcore */
+    assert_int_equal(at_jint(st, "latency.recorder.lcore"), 1);
+    assert_true(json_is_true(
+        json_object_get(json_object_get(json_object_get(st, "latency"), "recorder"), "forwarded")));
 
     snprintf(path, sizeof(path), "%s/latency.json", rep);
     json_t *lj = at_json(path);
@@ -248,10 +264,60 @@ static void test_speed_max(void **state)
     at_result_t r;
     at_mdmux_ok(args, &r);
     at_contains(r.out, "intended_to_publish: paced replay only");
+    at_contains(r.out, "(recorded by the mux, on its lcore)"); /* auto, top speed */
     at_result_free(&r);
     json_t *st = at_json(stats);
     check_latency(json_object_get(st, "latency"), published_messages(st), feeds3, 3, false, 100);
     json_decref(st);
+}
+
+/* A replay of a 3-feed capture with latency.recorder: @p value at --speed @p speed:
+   recorded on @p want_lcore (-1: by the mux, inline), exactly (check_latency). */
+static void replay_with_recorder(const char *dir, const char *value, const char *speed,
+                                 int want_lcore)
+{
+    const char *gen[] = {"--feeds", "3", "--duration-ms", "100", "--rate", "2000", NULL};
+    at_gen(dir, "x", gen);
+    char pcap[512], stats[512], cfg[512], yaml[512];
+    snprintf(pcap, sizeof(pcap), "%s/x.pcap", dir);
+    snprintf(stats, sizeof(stats), "%s/x.stats.json", dir);
+    snprintf(yaml, sizeof(yaml), "%s/x.yaml", dir);
+    snprintf(cfg, sizeof(cfg), "%s/x-rec.yaml", dir);
+    char *text = at_slurp(yaml);
+    assert_non_null(text);
+    size_t len = strlen(text) + 64;
+    char *both = malloc(len);
+    assert_non_null(both);
+    snprintf(both, len, "%slatency:\n  recorder: %s\n", text, value);
+    at_write(cfg, both);
+    free(both);
+    free(text);
+    const char *args[] = {"replay",       pcap,  "--config",      cfg, "--speed", speed,
+                          "--stats-json", stats, "--no-progress", NULL};
+    at_result_t r;
+    at_mdmux_ok(args, &r);
+    char line[64];
+    if (want_lcore < 0)
+        snprintf(line, sizeof(line), "(recorded by the mux, on its lcore)");
+    else
+        snprintf(line, sizeof(line), "(recorded on lcore %d: the mux waited", want_lcore);
+    at_contains(r.out, line);
+    at_result_free(&r);
+    json_t *st = at_json(stats);
+    assert_int_equal(at_jint(st, "latency.recorder.lcore"), want_lcore);
+    check_latency(json_object_get(st, "latency"), published_messages(st), feeds3, 3,
+                  strcmp(speed, "max") != 0, 100);
+    json_decref(st);
+}
+
+/* latency.recorder: mux keeps it inline at a paced speed too; a named lcore takes it
+   even at top speed, where "auto" leaves it on the mux (the RX lcore is the bound). */
+static void test_recorder_placement(void **state)
+{
+    const char *dir = *state;
+    replay_with_recorder(dir, "mux", "4", -1);
+    replay_with_recorder(dir, "1", "max", 1);
+    replay_with_recorder(dir, "auto", "4", 1);
 }
 
 /*
@@ -418,6 +484,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_report_dir, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_recorder_placement, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_speed_max, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_sigusr1, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_bounded_series, at_dir_setup, at_dir_teardown),
