@@ -513,6 +513,38 @@ static void test_stall(void **state)
     free(err);
 }
 
+/*
+ * (b') the same stall under --lossless: RX holds what the stalled feed's full channels
+ * do not take and takes nothing new until they do, so the whole replay waits for the
+ * handler instead of dropping. Nothing is lost anywhere, the stalled feed included,
+ * and the other feeds see no event either: their lines fall silent for the stall,
+ * shorter than the line timeout.
+ */
+static void test_stall_lossless(void **state)
+{
+    (void)state;
+    at_need_gen();
+    char cfg[600], spec[128];
+    write_config("stall-lossless", 10, NULL, cfg, sizeof(cfg));
+    snprintf(spec, sizeof(spec), "feed=feed10,kind=stall,after=50,ms=%u", SANITIZED ? 3000 : 1500);
+    const char *const extra[] = {"--fault", spec, "--lossless", NULL};
+    json_t *st;
+    char *err;
+    faulted_t f = replay_check("stall-lossless", cfg, extra, 10, true, &st, &err);
+    expect_fired(err, "feed10", "stall", 1);
+    json_t *fs = feed_stats(st, 10);
+    assert_int_equal(line_int(fs, "A", "channel_full"), 0);
+    assert_int_equal(line_int(fs, "B", "channel_full"), 0);
+    assert_int_equal(at_jint(fs, "restarts"), 0);
+    assert_int_equal(f.ngaps, 0);
+    assert_int_equal(f.tail, 0);
+    assert_int_equal(f.published, T.f[10].messages); /* every message, once, in order */
+    assert_int_equal(at_jint(st, "accounting.dropped"), 0);
+    assert_true(json_is_true(json_object_get(json_object_get(st, "accounting"), "holds")));
+    json_decref(st);
+    free(err);
+}
+
 /* (c) a slow handler: its own lines may drop (counted), the others lose nothing */
 static void test_slow(void **state)
 {
@@ -741,13 +773,10 @@ static void test_cli_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_cli_errors),
-        cmocka_unit_test(test_panic_once),
-        cmocka_unit_test(test_panic_three_cli),
-        cmocka_unit_test(test_panic_past_budget),
-        cmocka_unit_test(test_stall),
-        cmocka_unit_test(test_slow),
+        cmocka_unit_test(test_config_errors),     cmocka_unit_test(test_cli_errors),
+        cmocka_unit_test(test_panic_once),        cmocka_unit_test(test_panic_three_cli),
+        cmocka_unit_test(test_panic_past_budget), cmocka_unit_test(test_stall),
+        cmocka_unit_test(test_stall_lossless),    cmocka_unit_test(test_slow),
         cmocka_unit_test(test_slow_subscriber),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
