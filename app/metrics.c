@@ -282,6 +282,25 @@ static void sched_seconds(FILE *o, const char *name, const char *help, const co_
     }
 }
 
+/* The latency recorder's hand-over from the mux (docs/latency.md, "Where the recorder
+   runs"): relaxed counters, readable from any thread. */
+static void recorder(FILE *o, const metrics_view_t *v)
+{
+    if (v->pipe->latency == NULL)
+        return;
+    lat_recorder_stats_t rs;
+    lat_recorder_stats(v->pipe->latency, &rs);
+    family(o, "mdmux_latency_recorder_lcore", "gauge",
+           "The lcore the latency histograms are updated on; -1: by the mux, inline.");
+    fprintf(o, "mdmux_latency_recorder_lcore %d\n", rs.lcore);
+    family(o, "mdmux_latency_recorder_waits_total", "counter",
+           "Times the mux waited for room in the latency recorder's channel.");
+    fprintf(o, "mdmux_latency_recorder_waits_total %" PRIu64 "\n", rs.waits);
+    family(o, "mdmux_latency_recorder_dropped_total", "counter",
+           "Messages whose latency was never recorded (the recorder's lcore did not start).");
+    fprintf(o, "mdmux_latency_recorder_dropped_total %" PRIu64 "\n", rs.dropped);
+}
+
 static void runtime(FILE *o, const metrics_view_t *v)
 {
     co_kind_stats_t k[64];
@@ -324,6 +343,7 @@ static void runtime(FILE *o, const metrics_view_t *v)
     fprintf(o, "mdmux_mux_published_total %" PRIu64 "\n", ms.published);
     family(o, "mdmux_mux_inputs_open", "gauge", "Mux inputs not yet closed and drained.");
     fprintf(o, "mdmux_mux_inputs_open %u\n", ms.inputs_open);
+    recorder(o, v);
 }
 
 /* A duration in ns as Prometheus seconds (shortest exact-enough form). */

@@ -231,6 +231,11 @@ static void check_scrape(const char *dir, const char *text)
     assert_true(sample(text, "mdmux_coroutines{kind=\"feed\"}") == 2);
     assert_true(sample(text, "mdmux_coroutines{kind=\"mux\"}") == 1);
     assert_true(sample(text, "mdmux_workers{role=\"rx\"}") == 1);
+    /* a paced replay on two lcores: latency recorded beside RX, nothing lost */
+    assert_true(sample(text, "mdmux_latency_recorder_lcore") == 1);
+    assert_true(sample(text, "mdmux_coroutines{kind=\"recorder\"}") == 1);
+    assert_true(sample(text, "mdmux_latency_recorder_dropped_total") == 0);
+    sample(text, "mdmux_latency_recorder_waits_total");
     /* the schedulers' usage: the handler lcore's busy time within its run time */
     double busy = sample(text, "mdmux_sched_busy_seconds_total{sched=\"lcore0\"}");
     double run = sample(text, "mdmux_sched_seconds_total{sched=\"lcore0\"}");
