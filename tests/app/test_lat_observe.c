@@ -87,9 +87,9 @@ static void *recorder_thread(void *arg)
     return NULL;
 }
 
-/* Observe ROUNDS random bursts inline (@p slots 0) or through a recorder thread and a
-   channel of @p slots stamps, and check every histogram against the definition. */
-static void observe_exact(unsigned slots)
+/* Observe @p rounds random bursts inline (@p slots 0) or through a recorder thread and
+   a channel of @p slots stamps, and check every histogram against the definition. */
+static void observe_exact(unsigned slots, int rounds)
 {
     rng_state = tu_seed_from_env("MDMUX_LAT_SEED", 5);
     lat_t *l = lat_new(&(lat_conf_t){.nfeeds = NFEEDS,
@@ -121,7 +121,7 @@ static void observe_exact(unsigned slots)
     md_rec_t *ptr[BURST];
     uint64_t t = 1000000, rx = 0, deq = 0, dec = 0, intended = 0, msgs = 0;
     unsigned left = 0; /* messages left in the current packet */
-    for (int round = 0; round < ROUNDS; round++) {
+    for (int round = 0; round < rounds; round++) {
         unsigned f = (unsigned)(rng_next() % NFEEDS), n = 1 + (unsigned)(rng_next() % BURST);
         for (unsigned i = 0; i < n; i++) {
             md_rec_t *r = &recs[i];
@@ -184,7 +184,7 @@ static void observe_exact(unsigned slots)
         } else if (round % 40 == 21) {
             lat_tick(l); /* takes what the writer left */
         }
-        if (round == ROUNDS / 2)
+        if (round == rounds / 2)
             lat_sync(l, false);
     }
     lat_recorder_stats_t rs;
@@ -243,19 +243,19 @@ static void observe_exact(unsigned slots)
 static void test_observe_exact(void **state)
 {
     (void)state;
-    observe_exact(0);
+    observe_exact(0, ROUNDS);
 }
 
 static void test_forward_exact(void **state)
 {
     (void)state;
-    observe_exact(4096);
+    observe_exact(4096, ROUNDS);
 }
 
 static void test_forward_waits_for_the_recorder(void **state)
 {
     (void)state;
-    observe_exact(2);
+    observe_exact(2, ROUNDS / 4); /* a wait per stamp or two: slow under TSan */
 }
 
 /* The recorder's lcore never started: the mux must not wait for it, and every stamp
