@@ -200,6 +200,16 @@ static void check_latency(json_t *lat, uint64_t messages, const char *const *fee
 
 static const char *const feeds3[] = {"feed00", "feed01", "feed02"};
 
+/* The sum of integer @p key over the stats JSON's feeds. */
+static uint64_t feeds_sum(json_t *st, const char *key)
+{
+    json_t *fs = json_object_get(st, "feeds");
+    uint64_t n = 0;
+    for (size_t i = 0; i < json_array_size(fs); i++)
+        n += (uint64_t)json_integer_value(json_object_get(json_array_get(fs, i), key));
+    return n;
+}
+
 /* Messages the mux published: records minus events (stats JSON). */
 static uint64_t published_messages(json_t *st)
 {
@@ -413,10 +423,31 @@ static void test_bounded_series(void **state)
     at_result_free(&r);
 
     json_t *a = at_json(st4), *b = at_json(stfull);
-    uint64_t msgs = published_messages(a);
-    assert_int_equal(msgs, published_messages(b));
+    uint64_t msgs = published_messages(a), msgs_b = published_messages(b);
+    /* Both runs account for the same messages: published, or given up in a gap. Which
+       way a message went depends on timing at --speed 1 (a line held up past the gap
+       wait on a loaded machine); CI once saw 9815 against 11449 published, with nothing
+       else recorded, so a difference is shown in full. */
+    uint64_t lost_a = feeds_sum(a, "final_lost"), lost_b = feeds_sum(b, "final_lost");
+    if (msgs != msgs_b)
+        print_message("bounded series: the two replays published %llu and %llu messages, gave "
+                      "up %llu and %llu in %llu and %llu gaps, dropped %lld and %lld at RX, "
+                      "late %lld and %lld, unfinished %lld and %lld, in %.3f and %.3f s\n",
+                      (unsigned long long)msgs, (unsigned long long)msgs_b,
+                      (unsigned long long)lost_a, (unsigned long long)lost_b,
+                      (unsigned long long)feeds_sum(a, "gaps"),
+                      (unsigned long long)feeds_sum(b, "gaps"),
+                      (long long)at_jint(a, "accounting.terms.channel_full"),
+                      (long long)at_jint(b, "accounting.terms.channel_full"),
+                      (long long)at_jint(a, "accounting.terms.late"),
+                      (long long)at_jint(b, "accounting.terms.late"),
+                      (long long)at_jint(a, "accounting.unfinished"),
+                      (long long)at_jint(b, "accounting.unfinished"),
+                      json_number_value(json_object_get(a, "elapsed_s")),
+                      json_number_value(json_object_get(b, "elapsed_s")));
+    assert_int_equal(msgs + lost_a, msgs_b + lost_b);
     check_latency(json_object_get(a, "latency"), msgs, feeds3, 3, true, 20);
-    check_latency(json_object_get(b, "latency"), msgs, feeds3, 3, true, 20);
+    check_latency(json_object_get(b, "latency"), msgs_b, feeds3, 3, true, 20);
 
     json_t *sa = json_object_get(json_object_get(a, "latency"), "series");
     json_t *sb = json_object_get(json_object_get(b, "latency"), "series");
