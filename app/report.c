@@ -51,6 +51,7 @@ void rep_add_rx(io_rx_stats_t *total, const io_rx_stats_t *s)
     total->accepted += s->accepted;
     total->other += s->other;
     total->unknown += s->unknown;
+    total->held += s->held;
     total->malformed_total += s->malformed_total;
     for (unsigned i = 0; i < IO_BAD_COUNT; i++)
         total->malformed[i] += s->malformed[i];
@@ -71,6 +72,9 @@ static void print_rx(FILE *f, const rep_t *r)
         if (x->malformed[i])
             fprintf(f, "  malformed %-12s %lu\n", io_bad_name((io_bad_t)i),
                     (unsigned long)x->malformed[i]);
+    if (x->held)
+        fprintf(f, "  lossless: %lu times a full channel held RX back (nothing dropped for it)\n",
+                (unsigned long)x->held);
     for (unsigned i = 0; i < x->n_top && i < 5; i++) {
         struct in_addr a = {.s_addr = x->top[i].dst_ip_be};
         fprintf(f, "  unknown flow %s:%u  %lu frames\n", inet_ntoa(a), ntohs(x->top[i].dst_port_be),
@@ -437,10 +441,10 @@ static json_t *rx_json(const io_rx_stats_t *x)
                                              (int)ntohs(x->top[i].dst_port_be), "frames",
                                              (json_int_t)x->top[i].frames));
     }
-    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:I, s:o}", "frames", (json_int_t)x->frames,
+    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:I}", "frames", (json_int_t)x->frames,
                      "accepted", (json_int_t)x->accepted, "other", (json_int_t)x->other,
                      "unknown_flow", (json_int_t)x->unknown, "unknown_top", top, "malformed_total",
-                     (json_int_t)x->malformed_total, "malformed", mal);
+                     (json_int_t)x->malformed_total, "malformed", mal, "held", (json_int_t)x->held);
 }
 
 /* Per lcore: its roles and its scheduler's usage. */

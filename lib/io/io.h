@@ -733,7 +733,9 @@ typedef struct io_rx_stats {
     uint64_t unknown;
     uint64_t malformed[IO_BAD_COUNT];
     uint64_t malformed_total;
-    unsigned n_top;               /**< entries in top */
+    uint64_t held;  /**< hold_when_full: times a channel's burst was full and kept for a later
+                        poll (offered again first), instead of dropped */
+    unsigned n_top; /**< entries in top */
     io_flow_count_t top[IO_TOPK]; /**< busiest unknown flows, busiest first */
 } io_rx_stats_t;
 

@@ -43,6 +43,7 @@ typedef struct rx_queue {
 
 typedef struct rx_counters {
     uint64_t frames, bursts, other, unknown;
+    uint64_t held; /* hold_when_full: channel bursts kept for a later poll */
     uint64_t malformed[IO_BAD_COUNT];
 } rx_counters_t;
 
@@ -270,6 +271,7 @@ static __attribute__((noinline)) void dest_full(io_rx_t *rx, struct rte_mbuf **m
    poll, at the front of its stage. */
 static __attribute__((noinline)) void hold(io_rx_t *rx, rx_dest_t *d, unsigned sent)
 {
+    io_bump(&rx->c.held, 1);
     d->n -= sent;
     memmove(d->stage, &d->stage[sent], d->n * sizeof(d->stage[0]));
     rx->held[rx->n_held++] = d;
@@ -417,6 +419,7 @@ void io_rx_stats(const io_rx_t *rx, io_rx_stats_t *out)
     out->bursts = io_load(&rx->c.bursts);
     out->other = io_load(&rx->c.other);
     out->unknown = io_load(&rx->c.unknown);
+    out->held = io_load(&rx->c.held);
     for (unsigned r = 0; r < IO_BAD_COUNT; r++) {
         out->malformed[r] = io_load(&rx->c.malformed[r]);
         out->malformed_total += out->malformed[r];
