@@ -288,20 +288,12 @@ static void replay_with_recorder(const char *dir, const char *value, const char 
 {
     const char *gen[] = {"--feeds", "3", "--duration-ms", "100", "--rate", "2000", NULL};
     at_gen(dir, "x", gen);
-    char pcap[512], stats[512], cfg[512], yaml[512];
+    char pcap[512], stats[512], cfg[512], rec[64];
     snprintf(pcap, sizeof(pcap), "%s/x.pcap", dir);
     snprintf(stats, sizeof(stats), "%s/x.stats.json", dir);
-    snprintf(yaml, sizeof(yaml), "%s/x.yaml", dir);
-    snprintf(cfg, sizeof(cfg), "%s/x-rec.yaml", dir);
-    char *text = at_slurp(yaml);
-    assert_non_null(text);
-    size_t len = strlen(text) + 64;
-    char *both = malloc(len);
-    assert_non_null(both);
-    snprintf(both, len, "%slatency:\n  recorder: %s\n", text, value);
-    at_write(cfg, both);
-    free(both);
-    free(text);
+    snprintf(cfg, sizeof(cfg), "%s/x.yaml", dir);
+    snprintf(rec, sizeof(rec), "latency:\n  recorder: %s\n", value);
+    at_edit(cfg, NULL, rec);
     const char *args[] = {"replay",       pcap,  "--config",      cfg, "--speed", speed,
                           "--stats-json", stats, "--no-progress", NULL};
     at_result_t r;
