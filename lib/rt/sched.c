@@ -465,7 +465,10 @@ static unsigned timers_fire(co_sched_t *s)
     while (s->heap_len && s->heap[0]->timer_at <= s->now_tsc) {
         co_t *co = s->heap[0];
         bool waits = co->state == CO_ST_PARKED && co->deadline != UINT64_MAX;
-        if (waits && co->deadline > s->now_tsc) { /* lazy: due later */
+        /* Lazy, keyed early: re-key it even when its real deadline has passed too.
+           After a long pass several timers come due at once, and they must wake in
+           deadline order, not in the order of their stale keys. */
+        if (waits && co->deadline > co->timer_at) {
             co->timer_at = co->deadline;
             heap_down(s, 0);
             continue;

@@ -450,6 +450,67 @@ static void test_lazy_timer_entries(void **state)
     assert_int_equal(co_sched_free(s, stderr), 0);
 }
 
+/*
+ * Timers that come due in the same pass wake in deadline order, a lazy entry too.
+ * A's first park (2 ms) is readied at once, so its entry stays keyed at 2 ms while
+ * its next park runs to 5 ms; B then parks for 3 ms. A coroutine that holds the
+ * thread for 10 ms makes both due in one pass, as a host stall does: B must wake
+ * first although A's stale key is the heap's smallest.
+ */
+struct due_case {
+    co_t *a;
+    int order[2], n;
+    int rc[2];
+};
+
+static void due_parker(void *arg, int id, uint64_t ms)
+{
+    struct due_case *c = arg;
+    c->rc[id] = co_park(NULL, co_tsc() + ms_tsc(ms), "due", NULL);
+    c->order[c->n++] = id;
+}
+
+static void due_a(void *arg)
+{
+    struct due_case *c = arg;
+    assert_int_equal(co_park(NULL, co_tsc() + ms_tsc(2), "due", NULL), 0); /* readied */
+    due_parker(c, 0, 5);
+}
+
+static void due_b(void *arg)
+{
+    due_parker(arg, 1, 3);
+}
+
+static void due_driver(void *arg)
+{
+    struct due_case *c = arg;
+    c->a = co_spawn(due_a, c, &(co_opts_t){.name = "a"});
+    co_yield(); /* A parks for 2 ms */
+    assert_true(co_ready(c->a));
+    co_yield(); /* A parks for 5 ms behind its 2 ms entry */
+    co_spawn(due_b, c, &(co_opts_t){.name = "b"});
+    co_yield(); /* B parks for 3 ms */
+    uint64_t until = co_tsc() + ms_tsc(10);
+    while (co_tsc() < until)
+        ; /* hold the thread past both deadlines */
+}
+
+static void test_timers_due_together_wake_in_deadline_order(void **state)
+{
+    (void)state;
+    co_sched_t *s = co_sched_new(NULL);
+    struct due_case c = {0};
+    co_spawn(due_driver, &c, &(co_opts_t){.name = "driver"});
+    assert_int_equal(co_sched_run(s), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.rc[0], ETIMEDOUT);
+    assert_int_equal(c.rc[1], ETIMEDOUT);
+    assert_int_equal(c.order[0], 1); /* B, due at 3 ms */
+    assert_int_equal(c.order[1], 0); /* A, due at 5 ms */
+    assert_int_equal(co_sched_free(s, stderr), 0);
+}
+
 /* ---- poll hooks ------------------------------------------------------------------------ */
 
 /* A "ring" filled by a producer coroutine; the consumer parks while it is empty
@@ -861,6 +922,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_wait_group_many_waiters),
         cmocka_unit_test(test_park_ready_and_deadline),
         cmocka_unit_test(test_lazy_timer_entries),
+        cmocka_unit_test(test_timers_due_together_wake_in_deadline_order),
         cmocka_unit_test(test_poll_hook_wakes_parked),
         cmocka_unit_test(test_idle_policies),
         cmocka_unit_test(test_stop_and_resume),
