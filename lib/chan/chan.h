@@ -287,6 +287,11 @@ int ch_select(ch_case_t *cases, int n, unsigned flags, uint64_t deadline_tsc, co
  * every member is returned once in every N calls: no input starves. A set belongs to
  * one thread and has one waiter at a time; ch_select() remains the tool for mixed
  * send and receive cases.
+ *
+ * A local member's sender hands off to a parked owner (co_ready_next()): the owner
+ * runs as soon as the sender parks or yields, before the other coroutines that were
+ * already runnable. A mux then takes each feed's records right after that feed's turn
+ * instead of after every ready feed's (docs/architecture.md, "The mux runs next").
  */
 
 /** Most members a set takes. */

@@ -141,7 +141,7 @@ void ch_set__poke(ch_set_t *s, unsigned idx)
     co_t *w = s->waiter;
     if (w != NULL) {
         s->waiter = NULL; /* one wake-up per park */
-        co_ready(w);
+        co_ready_next(w); /* runs once the sender parks or yields (chan.h) */
     }
 }
 

@@ -413,6 +413,21 @@ int co_park(co_ctx_t *ctx, uint64_t deadline_tsc, const char *reason, const void
  */
 bool co_ready(co_t *co);
 
+/**
+ * co_ready() as a hand-off: @p co goes to the head of the run queue instead of its
+ * tail, so it runs as soon as the caller parks or yields, ahead of what was already
+ * runnable (Go's `runnext`). For a consumer that the caller has just given work:
+ * lib/chan's channel sets ready their owner this way, so that a mux publishes each
+ * producer's records right after that producer's turn rather than after every other
+ * ready producer's. The run queue is FIFO otherwise.
+ *
+ * A coroutine that was itself run through a hand-off cannot pass one on: its
+ * co_ready_next() is a plain co_ready(). So two coroutines that keep readying each
+ * other cannot keep the rest of the queue waiting. From a poll hook or the
+ * scheduler (no coroutine running), it is co_ready(). Same return as co_ready().
+ */
+bool co_ready_next(co_t *co);
+
 /** True if @p co is parked in co_park() (or a call built on it). */
 bool co_is_parked(const co_t *co);
 

@@ -436,6 +436,35 @@ static inline __attribute__((always_inline)) int wake(co_t *co, int result)
     return 0;
 }
 
+/* rq_push() at the head. */
+static void rq_push_head(co_sched_t *s, co_t *co)
+{
+    if (s->rq_head)
+        co->next = s->rq_head;
+    else
+        s->rq_tail = co;
+    s->rq_head = co;
+}
+
+bool co_ready_next(co_t *co)
+{
+    co_sched_t *s = rt_tls_sched;
+    co_t *self = s ? s->cur : NULL;
+    /* Identity only: a hand-off target that ran, parked and was readied plainly since
+       still matches until the next hand-off, and then just readies FIFO. */
+    if (self == NULL || self == s->handoff)
+        return co_ready(co);
+    if (!co || co->state != CO_ST_PARKED || co->on_abort)
+        return false;
+    if (RT_UNLIKELY(co->heap_idx | (co->flags & CO_F_CTXWAIT)))
+        unpark_slow(s, co);
+    co->wake = 0;
+    co->state = CO_ST_RUNNABLE;
+    rq_push_head(s, co);
+    s->handoff = co;
+    return true;
+}
+
 __attribute__((hot)) bool co_ready(co_t *co)
 {
     /* A hooked park is completed only by co_wake(), its context or its deadline. */

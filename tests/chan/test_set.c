@@ -237,6 +237,64 @@ static void test_parked_select_sender_wakes_the_owner(void **state)
     assert_int_equal(co_sched_free(s, stderr), 0);
 }
 
+/*
+ * A local send hands off to the parked owner: it runs once the sender's turn ends,
+ * before the coroutines that were runnable already (three producers readied in one
+ * round, as a scheduler pass readies feed handlers). The owner takes each producer's
+ * element right after that producer: owner, producer, owner, ... and not all three
+ * producers first.
+ */
+struct handoff_rig {
+    ch_t *in[3];
+    ch_set_t *set;
+    char order[16];
+    int n;
+    int producers; /* started so far: the next one's input */
+};
+
+static void handoff_owner(void *arg)
+{
+    struct handoff_rig *r = arg;
+    for (int got = 0; got < 3;) {
+        int k = ch_set_wait(r->set, 0, UINT64_MAX, NULL);
+        assert_true(k >= 0);
+        int v;
+        if (ch_tryrecv(r->in[k], &v) == 0) {
+            r->order[r->n++] = (char)('0' + v);
+            got++;
+        }
+    }
+}
+
+static void handoff_producer(void *arg)
+{
+    struct handoff_rig *r = arg;
+    int me = r->producers++;
+    r->order[r->n++] = (char)('a' + me);
+    assert_int_equal(ch_send(r->in[me], &me, NULL), 0);
+}
+
+static void test_local_send_hands_off_to_the_owner(void **state)
+{
+    (void)state;
+    co_sched_t *s = co_sched_new(NULL);
+    struct handoff_rig r = {.set = ch_set_new(3)};
+    for (int i = 0; i < 3; i++) {
+        r.in[i] = ch_new(sizeof(int), 4);
+        assert_int_equal(ch_set_add(r.set, r.in[i], NULL), i);
+    }
+    co_spawn(handoff_owner, &r, &(co_opts_t){.name = "owner"});
+    for (int i = 0; i < 3; i++)
+        co_spawn(handoff_producer, &r, &(co_opts_t){.name = "producer"});
+    assert_int_equal(co_sched_run(s), 0);
+    assert_int_equal(r.n, 6);
+    assert_memory_equal(r.order, "a0b1c2", 6);
+    ch_set_free(r.set);
+    for (int i = 0; i < 3; i++)
+        ch_free(r.in[i]);
+    assert_int_equal(co_sched_free(s, stderr), 0);
+}
+
 /* ---- deadline and context ---------------------------------------------------------- */
 
 static void deadline_owner(void *arg)
@@ -374,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_round_robin_under_constant_readiness),
         cmocka_unit_test(test_local_senders_wake_the_owner),
         cmocka_unit_test(test_parked_select_sender_wakes_the_owner),
+        cmocka_unit_test(test_local_send_hands_off_to_the_owner),
         cmocka_unit_test(test_deadline_and_context),
         cmocka_unit_test(test_spsc_members_from_threads),
         cmocka_unit_test(test_plain_thread_spins),

@@ -349,6 +349,70 @@ static void test_park_ready_and_deadline(void **state)
     assert_int_equal(co_sched_free(s, stderr), 0);
 }
 
+/*
+ * co_ready_next(): the target runs as soon as the caller parks, ahead of the queue,
+ * and a coroutine run through a hand-off cannot pass one on (its co_ready_next() is
+ * FIFO), so a pair handing off to each other cannot hold the queue back.
+ */
+struct handoff_case {
+    co_t *p, *q;
+    char order[8];
+    int n;
+    bool second_refused;
+};
+
+static void handoff_mark(struct handoff_case *c, char who)
+{
+    c->order[c->n++] = who;
+}
+
+static void handoff_q(void *arg)
+{
+    struct handoff_case *c = arg;
+    assert_int_equal(co_park(NULL, UINT64_MAX, "handoff", NULL), 0);
+    handoff_mark(c, 'q');
+}
+
+static void handoff_p(void *arg)
+{
+    struct handoff_case *c = arg;
+    assert_int_equal(co_park(NULL, UINT64_MAX, "handoff", NULL), 0);
+    handoff_mark(c, 'p');
+    assert_true(co_ready_next(c->q)); /* p ran through a hand-off: q goes last */
+}
+
+static void handoff_queued(void *arg)
+{
+    handoff_mark(arg, 'a');
+}
+
+static void handoff_giver(void *arg)
+{
+    struct handoff_case *c = arg;
+    co_yield();                                                  /* p and q park */
+    co_spawn(handoff_queued, c, &(co_opts_t){.name = "queued"}); /* runnable before p */
+    assert_true(co_ready_next(c->p));
+    c->second_refused = !co_ready_next(c->p); /* already runnable */
+    handoff_mark(c, 'g');
+}
+
+static void test_ready_next_hands_off(void **state)
+{
+    (void)state;
+    co_sched_t *s = co_sched_new(NULL);
+    struct handoff_case c = {0};
+    c.p = co_spawn(handoff_p, &c, &(co_opts_t){.name = "p"});
+    c.q = co_spawn(handoff_q, &c, &(co_opts_t){.name = "q"});
+    co_spawn(handoff_giver, &c, &(co_opts_t){.name = "giver"});
+    assert_int_equal(co_sched_run(s), 0);
+    /* the giver finishes its turn, p runs before the queued coroutine, q after it */
+    assert_int_equal(c.n, 4);
+    assert_memory_equal(c.order, "gpaq", 4);
+    assert_true(c.second_refused);
+    assert_false(co_ready_next(NULL));
+    assert_int_equal(co_sched_free(s, stderr), 0);
+}
+
 /* ---- lazy timer entries: a park woken early keeps its heap entry ------------------------- */
 
 struct lazy_case {
@@ -921,6 +985,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_wait_group),
         cmocka_unit_test(test_wait_group_many_waiters),
         cmocka_unit_test(test_park_ready_and_deadline),
+        cmocka_unit_test(test_ready_next_hands_off),
         cmocka_unit_test(test_lazy_timer_entries),
         cmocka_unit_test(test_timers_due_together_wake_in_deadline_order),
         cmocka_unit_test(test_poll_hook_wakes_parked),
