@@ -49,6 +49,7 @@ struct feed {
     bool running; /* feed_main entered and not returned: a restart if set */
     bool stop;    /* cancelled, or the output is gone */
     bool out_closed;
+    bool handed; /* records went to the mux in this burst: yield to it (take_burst) */
     bool drained[FEED_LINES][FEED_IN_MAX]; /* inputs closed and emptied */
     unsigned nstash;                       /* records taken from the pool, not yet used */
     md_rec_t *stash[FEED_REC_STASH];
@@ -99,8 +100,10 @@ static bool publish(feed_t *f, md_rec_t *r)
 {
     int rc = f->conf.out_local != NULL ? ch_send_ptr(f->conf.out_local, r, f->ctx)
                                        : chs_send(f->conf.out_spsc, &r, f->ctx);
-    if (rc == 0)
+    if (rc == 0) {
+        f->handed = true;
         return true;
+    }
     pool_put(f->conf.rec_pool, r);
     ST_ADD(f->st.out_dropped, 1);
     f->stop = true; /* closed or cancelled: nothing more can go out */
@@ -402,6 +405,16 @@ static void take_burst(feed_t *f, chs_t *ch, uint8_t line, unsigned idx, struct 
     f->burst_n = f->burst_next = 0;
     if (got < FEED_BURST) /* a short burst emptied the channel: a free readiness check */
         feed_clock_empty(&f->clk, line, idx, wall);
+    /*
+     * The first record sent readied the mux at the head of the run queue (a hand-off:
+     * lib/chan's channel set). Yield to it now rather than after this handler's select
+     * and park: what is left of the turn can wait, the records need not. One switch
+     * pair a burst.
+     */
+    if (f->handed) {
+        f->handed = false;
+        co_yield();
+    }
 }
 
 /*
