@@ -49,7 +49,7 @@ struct feed {
     bool running; /* feed_main entered and not returned: a restart if set */
     bool stop;    /* cancelled, or the output is gone */
     bool out_closed;
-    bool handed; /* records went to the mux in this burst: yield to it (take_burst) */
+    bool handed; /* records went to a local mux in this burst: yield to it (take_burst) */
     bool drained[FEED_LINES][FEED_IN_MAX]; /* inputs closed and emptied */
     unsigned nstash;                       /* records taken from the pool, not yet used */
     md_rec_t *stash[FEED_REC_STASH];
@@ -101,7 +101,7 @@ static bool publish(feed_t *f, md_rec_t *r)
     int rc = f->conf.out_local != NULL ? ch_send_ptr(f->conf.out_local, r, f->ctx)
                                        : chs_send(f->conf.out_spsc, &r, f->ctx);
     if (rc == 0) {
-        f->handed = true;
+        f->handed = f->conf.out_local != NULL; /* a mux on this lcore: yield to it */
         return true;
     }
     pool_put(f->conf.rec_pool, r);
