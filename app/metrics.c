@@ -258,6 +258,15 @@ static void rx(FILE *o, const metrics_view_t *v)
                 fprintf(o, "%s{lcore=\"%u\"} %" PRIu64 "\n", fam[k].name, id,
                         *(const uint64_t *)((const char *)&st[id] + fam[k].off));
     }
+    /* An RX poller never parks, so its scheduler reads 100 % busy: this is the time
+       of its polls that found packets (app/run.c rx_main). */
+    family(o, "mdmux_rx_busy_seconds_total", "counter",
+           "Time the RX poller spent in polls that found packets.");
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++)
+        if (v->rx[id])
+            fprintf(o, "mdmux_rx_busy_seconds_total{lcore=\"%u\"} %.9f\n", id,
+                    (double)co_tsc_to_ns(__atomic_load_n(v->rx_busy_tsc[id], __ATOMIC_RELAXED)) /
+                        1e9);
     /* L2-L4 rejects cannot be tied to a line (the headers are what is broken): per
        RX lcore and reason. */
     family(o, "mdmux_rx_malformed_total", "counter",

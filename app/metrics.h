@@ -29,11 +29,13 @@ typedef struct metrics_view {
     const cfg_t *cfg;
     const pipe_t *pipe;
     io_rx_t *rx[CFG_MAX_LCORES]; /**< RX context of each lcore, or NULL */
-    unsigned nrx;                /**< RX lcores */
-    unsigned nhandlers;          /**< lcores running feed handlers */
-    const char *report_dir;      /**< --report DIR for POST /report, or NULL */
-    const char *mode;            /**< "replay" or "run" (titles the on-demand report) */
-    const int *port_ids;         /**< run: DPDK port id of each cfg->ports entry; else NULL */
+    /** Each RX lcore's TSC in polls that found packets (its poller writes it, relaxed) */
+    const uint64_t *rx_busy_tsc[CFG_MAX_LCORES];
+    unsigned nrx;           /**< RX lcores */
+    unsigned nhandlers;     /**< lcores running feed handlers */
+    const char *report_dir; /**< --report DIR for POST /report, or NULL */
+    const char *mode;       /**< "replay" or "run" (titles the on-demand report) */
+    const int *port_ids;    /**< run: DPDK port id of each cfg->ports entry; else NULL */
 } metrics_view_t;
 
 /**

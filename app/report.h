@@ -90,6 +90,8 @@ typedef struct rep_lcore {
     unsigned lcore;
     char roles[64]; /**< "rx", "handlers", "mux", "latency recorder", "control", comma-separated */
     co_sched_usage_t usage; /**< at the end of its scheduler's run */
+    uint64_t rx_busy_tsc;   /**< RX poller: TSC in polls that found packets (0: no RX) */
+    uint64_t rx_run_tsc;    /**< ... and from the start gate to its end */
 } rep_lcore_t;
 
 typedef struct rep {

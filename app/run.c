@@ -86,6 +86,9 @@ typedef struct lcore {
     chs_bell_t *bell;       /* handler lcore: the doorbell its RX channels ring, or NULL */
     bool ran;               /* its scheduler ran: usage is set */
     co_sched_usage_t usage; /* ... busy and idle time, at its end */
+    /* RX poller: TSC in polls that found packets, and since the start gate opened
+       (its scheduler's usage is 100 % busy: the poller never parks) */
+    uint64_t rx_busy_tsc, rx_run_tsc;
     int rc;                 /* scheduler result */
     size_t leaked;          /* coroutines still alive when its scheduler was freed */
     char leaks[LEAKS_TEXT]; /* ... the first of them, for the report */
@@ -203,12 +206,20 @@ static void rx_main(void *arg)
     lcore_t *lc = arg;
     app_t *a = lc->app;
     rx_wait_gate(a);
+    /* How much of its time the poller spends on packets: the time of every poll that
+       found some. One clock read a poll, a second one when it found packets. */
+    uint64_t t_begin = co_tsc(), busy = 0;
     while (!atomic_load_explicit(&a->stop, memory_order_relaxed)) {
         if (lc->replay_rx && io_rx_done(lc->rx))
             break;
-        io_rx_poll(lc->rx);
+        uint64_t t0 = co_tsc();
+        if (io_rx_poll(lc->rx) > 0) {
+            busy += co_tsc() - t0;
+            __atomic_store_n(&lc->rx_busy_tsc, busy, __ATOMIC_RELAXED);
+        }
         co_yield(); /* let handlers (or control) on this lcore run */
     }
+    __atomic_store_n(&lc->rx_run_tsc, co_tsc() - t_begin, __ATOMIC_RELAXED);
     io_rx_release_held(lc->rx); /* a stop: replay.lossless's held packets, channel_full */
     for (unsigned i = 0; i < lc->nout; i++)
         chs_close(lc->out[i]);
@@ -1025,7 +1036,10 @@ static void lcore_usage(const app_t *a, unsigned id, rep_lcore_t *out)
     bool handlers = false;
     for (unsigned f = 0; f < c->nfeeds && !handlers; f++)
         handlers = c->feeds[f].handler == id;
-    *out = (rep_lcore_t){.lcore = id, .usage = a->lc[id].usage};
+    *out = (rep_lcore_t){.lcore = id,
+                         .usage = a->lc[id].usage,
+                         .rx_busy_tsc = a->lc[id].rx_busy_tsc,
+                         .rx_run_tsc = a->lc[id].rx_run_tsc};
     size_t n = 0;
     const char *role[] = {a->lc[id].rx ? "rx" : NULL, handlers ? "handlers" : NULL,
                           a->pipe.mux_lcore == id ? "mux" : NULL,
@@ -1148,8 +1162,10 @@ static int obs_start(app_t *a)
     metrics_view_t *v = &a->mv;
     v->cfg = a->cfg;
     v->pipe = &a->pipe;
-    for (unsigned id = 0; id < CFG_MAX_LCORES; id++)
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
         v->rx[id] = a->lc[id].rx;
+        v->rx_busy_tsc[id] = &a->lc[id].rx_busy_tsc;
+    }
     v->nrx = a->nrx;
     v->report_dir = a->o->report_dir;
     v->mode = a->replay ? "replay" : "run";

@@ -218,7 +218,7 @@ static void test_two_handler_lcores(void **state)
     double start_ms = json_real_value(json_object_get(st, "start_ms"));
     /* every lcore's scheduler usage: the handler lcores idle between paced packets */
     json_t *lcs = json_object_get(st, "lcores");
-    unsigned handler_lcores = 0;
+    unsigned handler_lcores = 0, rx_lcores = 0;
     for (size_t i = 0; i < json_array_size(lcs); i++) {
         json_t *x = json_array_get(lcs, i);
         const char *roles = json_string_value(json_object_get(x, "roles"));
@@ -230,6 +230,19 @@ static void test_two_handler_lcores(void **state)
         if (roles == NULL || run_s <= 0 || busy_s > run_s || idle > passes)
             fail_msg("lcores[%zu]: roles %s run %.3f s busy %.3f s passes %lld idle %lld", i,
                      roles ? roles : "(none)", run_s, busy_s, (long long)passes, (long long)idle);
+        json_t *rx = json_object_get(x, "rx");
+        if (strstr(roles, "rx")) {
+            /* the poller's own figure: at recorded pace most of its polls find nothing */
+            double rb = json_real_value(json_object_get(rx, "busy_pct"));
+            double rb_s = json_real_value(json_object_get(rx, "busy_s"));
+            double rr_s = json_real_value(json_object_get(rx, "run_s"));
+            rx_lcores++;
+            if (rx == NULL || !(rb > 0 && rb < 100) || rb_s > rr_s || rr_s <= 0 || rr_s > run_s)
+                fail_msg("RX lcore %zu: polls with packets %.1f %% (%.3f of %.3f s, lcore %.3f s)",
+                         i, rb, rb_s, rr_s, run_s);
+        } else if (rx != NULL) {
+            fail_msg("lcore %zu (%s) has an RX figure", i, roles);
+        }
         if (strstr(roles, "handlers")) {
             handler_lcores++;
             if (!(busy > 0 && busy < 100) || idle == 0)
@@ -238,8 +251,9 @@ static void test_two_handler_lcores(void **state)
         }
     }
     json_decref(st);
-    if (handler_lcores != 2)
-        fail_msg("%u lcores with handlers in the stats JSON, not 2", handler_lcores);
+    if (handler_lcores != 2 || rx_lcores != 1)
+        fail_msg("%u lcores with handlers and %u with RX in the stats JSON, not 2 and 1",
+                 handler_lcores, rx_lcores);
     if (start_ms < 200)
         fail_msg("the start gate opened %.1f ms after launch, before lcore 1 was set up", start_ms);
 }

@@ -241,6 +241,11 @@ static void check_scrape(const char *dir, const char *text)
     double run = sample(text, "mdmux_sched_seconds_total{sched=\"lcore0\"}");
     if (!(run > 0 && busy > 0 && busy <= run))
         fail_msg("lcore0's scheduler: busy %.6f s of %.6f s", busy, run);
+    /* the RX poller's own busy time (lcore 1), which its scheduler's cannot show */
+    double rx_busy = sample(text, "mdmux_rx_busy_seconds_total{lcore=\"1\"}");
+    double run1 = sample(text, "mdmux_sched_seconds_total{sched=\"lcore1\"}");
+    if (!(rx_busy > 0 && rx_busy < run1))
+        fail_msg("RX on lcore 1: polls with packets %.6f s of %.6f s", rx_busy, run1);
     /* a real histogram: cumulative buckets ending in +Inf = _count */
     double cnt = sample(text, "mdmux_stage_latency_seconds_count{stage=\"rx_to_publish\"}");
     assert_true(cnt > 0);
