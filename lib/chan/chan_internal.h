@@ -56,6 +56,7 @@ struct ch_sel {
     ch_case_t *cases;
     int ncases;
     bool polling;
+    int moved;      /* the SPSC case whose move woke it (a doorbell or the watch list), or -1 */
     ch_waiter_t *w; /* its waiters, one per case (the watch list finds them here) */
 };
 

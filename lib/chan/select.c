@@ -285,7 +285,8 @@ unsigned chs__bell_poll(co_poll_t *p)
             if (w == NULL || b->chan[i] == NULL || !chs_recv_ready(b->chan[i]))
                 continue;
             ch_sel_t *sel = w->sel;
-            watch_drop_sel(sel, sel->w); /* disarms its bits, this one included */
+            sel->moved = (int)(w - sel->w); /* its case: the select takes it first */
+            watch_drop_sel(sel, sel->w);    /* disarms its bits, this one included */
             woke += co_ready(sel->co) ? 1u : 0u;
         }
     }
@@ -313,6 +314,7 @@ static unsigned watch_wake_range(unsigned lo, unsigned hi, unsigned *woke)
         if (CH_LIKELY(!watch_moved(i)))
             continue;
         ch_sel_t *sel = watch_w[i]->sel;
+        sel->moved = (int)(watch_w[i] - sel->w);
         watch_drop_sel(sel, sel->w);
         *woke += co_ready(sel->co) ? 1u : 0u;
         if (i > watch_n)
@@ -405,9 +407,10 @@ static ch_queue_t *queue_of(ch_case_t *k)
 
 /* Queue one waiter per local case, watch the SPSC cases, park; the index done or
  * -errno, or CH_DEFAULT after a wake-up that completed nothing. */
-static int park_once(ch_case_t *cases, int n, ch_waiter_t *w, uint64_t deadline_tsc, co_ctx_t *ctx)
+static int park_once(ch_case_t *cases, int n, ch_waiter_t *w, uint64_t deadline_tsc, co_ctx_t *ctx,
+                     int *moved)
 {
-    ch_sel_t sel = {.co = co_self(), .fired = -1, .cases = cases, .ncases = n, .w = w};
+    ch_sel_t sel = {.co = co_self(), .fired = -1, .cases = cases, .ncases = n, .moved = -1, .w = w};
     int nspsc = 0;
     bool spsc_send = false;
     for (int i = 0; i < n; i++) {
@@ -441,6 +444,7 @@ static int park_once(ch_case_t *cases, int n, ch_waiter_t *w, uint64_t deadline_
         cases[sel.fired].result = sel.result;
         return sel.fired;
     }
+    *moved = sel.moved;
     return r ? -r : CH_DEFAULT;
 }
 
@@ -459,12 +463,21 @@ int ch_block(ch_case_t *cases, int n, uint64_t deadline_tsc, co_ctx_t *ctx)
             return -ENOMEM;
         w = b->w;
     }
-    int done;
+    int done, moved;
     for (;;) {
-        done = park_once(cases, n, w, deadline_tsc, ctx);
+        done = park_once(cases, n, w, deadline_tsc, ctx, &moved);
         if (done != CH_DEFAULT)
             break;
-        done = scan(cases, n); /* an SPSC case moved, or a stray wake-up */
+        /* An SPSC case moved: the one whose move woke us first, without a scan (its
+           poll hook saw it ready; another case can still have taken its turn since) */
+        if (moved >= 0 && (done = try_case(&cases[moved])) != EAGAIN) {
+            if (done >= 0) {
+                cases[moved].result = done;
+                done = moved;
+            }
+            break;
+        }
+        done = scan(cases, n); /* nothing there after all, or a stray wake-up */
         if (done >= 0)
             break;
     }
