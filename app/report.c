@@ -379,16 +379,12 @@ static void print_lcores(FILE *f, const rep_t *r)
                 i == 0 ? "lcores:" : "       ", x->lcore, x->roles, busy_pct(&x->usage),
                 (double)co_tsc_to_ns(x->usage.run_tsc) / 1e9, x->usage.passes,
                 x->usage.idle_passes);
-        if (strstr(x->roles, "rx") && x->rx_run_tsc > 0)
-            fprintf(f,
-                    ": an RX poller never parks, so its lcore is never idle; its polls that"
-                    " found packets took %.1f %% of its %.3f s\n",
-                    rx_busy_pct(x), (double)co_tsc_to_ns(x->rx_run_tsc) / 1e9);
-        else
-            fputs(strstr(x->roles, "rx")
-                      ? ": an RX poller never parks, so its lcore is never idle\n"
-                      : "\n",
-                  f);
+        if (strstr(x->roles, "rx"))
+            fputs(": an RX poller never parks, so its lcore is never idle", f);
+        if (x->rx_run_tsc > 0)
+            fprintf(f, "; its polls that found packets took %.1f %% of its %.3f s", rx_busy_pct(x),
+                    (double)co_tsc_to_ns(x->rx_run_tsc) / 1e9);
+        fputc('\n', f);
     }
 }
 

@@ -37,6 +37,7 @@
 
 /* mbufs taken from the port ahead of their release (a power of two) */
 #define REPLAY_AHEAD 128u
+#define REPLAY_MASK  (REPLAY_AHEAD - 1)
 /* A top-up of a paced replay's ring: a few records, ~1 us of reading */
 #define REPLAY_TOPUP 4u
 /* ... taken only while the next release is at least this far off */
@@ -136,7 +137,7 @@ void io_replay_close(io_replay_t *r)
     if (r == NULL)
         return;
     for (; r->head != r->tail; r->head++)
-        rte_pktmbuf_free(r->held[r->head & (REPLAY_AHEAD - 1)]);
+        rte_pktmbuf_free(r->held[r->head & REPLAY_MASK]);
     io_port_close(r->port);
     io_capture_close(r->cap);
     io_free(r);
@@ -267,7 +268,7 @@ static void replay_fill(io_replay_t *r, uint64_t now, unsigned max)
         left = r->info.packets;
     }
     /* into contiguous free slots: rx_burst writes straight into the ring */
-    unsigned slot = r->tail & (REPLAY_AHEAD - 1);
+    unsigned slot = r->tail & REPLAY_MASK;
     unsigned room = REPLAY_AHEAD - (r->tail - r->head);
     if (room > REPLAY_AHEAD - slot)
         room = REPLAY_AHEAD - slot;
@@ -303,7 +304,7 @@ unsigned io_replay_poll(io_replay_t *r, struct rte_mbuf **out, unsigned max)
         replay_fill(r, now, IO_RX_BURST);
     unsigned k = 0;
     while (r->head != r->tail && k < max) {
-        unsigned i = r->head & (REPLAY_AHEAD - 1);
+        unsigned i = r->head & REPLAY_MASK;
         if (r->due[i] > now)
             break;
         struct rte_mbuf *m = r->held[i];
@@ -320,7 +321,7 @@ unsigned io_replay_poll(io_replay_t *r, struct rte_mbuf **out, unsigned max)
         io_bump(&r->released, k);
     /* Time to spare before the next release: read a few records ahead. Not in a poll
        that released any: what it released is sent only once it returns. */
-    if (k == 0 && r->head != r->tail && r->due[r->head & (REPLAY_AHEAD - 1)] > now + r->slack_tsc)
+    if (k == 0 && r->head != r->tail && r->due[r->head & REPLAY_MASK] > now + r->slack_tsc)
         replay_fill(r, now, REPLAY_TOPUP);
     if (r->head == r->tail && r->loop_taken == r->info.packets && r->pacer.loop + 1 >= r->loops)
         __atomic_store_n(&r->done, 1, __ATOMIC_RELAXED);

@@ -311,13 +311,19 @@ static __attribute__((noinline)) void unpark_slow(co_sched_t *s, co_t *co)
         cw_remove(s, co);
 }
 
-/* The wait fields are left as they are: they mean something only while parked. */
-static inline void unpark(co_sched_t *s, co_t *co, int result)
+/* A parked coroutine made runnable, not yet queued. The wait fields are left as they
+   are: they mean something only while parked. */
+static inline void unpark_only(co_sched_t *s, co_t *co, int result)
 {
     if (RT_UNLIKELY(co->heap_idx | (co->flags & CO_F_CTXWAIT)))
         unpark_slow(s, co);
     co->wake = (int16_t)result;
     co->state = CO_ST_RUNNABLE;
+}
+
+static inline void unpark(co_sched_t *s, co_t *co, int result)
+{
+    unpark_only(s, co, result);
     rq_push(s, co);
 }
 
@@ -436,6 +442,13 @@ static inline __attribute__((always_inline)) int wake(co_t *co, int result)
     return 0;
 }
 
+/* What co_ready() may end: a park, but not a hooked one (only co_wake(), its context
+   or its deadline completes that). */
+static inline bool readiable(const co_t *co)
+{
+    return co && co->state == CO_ST_PARKED && !co->on_abort;
+}
+
 /* rq_push() at the head. */
 static void rq_push_head(co_sched_t *s, co_t *co)
 {
@@ -454,12 +467,9 @@ bool co_ready_next(co_t *co)
        still matches until the next hand-off, and then just readies FIFO. */
     if (self == NULL || self == s->handoff)
         return co_ready(co);
-    if (!co || co->state != CO_ST_PARKED || co->on_abort)
+    if (!readiable(co))
         return false;
-    if (RT_UNLIKELY(co->heap_idx | (co->flags & CO_F_CTXWAIT)))
-        unpark_slow(s, co);
-    co->wake = 0;
-    co->state = CO_ST_RUNNABLE;
+    unpark_only(s, co, 0);
     rq_push_head(s, co);
     s->handoff = co;
     return true;
@@ -467,8 +477,7 @@ bool co_ready_next(co_t *co)
 
 __attribute__((hot)) bool co_ready(co_t *co)
 {
-    /* A hooked park is completed only by co_wake(), its context or its deadline. */
-    if (!co || co->state != CO_ST_PARKED || co->on_abort)
+    if (!readiable(co))
         return false;
     wake(co, 0);
     return true;
