@@ -157,6 +157,7 @@ static void feed_runner(void *arg)
         fprintf(stderr, "mdmux: feed %s: injected fault %s fired %llu times\n", pf->conf.name,
                 feed_fault_kind_name(pf->fault.spec.kind),
                 (unsigned long long)__atomic_load_n(&pf->fault.fired, __ATOMIC_RELAXED));
+    pipe_mark_end(pf->p);
     atomic_fetch_add_explicit(&pf->p->feeds_done, 1, memory_order_release);
 }
 
@@ -165,6 +166,7 @@ static void mux_runner(void *arg)
     pipe_t *p = arg;
     mux_main(p->mux);
     lat_forward_close(p->latency); /* after its last lat_forward() */
+    pipe_mark_end(p);
     atomic_store_explicit(&p->mux_done, true, memory_order_release);
 }
 
@@ -173,6 +175,7 @@ static void recorder_runner(void *arg)
 {
     pipe_t *p = arg;
     lat_recorder_main(p->latency);
+    pipe_mark_end(p);
     atomic_store_explicit(&p->rec_done, true, memory_order_release);
 }
 
@@ -213,6 +216,22 @@ bool pipe_spawn(pipe_t *p, unsigned lcore, bool is_control)
     p->dump_started = p->dump && spawn(writer_runner, p->dump, "dump", "writer", WRITER_STACK);
     p->pcap_started = p->pcap && spawn(writer_runner, p->pcap, "pcap", "writer", WRITER_STACK);
     return (!p->dump || p->dump_started) && (!p->pcap || p->pcap_started);
+}
+
+void pipe_mark_end(pipe_t *p)
+{
+    uint64_t now = co_now_ns(), seen = atomic_load_explicit(&p->end_ns, memory_order_relaxed);
+    while (seen < now && !atomic_compare_exchange_weak_explicit(&p->end_ns, &seen, now,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed))
+        ;
+}
+
+uint64_t pipe_end_ns(pipe_t *p)
+{
+    if (p->dump_started || p->pcap_started)
+        return 0;
+    return atomic_load_explicit(&p->end_ns, memory_order_relaxed);
 }
 
 bool pipe_done(pipe_t *p)

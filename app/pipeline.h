@@ -91,6 +91,8 @@ typedef struct pipe {
     atomic_bool rec_done; /**< the recorder coroutine has ended (or never will run) */
     atomic_uint feeds_done;
     atomic_bool mux_done;
+    /** co_now_ns() when the last of the feeds, the mux and the recorder ended */
+    _Atomic uint64_t end_ns;
     bool dump_started, pcap_started; /**< their coroutines run */
     const char *dump_path, *pcap_path;
     pipe_retx_t retx;
@@ -128,6 +130,17 @@ bool pipe_spawn(pipe_t *p, unsigned lcore, bool is_control);
 
 /** True when every feed, the mux and the writers have finished. */
 bool pipe_done(pipe_t *p);
+
+/**
+ * When the pipeline's data path ended (co_now_ns): the last of the feeds, the mux and
+ * the latency recorder to return. 0 when that is not known: a writer (dump, pcap) ran,
+ * whose end only the control loop sees, or nothing has ended yet.
+ */
+uint64_t pipe_end_ns(pipe_t *p);
+
+/** Note that a part of the data path (a feed, the mux, the recorder, an RX poller)
+    ends now: pipe_end_ns() is the latest of these. */
+void pipe_mark_end(pipe_t *p);
 
 /** Account for lcore @p lcore's roles as finished (its scheduler could not start). */
 void pipe_fail_lcore(pipe_t *p, unsigned lcore);

@@ -220,6 +220,7 @@ static void rx_main(void *arg)
         co_yield(); /* let handlers (or control) on this lcore run */
     }
     __atomic_store_n(&lc->rx_run_tsc, co_tsc() - t_begin, __ATOMIC_RELAXED);
+    pipe_mark_end(&a->pipe);
     io_rx_release_held(lc->rx); /* a stop: replay.lossless's held packets, channel_full */
     for (unsigned i = 0; i < lc->nout; i++)
         chs_close(lc->out[i]);
@@ -386,10 +387,14 @@ static void control_main(void *arg)
                  CO_BACKGROUND);
     }
     a->t_end_ns = co_now_ns();
+    /* the data path's own end rather than this loop's next tick (up to 20 ms later) */
+    uint64_t end = pipe_end_ns(&a->pipe);
+    if (end > a->t_start_ns && end < a->t_end_ns && !a->timed_out)
+        a->t_end_ns = end;
     metrics_control_end(a->metrics);
     lat_serve_end(a->pipe.latency);
-    if (a->t_drain_ns == 0)
-        a->t_drain_ns = a->t_end_ns;
+    if (a->t_drain_ns == 0 || a->t_drain_ns > a->t_end_ns)
+        a->t_drain_ns = a->t_end_ns; /* ended within the tick that saw the input end */
     if (printed && tty) {
         progress_line(a, tty);
         fputc('\n', stderr);
