@@ -368,10 +368,26 @@ json_int_t at_sum_lines(json_t *s, const char *key)
     return n;
 }
 
+/*
+ * The run's clock: elapsed_s ends at the data path's end, drain_s from the input's end
+ * (as the control loop saw it) to there, so 0 <= drain_s <= elapsed_s; the start gate
+ * opened (start_ms) within the run, or never (-1).
+ */
+static void check_run_times(json_t *s)
+{
+    double elapsed = json_number_value(json_object_get(s, "elapsed_s"));
+    double drain = json_number_value(json_object_get(json_object_get(s, "shutdown"), "drain_s"));
+    double start_ms = json_number_value(json_object_get(s, "start_ms"));
+    if (!(elapsed > 0 && drain >= 0 && drain <= elapsed &&
+          (start_ms == -1 || (start_ms >= 0 && start_ms <= elapsed * 1e3))))
+        fail_msg("run times: elapsed_s %g, drain_s %g, start_ms %g", elapsed, drain, start_ms);
+}
+
 json_int_t at_check_accounting(json_t *s)
 {
     json_t *acc = json_object_get(s, "accounting");
     assert_non_null(acc);
+    check_run_times(s);
     /* frames on the re-request port count too (terms.retx_*: 0 without re-requests) */
     json_int_t received = at_jint(s, "rx.frames") + at_jint(acc, "terms.retx_frames");
     json_int_t published = at_sum_lines(s, "wins") + at_sum_lines(s, "fills");
