@@ -47,6 +47,7 @@ struct raw_arb {
     uint32_t *line_timeout_ms;
     bool *sync_first;
     struct raw_restart *restart; /* feed_defaults only */
+    bool *copies_on_rx;          /* feed_defaults only */
 };
 
 struct raw_fault {
@@ -244,6 +245,7 @@ static const cyaml_schema_field_t arb_fields[] = {
     CYAML_FIELD_UINT_PTR("line_timeout_ms", OPT, struct raw_arb, line_timeout_ms),
     CYAML_FIELD_BOOL_PTR("sync_first", OPT, struct raw_arb, sync_first),
     CYAML_FIELD_MAPPING_PTR("restart", OPT, struct raw_arb, restart, restart_fields),
+    CYAML_FIELD_BOOL_PTR("copies_on_rx", OPT, struct raw_arb, copies_on_rx),
     CYAML_FIELD_END,
 };
 
@@ -1702,6 +1704,8 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
         .gap_wait_ns = 1000 * 1000, .window = 64, .line_timeout_ns = 2000ull * 1000 * 1000};
     conv_arb(ld, "feed_defaults", r->feed_defaults, &c->feed_defaults);
     conv_restart(ld, r->feed_defaults, &c->restart);
+    c->copies_on_rx =
+        r->feed_defaults && r->feed_defaults->copies_on_rx && *r->feed_defaults->copies_on_rx;
     conv_outputs(ld, r->outputs, c);
     conv_rereq(ld, r->rereq, &c->rereq);
     conv_feeds(ld, r, c);

@@ -52,6 +52,7 @@ void rep_add_rx(io_rx_stats_t *total, const io_rx_stats_t *s)
     total->other += s->other;
     total->unknown += s->unknown;
     total->held += s->held;
+    total->filtered += s->filtered;
     total->malformed_total += s->malformed_total;
     for (unsigned i = 0; i < IO_BAD_COUNT; i++)
         total->malformed[i] += s->malformed[i];
@@ -75,6 +76,11 @@ static void print_rx(FILE *f, const rep_t *r)
     if (x->held)
         fprintf(f, "  lossless: %lu times a full channel held RX back (nothing dropped for it)\n",
                 (unsigned long)x->held);
+    if (x->filtered)
+        fprintf(f,
+                "  copies on RX: %lu A/B copies dropped by the RX lcores, counted as their "
+                "lines' duplicates (feed_defaults.copies_on_rx)\n",
+                (unsigned long)x->filtered);
     for (unsigned i = 0; i < x->n_top && i < 5; i++) {
         struct in_addr a = {.s_addr = x->top[i].dst_ip_be};
         fprintf(f, "  unknown flow %s:%u  %lu frames\n", inet_ntoa(a), ntohs(x->top[i].dst_port_be),
@@ -450,10 +456,11 @@ static json_t *rx_json(const io_rx_stats_t *x)
                                              (int)ntohs(x->top[i].dst_port_be), "frames",
                                              (json_int_t)x->top[i].frames));
     }
-    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:I}", "frames", (json_int_t)x->frames,
-                     "accepted", (json_int_t)x->accepted, "other", (json_int_t)x->other,
-                     "unknown_flow", (json_int_t)x->unknown, "unknown_top", top, "malformed_total",
-                     (json_int_t)x->malformed_total, "malformed", mal, "held", (json_int_t)x->held);
+    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:I, s:I}", "frames",
+                     (json_int_t)x->frames, "accepted", (json_int_t)x->accepted, "other",
+                     (json_int_t)x->other, "unknown_flow", (json_int_t)x->unknown, "unknown_top",
+                     top, "malformed_total", (json_int_t)x->malformed_total, "malformed", mal,
+                     "held", (json_int_t)x->held, "filtered", (json_int_t)x->filtered);
 }
 
 /* Per lcore: its roles and its scheduler's usage. */

@@ -50,6 +50,7 @@
 
 #include "app.h"
 #include "co.h"
+#include "feed.h"
 #include "io.h"
 #include "metrics.h"
 #include "report.h"
@@ -78,10 +79,11 @@ typedef struct app app_t;
 typedef struct lcore {
     app_t *app;
     unsigned id;
-    bool used;      /* has a role: launched */
-    io_rx_t *rx;    /* RX poller, or NULL */
-    bool replay_rx; /* its context has the replay attached */
-    unsigned nout;  /* channels it produces: [nout] */
+    bool used;       /* has a role: launched */
+    io_rx_t *rx;     /* RX poller, or NULL */
+    feed_rxf_t *rxf; /* its A/B copy filter (feed_defaults.copies_on_rx), or NULL */
+    bool replay_rx;  /* its context has the replay attached */
+    unsigned nout;   /* channels it produces: [nout] */
     chs_t **out;
     chs_bell_t *bell;       /* handler lcore: the doorbell its RX channels ring, or NULL */
     bool ran;               /* its scheduler ran: usage is set */
@@ -818,6 +820,60 @@ static int build_channels(app_t *a)
     return 0;
 }
 
+static bool rxf_keep(void *arg, uint16_t feed, uint8_t line, const uint8_t *payload, uint32_t len,
+                     uint64_t rx_tsc)
+{
+    return feed_rxf_keep(arg, feed, line, payload, len, rx_tsc);
+}
+
+static void rxf_unsent(void *arg, uint16_t feed, uint8_t line, const uint8_t *payload, uint32_t len)
+{
+    (void)line;
+    feed_rxf_unsent(arg, feed, payload, len);
+}
+
+static bool rxf_again(void *arg, uint16_t feed, uint8_t line, const uint8_t *payload, uint32_t len,
+                      uint64_t rx_tsc)
+{
+    return feed_rxf_again(arg, feed, line, payload, len, rx_tsc);
+}
+
+/*
+ * Each RX lcore's A/B copy filter (lib/feed, feed_rxf_t), once the feeds exist: the
+ * copies of what an RX lcore forwarded are dropped there, counted in their feed's
+ * statistics, instead of crossing to the handlers. One copy per line is still
+ * forwarded every quarter of the feed's line timeout, for its line health.
+ */
+static int build_filters(app_t *a)
+{
+    const cfg_t *c = a->cfg;
+    if (!c->copies_on_rx)
+        return 0;
+    for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
+        lcore_t *lc = &a->lc[id];
+        if (lc->rx == NULL)
+            continue;
+        if ((lc->rxf = feed_rxf_new(c->nfeeds)) == NULL) {
+            fprintf(stderr, "mdmux: lcore %u: cannot create its copy filter: %s\n", id,
+                    strerror(errno));
+            return -1;
+        }
+        for (unsigned f = 0; f < c->nfeeds; f++) {
+            feed_rxf_set_keepalive(lc->rxf, f, c->feeds[f].arb.line_timeout_ns / 4);
+            if (feed_attach_rxf(a->pipe.feeds[f].feed, lc->rxf) != 0) {
+                fprintf(stderr, "mdmux: feed %s: more than %d RX lcores\n", c->feeds[f].name,
+                        FEED_RXF_MAX);
+                return -1;
+            }
+        }
+        io_rx_set_filter(lc->rx, &(io_rx_filter_t){.keep = rxf_keep,
+                                                   .unsent = rxf_unsent,
+                                                   .again = rxf_again,
+                                                   .arg = lc->rxf});
+    }
+    return 0;
+}
+
 /* The main lcore always runs (control); check the EAL made it the configured one. */
 static int check_main(app_t *a)
 {
@@ -1214,6 +1270,7 @@ static void teardown(app_t *a)
     for (unsigned id = 0; id < CFG_MAX_LCORES; id++) {
         lcore_t *lc = &a->lc[id];
         io_rx_free(lc->rx);
+        feed_rxf_free(lc->rxf); /* after the feeds, which count its copies */
         for (unsigned i = 0; i < lc->nout; i++)
             chs_free(lc->out[i]);
         free(lc->out);
@@ -1267,7 +1324,8 @@ int app_run(const app_opts_t *o, cfg_t *cfg)
               place_recorder(a) == 0;
     a->pipe.rx_done = &a->rx_done;
     a->pipe.nrx = a->nrx;
-    ok = ok && pipe_build(&a->pipe) == 0 && ring_retx(a) == 0 && obs_start(a) == 0;
+    ok = ok && pipe_build(&a->pipe) == 0 && build_filters(a) == 0 && ring_retx(a) == 0 &&
+         obs_start(a) == 0;
     if (ok) {
         if (o->cmd == APP_RUN)
             printf("mdmux: running: %u ports, %u RX lcores, %u feeds\n", a->nports_open, a->nrx,

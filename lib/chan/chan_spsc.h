@@ -208,4 +208,23 @@ static inline unsigned chs_recv_burst(chs_t *c, void *elems, unsigned n)
     return n;
 }
 
+/**
+ * Consumer: copy the element @p i places behind the head of @p c (0: the head) into
+ * @p elem without taking anything. Returns true, or false when @p c holds @p i
+ * elements or fewer (@p elem untouched). Receives then return the same elements.
+ */
+static inline bool chs_peek(chs_t *c, unsigned i, void *elem)
+{
+    CHS__CHECK_OWNER(c, 1);
+    uint32_t head = atomic_load_explicit(&c->cons.pos, memory_order_relaxed);
+    if (c->cons.other - head <= i) {
+        /* acquire: the producer's slot writes happen before our read */
+        c->cons.other = atomic_load_explicit(&c->prod.pos, memory_order_acquire);
+        if (c->cons.other - head <= i)
+            return false;
+    }
+    memcpy(elem, c->slots + (size_t)((head + i) & c->mask) * c->esz, c->esz);
+    return true;
+}
+
 #endif /* MDMUX_CHAN_SPSC_H */

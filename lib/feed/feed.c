@@ -53,6 +53,8 @@ struct feed {
     bool drained[FEED_LINES][FEED_IN_MAX]; /* inputs closed and emptied */
     unsigned nstash;                       /* records taken from the pool, not yet used */
     md_rec_t *stash[FEED_REC_STASH];
+    feed_rxf_t *rxf[FEED_RXF_MAX]; /* the RX lcores' copy filters of this feed */
+    unsigned n_rxf;
 };
 
 const char *feed_name(const feed_t *f)
@@ -364,15 +366,17 @@ static inline void prefetch_payload(const void *pl)
     rte_prefetch0(RTE_PTR_ADD(pl, MOLD_HDR_LEN + 2));
 }
 
-/* Take the mbuf the select received plus a burst of the same channel. */
-static void take_burst(feed_t *f, chs_t *ch, uint8_t line, unsigned idx, struct rte_mbuf *first)
+/* Take the mbuf the select received plus a burst of the same channel, @p max in all
+   (FEED_BURST, or fewer to stop before another input's older packets). */
+static void take_burst(feed_t *f, chs_t *ch, uint8_t line, unsigned idx, struct rte_mbuf *first,
+                       unsigned max)
 {
     struct rte_mbuf **burst = f->burst;
     unsigned have = first != NULL;
     burst[0] = first;
     /* read the clock first: "empty at wall" must not cover a packet queued after it */
     uint64_t deq = co_tsc(), wall = co_tsc_to_ns(deq);
-    unsigned got = have + chs_recv_burst(ch, &burst[have], FEED_BURST - have);
+    unsigned got = have + chs_recv_burst(ch, &burst[have], max - have);
     /* ... but the dequeue stamp is taken once they are taken: a packet queued between
        the two reads would otherwise be dequeued "before" RX stamped it (rx_to_dequeue
        0). The select's own packet was taken before deq: one read is enough for it. */
@@ -403,7 +407,7 @@ static void take_burst(feed_t *f, chs_t *ch, uint8_t line, unsigned idx, struct 
         handle_mbuf(f, line, idx, burst[i], wall, deq);
     }
     f->burst_n = f->burst_next = 0;
-    if (got < FEED_BURST) /* a short burst emptied the channel: a free readiness check */
+    if (got < max && max == FEED_BURST) /* short: it emptied the channel (free readiness) */
         feed_clock_empty(&f->clk, line, idx, wall);
     /*
      * The first record sent readied the mux at the head of the run queue (a hand-off:
@@ -418,28 +422,78 @@ static void take_burst(feed_t *f, chs_t *ch, uint8_t line, unsigned idx, struct 
 }
 
 /*
+ * When the next packet of a non-empty input arrived: for lines A and B the RX stamp
+ * of the packet at its head (a peek, which also brings its mbuf in for the read that
+ * follows), for the retransmission input how far it has been read.
+ *
+ * The head's own stamp, not what was read of the input: an input seen empty has been
+ * "read" up to the wall clock, and a packet RX stamped just before that but enqueued
+ * just after would then sort behind the other line's whole backlog. With the RX
+ * lcore dropping A/B copies (feed_rxf_t) one line is mostly empty, and its packets
+ * that fill the other's losses came behind a window's worth of it, which declared
+ * gaps they then filled late.
+ */
+static uint64_t next_arrival(feed_t *f, chs_t *in, uint8_t line, unsigned idx)
+{
+    struct rte_mbuf *m;
+    if (line != FEED_LINE_RETX && chs_peek(in, 0, &m))
+        return co_tsc_to_ns(io_mbuf_meta(m)->rx_tsc);
+    return feed_clock_known(&f->clk, line, idx);
+}
+
+/*
+ * How many packets to take from line input @p in, whose head arrived first, so that
+ * none arrived after @p next, the head of the input that arrived next (UINT64_MAX:
+ * none waits): a burst of one line must not run ahead of the other line's older
+ * packets (a sparse line's next packet may be far later than its head). A channel is
+ * in RX order, so a binary search over the first FEED_BURST, each probe a peek (the
+ * mbufs are read right after anyway). At least 1.
+ */
+static unsigned burst_before(chs_t *in, uint8_t line, uint64_t next)
+{
+    if (next == UINT64_MAX || line == FEED_LINE_RETX)
+        return FEED_BURST;
+    unsigned lo = 1, hi = FEED_BURST; /* the first lo are before next; hi: upper bound */
+    struct rte_mbuf *m;
+    if (chs_peek(in, FEED_BURST - 1, &m) && co_tsc_to_ns(io_mbuf_meta(m)->rx_tsc) <= next)
+        return FEED_BURST;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2; /* is packet mid (0-based) before next? */
+        if (chs_peek(in, mid, &m) && co_tsc_to_ns(io_mbuf_meta(m)->rx_tsc) <= next)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/*
  * Advance the clocks to @p wall for every input that is empty now (nothing queued on
  * it can fill a gap, so real time is right for it), then run the timers that are due.
  * A non-empty input holds arrival time back to what has been read of it: its packets
  * are processed before any deadline judges them missing. Returns the non-empty input
- * read least far (lowest known time), or -1 when all are empty.
+ * whose next packet arrived first (next_arrival), or -1 when all are empty.
  */
 static int clock_poll(feed_t *f, const ch_case_t *cases, const uint8_t *line_of,
-                      const uint8_t *idx_of, int n, uint64_t wall)
+                      const uint8_t *idx_of, int n, uint64_t wall, uint64_t *second)
 {
     int oldest = -1;
-    uint64_t t = UINT64_MAX;
+    uint64_t t = UINT64_MAX, t2 = UINT64_MAX;
     for (int k = 0; k < n; k++) {
         if (chs_len(cases[k].spsc) == 0) {
             feed_clock_empty(&f->clk, line_of[k], idx_of[k], wall);
         } else {
-            uint64_t kn = feed_clock_known(&f->clk, line_of[k], idx_of[k]);
+            uint64_t kn = next_arrival(f, cases[k].spsc, line_of[k], idx_of[k]);
             if (kn < t) {
+                t2 = t;
                 t = kn;
                 oldest = k;
+            } else if (kn < t2) {
+                t2 = kn;
             }
         }
     }
+    *second = t2;
     feed_clock_tick(&f->clk, f->core, wall);
     return oldest;
 }
@@ -458,8 +512,8 @@ static void run(feed_t *f)
         /* A and B are over and nothing is missing: retransmissions are not needed */
         if (lines_open == 0 && feed_core_holes(f->core) == 0 && feed_core_held(f->core) == 0)
             break;
-        uint64_t now = co_now_ns();
-        int oldest = clock_poll(f, cases, line_of, idx_of, n, now);
+        uint64_t now = co_now_ns(), next;
+        int oldest = clock_poll(f, cases, line_of, idx_of, n, now, &next);
         if (oldest >= 0) {
             /*
              * A backlog: read the input that is furthest behind in arrival time, so
@@ -470,7 +524,8 @@ static void run(feed_t *f)
                 f->stop = true; /* cancelled: a backlog must not delay that */
                 break;
             }
-            take_burst(f, cases[oldest].spsc, line_of[oldest], idx_of[oldest], NULL);
+            take_burst(f, cases[oldest].spsc, line_of[oldest], idx_of[oldest], NULL,
+                       burst_before(cases[oldest].spsc, line_of[oldest], next));
             continue;
         }
         /*
@@ -500,7 +555,7 @@ static void run(feed_t *f)
             idx_of[k] = idx_of[n];
             continue;
         }
-        take_burst(f, cases[k].spsc, line_of[k], idx_of[k], first);
+        take_burst(f, cases[k].spsc, line_of[k], idx_of[k], first, FEED_BURST);
     }
 }
 
@@ -550,8 +605,12 @@ void feed_main(void *arg)
     f->ctx = co_context(NULL);
     f->stop = false;
     drop_cur(f); /* the previous run panicked while parsing this one */
-    if (f->running)
+    if (f->running) {
         feed_core_restart(f->core, co_now_ns());
+        /* what RX forwarded to the run that panicked may be gone: let copies through */
+        for (unsigned i = 0; i < f->n_rxf; i++)
+            feed_rxf_reset(f->rxf[i], f->conf.id);
+    }
     uint64_t t0 = co_now_ns();
     feed_core_start(f->core, t0);
     feed_clock_init(&f->clk, f->conf.n_in);
@@ -678,6 +737,14 @@ void feed_free(feed_t *f)
     co_mem_free(f);
 }
 
+int feed_attach_rxf(feed_t *f, feed_rxf_t *x)
+{
+    if (f->n_rxf == FEED_RXF_MAX)
+        return -ENOSPC;
+    f->rxf[f->n_rxf++] = x;
+    return 0;
+}
+
 void feed_stats(const feed_t *f, feed_stats_t *out)
 {
     const uint64_t *src = (const uint64_t *)&f->st;
@@ -685,6 +752,16 @@ void feed_stats(const feed_t *f, feed_stats_t *out)
     for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
         dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
     const feed_hist_t *h = feed_core_skew(f->core);
+    feed_hist_t merged; /* the handler's skew samples and its RX filters' */
+    if (f->n_rxf > 0) {
+        const uint64_t *hs = (const uint64_t *)h;
+        uint64_t *md = (uint64_t *)&merged;
+        for (size_t i = 0; i < sizeof(merged) / sizeof(uint64_t); i++)
+            md[i] = __atomic_load_n(&hs[i], __ATOMIC_RELAXED);
+        for (unsigned i = 0; i < f->n_rxf; i++)
+            feed_rxf_add_stats(f->rxf[i], f->conf.id, out, &merged);
+        h = &merged;
+    }
     out->skew_samples = __atomic_load_n(&h->count, __ATOMIC_RELAXED);
     out->skew_p50_ns = co_tsc_to_ns(feed_hist_quantile(h, 0.5));
     out->skew_p99_ns = co_tsc_to_ns(feed_hist_quantile(h, 0.99));

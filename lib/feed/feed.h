@@ -285,8 +285,67 @@ void feed_main(void *feed);
  */
 unsigned feed_abandon(feed_t *f, uint64_t *untaken);
 
-/** Snapshot @p f's counters into @p out. Any thread. */
+/** Snapshot @p f's counters into @p out, the copies its RX filters dropped included
+    (feed_attach_rxf). Any thread. */
 void feed_stats(const feed_t *f, feed_stats_t *out);
+
+/* ------------------------------------------------------------------------------ */
+/* The RX lcore's copy filter (rxf.c)                                             */
+/* ------------------------------------------------------------------------------ */
+
+/**
+ * One RX lcore's filter of A/B copies, for feeds 0 .. @p n_feeds - 1 (their ids).
+ * The RX lcore drops a MoldUDP64 data packet whose every sequence number it already
+ * forwarded for that feed and session, so that the feed handler never reads it; the
+ * copies are counted as their lines' packets, bytes and duplicates in feed_stats(),
+ * and their A/B skew is sampled. Returns NULL (errno EINVAL or ENOMEM).
+ */
+typedef struct feed_rxf feed_rxf_t;
+feed_rxf_t *feed_rxf_new(unsigned n_feeds);
+
+/** Free @p x (NULL: nothing). Its RX lcore must have stopped, and its feeds too. */
+void feed_rxf_free(feed_rxf_t *x);
+
+/**
+ * Forward at least one copy a line every @p ns (0: none) for @p feed, so that the
+ * handler's line health still sees a line whose every packet is a copy. Before the
+ * RX lcore starts; a quarter or less of the feed's line timeout.
+ */
+void feed_rxf_set_keepalive(feed_rxf_t *x, unsigned feed, uint64_t ns);
+
+/**
+ * RX lcore: the UDP payload @p payload (@p len bytes) arrived on @p line of @p feed at
+ * @p rx_tsc. True to forward it; false when it is a copy (counted; the caller frees
+ * it). Anything else than a well-formed data packet of the feed's session is
+ * forwarded, and only those mark their range.
+ */
+bool feed_rxf_keep(feed_rxf_t *x, unsigned feed, unsigned line, const uint8_t *payload,
+                   uint32_t len, uint64_t rx_tsc);
+
+/** RX lcore: a packet feed_rxf_keep() forwarded found its channel full and was
+    dropped: unmark its range, so that the other line's copy is forwarded. */
+void feed_rxf_unsent(feed_rxf_t *x, unsigned feed, const uint8_t *payload, uint32_t len);
+
+/** RX lcore: after feed_rxf_unsent() in the same burst, a packet feed_rxf_keep()
+    dropped there: true (and no longer counted as a copy) when it must be forwarded
+    after all, because what it copied was unsent. */
+bool feed_rxf_again(feed_rxf_t *x, unsigned feed, unsigned line, const uint8_t *payload,
+                    uint32_t len, uint64_t rx_tsc);
+
+/** Any thread: make the filter forget @p feed's marks at its next packet (a handler
+    that starts again may have lost what had been forwarded to it). */
+void feed_rxf_reset(feed_rxf_t *x, unsigned feed);
+
+/** Any thread: add @p feed's dropped copies to @p out's lines (packets, bytes,
+    duplicates) and their skew samples to @p skew (NULL: not). */
+void feed_rxf_add_stats(const feed_rxf_t *x, unsigned feed, feed_stats_t *out, feed_hist_t *skew);
+
+/** Most RX filters one feed can have (one per RX lcore that polls its lines). */
+#define FEED_RXF_MAX 8
+
+/** Count @p x's copies of @p f in feed_stats() and reset them at each feed_main()
+    start. Before the feed starts. Returns 0 or -ENOSPC. */
+int feed_attach_rxf(feed_t *f, feed_rxf_t *x);
 
 /** The feed's name. */
 const char *feed_name(const feed_t *f);

@@ -727,6 +727,7 @@ typedef struct io_line_stats {
 /** RX context counters (a snapshot). */
 typedef struct io_rx_stats {
     uint64_t frames;   /**< every mbuf received */
+    uint64_t filtered; /**< accepted, then dropped by the filter (io_rx_set_filter) */
     uint64_t bursts;   /**< non-empty rx_bursts */
     uint64_t accepted; /**< sum of the lines' packets */
     uint64_t other;
@@ -741,6 +742,32 @@ typedef struct io_rx_stats {
 
 /** Snapshot @p rx's counters into @p out. Any thread. */
 void io_rx_stats(const io_rx_t *rx, io_rx_stats_t *out);
+
+/**
+ * A filter the RX loop asks about each accepted packet, once it is classified, stamped
+ * and counted on its line, before it is staged for its channel (lib/feed's A/B copy
+ * filter, which lib/io does not know). Called on the RX lcore only.
+ */
+typedef struct io_rx_filter {
+    /** True to forward the packet; false drops it: RX frees it and counts it in
+        io_rx_stats_t.filtered (it stays counted in its line's packets). @p payload is
+        the UDP payload, @p len its bytes in the first segment. */
+    bool (*keep)(void *arg, uint16_t feed, uint8_t line, const uint8_t *payload, uint32_t len,
+                 uint64_t rx_tsc);
+    /** A packet keep() forwarded found its channel full and was dropped (NULL: not
+        told). Not called for packets kept back under hold_when_full. */
+    void (*unsent)(void *arg, uint16_t feed, uint8_t line, const uint8_t *payload, uint32_t len);
+    /** After unsent() in a burst: asked again about each packet keep() dropped in that
+        burst (the copy of what was just dropped may be among them); true forwards it
+        after all. NULL: they stay dropped. */
+    bool (*again)(void *arg, uint16_t feed, uint8_t line, const uint8_t *payload, uint32_t len,
+                  uint64_t rx_tsc);
+    void *arg;
+} io_rx_filter_t;
+
+/** Ask @p f about every accepted packet from now on (NULL: no filter). Before the RX
+    lcore starts. Returns 0. */
+int io_rx_set_filter(io_rx_t *rx, const io_rx_filter_t *f);
 
 /** Snapshot the counters of (@p feed, @p line) into @p out. Any thread. */
 void io_rx_line_stats(const io_rx_t *rx, uint16_t feed, uint8_t line, io_line_stats_t *out);

@@ -43,7 +43,8 @@ typedef struct rx_queue {
 
 typedef struct rx_counters {
     uint64_t frames, bursts, other, unknown;
-    uint64_t held; /* hold_when_full: channel bursts kept for a later poll */
+    uint64_t filtered; /* dropped by the filter */
+    uint64_t held;     /* hold_when_full: channel bursts kept for a later poll */
     uint64_t malformed[IO_BAD_COUNT];
 } rx_counters_t;
 
@@ -69,7 +70,10 @@ typedef struct rx_line {
 typedef struct rx_burst {
     rx_dest_t *hit[IO_RX_BURST];
     uint32_t n_rej;
+    uint32_t n_filt;   /* dropped by the filter */
+    uint32_t n_unsent; /* forwarded, then dropped on a full channel (dest_full) */
     struct rte_mbuf *rej[IO_RX_BURST];
+    struct rte_mbuf *filt[IO_RX_BURST];
 } rx_burst_t;
 
 struct io_rx {
@@ -84,6 +88,8 @@ struct io_rx {
     unsigned n_dest, max_dest;
     rx_queue_t q[IO_RX_QUEUES_MAX];
     bool hold_when_full;
+    bool has_filter;
+    io_rx_filter_t filter;
     unsigned n_held;                  /* destinations holding mbufs for a full channel */
     rx_dest_t *held[IO_RX_BURST + 1]; /* ... at most one burst's hits */
     rx_counters_t c __attribute__((aligned(64)));
@@ -163,6 +169,14 @@ int io_rx_set_channel(io_rx_t *rx, uint16_t feed, uint8_t line, chs_t *ch)
     return 0;
 }
 
+int io_rx_set_filter(io_rx_t *rx, const io_rx_filter_t *f)
+{
+    rx->has_filter = f != NULL && f->keep != NULL;
+    if (rx->has_filter)
+        rx->filter = *f;
+    return 0;
+}
+
 int io_rx_attach_replay(io_rx_t *rx, io_replay_t *r)
 {
     rx->replay = r;
@@ -209,11 +223,30 @@ static inline uint64_t rx_time(const rx_queue_t *q, const struct rte_mbuf *m, ui
  */
 typedef struct burst_env {
     const io_flow_table_t *flows;
+    const io_rx_filter_t *filter; /* NULL: none */
     rx_line_t *ln;
     uint32_t n_feeds;
     int meta_off;
     uint64_t tsc;
 } burst_env_t;
+
+/* The UDP payload of @p m in its first segment, and its length there. */
+static inline const uint8_t *payload_of(const struct rte_mbuf *m, const io_mbuf_meta_t *meta,
+                                        uint32_t *len)
+{
+    uint32_t off = meta->payload_off, have = rte_pktmbuf_data_len(m);
+    *len = have > off ? (meta->payload_len < have - off ? meta->payload_len : have - off) : 0;
+    return rte_pktmbuf_mtod_offset(m, const uint8_t *, off);
+}
+
+/* The filter's word on @p m (out of line: it is a call anyway). */
+static __attribute__((noinline)) bool ask_filter(const io_rx_filter_t *f, struct rte_mbuf *m,
+                                                 const io_mbuf_meta_t *meta)
+{
+    uint32_t len;
+    const uint8_t *pl = payload_of(m, meta, &len);
+    return f->keep(f->arg, meta->feed, meta->line, pl, len, meta->rx_tsc);
+}
 
 /* Classify @m, stamp it, count it on its line and stage it for its destination
    (*hit: the next free hit-list slot). */
@@ -248,6 +281,10 @@ static inline __attribute__((always_inline)) void rx_one(io_rx_t *rx, const burs
     rx_line_t *ln = &env->ln[(uint32_t)info.feed * IO_LINES + info.line];
     io_bump(&ln->st.packets, 1);
     io_bump(&ln->st.bytes, info.l4_payload_len);
+    if (env->filter != NULL && !ask_filter(env->filter, m, meta)) {
+        rx->b.filt[rx->b.n_filt++] = m;
+        return;
+    }
     rx_dest_t *d = ln->d;
     uint32_t k = d->n;
     if (k == 0) /* first for its destination in this burst */
@@ -260,9 +297,15 @@ static inline __attribute__((always_inline)) void rx_one(io_rx_t *rx, const burs
    metadata names it), then freed. Out of line: a full channel is the rare case. */
 static __attribute__((noinline)) void dest_full(io_rx_t *rx, struct rte_mbuf **m, unsigned n)
 {
+    rx->b.n_unsent += n;
     for (unsigned i = 0; i < n; i++) {
         const io_mbuf_meta_t *meta = io_mbuf_meta(m[i]);
         io_bump(&rx->ln[(uint32_t)meta->feed * IO_LINES + meta->line].st.channel_full, 1);
+        if (rx->has_filter && rx->filter.unsent != NULL) {
+            uint32_t len;
+            const uint8_t *pl = payload_of(m[i], meta, &len);
+            rx->filter.unsent(rx->filter.arg, meta->feed, meta->line, pl, len);
+        }
     }
     rte_pktmbuf_free_bulk(m, n);
 }
@@ -314,6 +357,36 @@ static inline void deliver(io_rx_t *rx, rx_dest_t **end)
         chs_ring(bell, bits);
 }
 
+/*
+ * The filter's drops of this burst. When a packet it forwarded found its channel
+ * full (dest_full told the filter), a copy of it dropped in the same burst may now be
+ * the only one: the filter is asked again about each, and forwards it after all
+ * (one send each: the rare case).
+ */
+static __attribute__((noinline)) void free_filtered(io_rx_t *rx)
+{
+    unsigned n = rx->b.n_filt, k = 0;
+    struct rte_mbuf **m = rx->b.filt;
+    if (unlikely(rx->b.n_unsent) && rx->filter.again != NULL) {
+        for (unsigned i = 0; i < n; i++) {
+            const io_mbuf_meta_t *meta = io_mbuf_meta(m[i]);
+            uint32_t len;
+            const uint8_t *pl = payload_of(m[i], meta, &len);
+            if (!rx->filter.again(rx->filter.arg, meta->feed, meta->line, pl, len, meta->rx_tsc)) {
+                m[k++] = m[i];
+                continue;
+            }
+            chs_t *ch = rx->ln[(uint32_t)meta->feed * IO_LINES + meta->line].d->ch;
+            if (chs_send_burst(ch, &m[i], 1) != 1)
+                dest_full(rx, &m[i], 1);
+        }
+        n = k;
+    }
+    io_bump(&rx->c.filtered, n);
+    if (n)
+        rte_pktmbuf_free_bulk(m, n);
+}
+
 /* Offer the held mbufs again; true when none is left. */
 static __attribute__((noinline)) bool offer_held(io_rx_t *rx)
 {
@@ -348,13 +421,14 @@ static inline __attribute__((always_inline)) void
 process(io_rx_t *rx, const rx_queue_t *q, struct rte_mbuf **m, unsigned n, int stamp)
 {
     const burst_env_t env = {.flows = rx->flows,
+                             .filter = rx->has_filter ? &rx->filter : NULL,
                              .ln = rx->ln,
                              .n_feeds = rx->n_feeds,
                              .meta_off = io_mbuf_meta_off,
                              .tsc = stamp == STAMP_REPLAY ? 0 : rte_rdtsc()};
     rx_dest_t **hit = rx->b.hit;
     unsigned i = 0;
-    rx->b.n_rej = 0;
+    rx->b.n_rej = rx->b.n_filt = rx->b.n_unsent = 0;
     for (unsigned k = 0; k < n && k < PREFETCH_AHEAD; k++)
         rte_prefetch0(rte_pktmbuf_mtod(m[k], void *));
     /* two loops rather than a test per packet for the prefetch */
@@ -367,6 +441,8 @@ process(io_rx_t *rx, const rx_queue_t *q, struct rte_mbuf **m, unsigned n, int s
     deliver(rx, hit);
     if (unlikely(rx->b.n_rej))
         rte_pktmbuf_free_bulk(rx->b.rej, rx->b.n_rej);
+    if (rx->b.n_filt)
+        free_filtered(rx);
     io_bump(&rx->c.frames, n);
     io_bump(&rx->c.bursts, 1);
 }
@@ -416,6 +492,7 @@ void io_rx_stats(const io_rx_t *rx, io_rx_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->frames = io_load(&rx->c.frames);
+    out->filtered = io_load(&rx->c.filtered);
     out->bursts = io_load(&rx->c.bursts);
     out->other = io_load(&rx->c.other);
     out->unknown = io_load(&rx->c.unknown);

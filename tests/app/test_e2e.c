@@ -286,6 +286,82 @@ static void test_two_lcores_lossless_at_top_speed(void **state)
     replay_and_compare(*state, "tight");
 }
 
+/*
+ * feed_defaults.copies_on_rx: the RX lcore drops the A/B copies of what it forwarded.
+ * The stream must be the same (every message once, gaps exactly where both lines
+ * lost), the copies counted (rx.filtered, and as the lines' duplicates: the
+ * accounting holds), on one lcore, on two handler lcores at recorded pace, and at top
+ * speed through 8-slot lossless channels (RX holds instead of dropping).
+ */
+static void copies_on_rx(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
+    at_edit(path, E2E_ARB, "feed_defaults: {gap_wait_us: 50000, window: 256, copies_on_rx: true}");
+}
+
+static void expect_filtered(const char *dir, const char *name)
+{
+    char stats[512];
+    snprintf(stats, sizeof(stats), "%s/%s.stats.json", dir, name);
+    json_t *st = at_json(stats);
+    json_int_t filtered = at_jint(st, "rx.filtered");
+    json_int_t dups = at_sum_lines(st, "duplicates");
+    print_message("%s: %lld copies dropped on RX, %lld duplicates in all\n", name,
+                  (long long)filtered, (long long)dups);
+    if (filtered <= 0 || filtered > dups)
+        fail_msg("%s: rx.filtered %lld, duplicates %lld", name, (long long)filtered,
+                 (long long)dups);
+    json_decref(st);
+}
+
+static void test_every_impairment_copies_on_rx(void **state)
+{
+    at_need_gen();
+    static const char *const gen[] = {"--feeds",   "4",           "--duration-ms",
+                                      "80",        "--seed",      "5",
+                                      "--loss-a",  "0.01",        "--loss-b",
+                                      "0.01",      "--loss-both", "0.005",
+                                      "--reorder", "0.01",        "--dup",
+                                      "0.01",      "--truncate",  "0.005",
+                                      "--corrupt", "0.005",       "--corrupt-payload",
+                                      "0.005",     "--zero-udp",  "0.005",
+                                      NULL};
+    gen_capture(*state, "impf", gen, NULL);
+    copies_on_rx(*state, "impf");
+    replay_and_compare(*state, "impf");
+    expect_filtered(*state, "impf");
+}
+
+static void test_two_handler_lcores_copies_on_rx(void **state)
+{
+    at_need_gen();
+    static const char *const gen[] = {
+        "--feeds",  "6",    "--duration-ms", "60",   "--seed",      "22",
+        "--loss-a", "0.01", "--loss-b",      "0.01", "--loss-both", "0.005",
+        "--dup",    "0.01", "--reorder",     "0.01", NULL};
+    gen_capture2(*state, "twof", gen, NULL, true);
+    copies_on_rx(*state, "twof");
+    replay_and_compare(*state, "twof");
+    expect_filtered(*state, "twof");
+}
+
+static void test_lossless_top_speed_copies_on_rx(void **state)
+{
+    at_need_gen();
+    static const char *const gen[] = {
+        "--feeds",  "6",    "--duration-ms", "60",    "--seed",    "24",   "--loss-a", "0.01",
+        "--loss-b", "0.01", "--loss-both",   "0.005", "--reorder", "0.01", NULL};
+    gen_capture2(*state, "tightf", gen, NULL, true);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tightf.yaml", (const char *)*state);
+    at_edit(path, "  speed: 1  \n", "  speed: max\n  lossless: true\n");
+    at_edit(path, "  slots: 2048\n", "  slots: 8\n");
+    copies_on_rx(*state, "tightf");
+    replay_and_compare(*state, "tightf");
+    expect_filtered(*state, "tightf");
+}
+
 static void test_vlan_heavy_loss(void **state)
 {
     at_need_gen();
@@ -532,6 +608,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_every_impairment, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_vlan_heavy_loss, at_dir_setup, at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_every_impairment_copies_on_rx, at_dir_setup,
+                                        at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_two_handler_lcores_copies_on_rx, at_dir_setup,
+                                        at_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_lossless_top_speed_copies_on_rx, at_dir_setup,
+                                        at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_two_handler_lcores, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_two_lcores_lossless_at_top_speed, at_dir_setup,
                                         at_dir_teardown),

@@ -361,46 +361,78 @@ static void test_dead_b_mid_session(void **state)
     dead_line(*state, "deadb", gen);
 }
 
+/* feed_defaults.copies_on_rx in the configuration inject_gen() wrote for NAME */
+static void copies_on_rx(const char *dir, const char *name, unsigned line_timeout_ms)
+{
+    char yaml[512], from[64], to[96];
+    snprintf(yaml, sizeof(yaml), "%s/%s.yaml", dir, name);
+    snprintf(from, sizeof(from), "line_timeout_ms: %u}", line_timeout_ms);
+    snprintf(to, sizeof(to), "line_timeout_ms: %u, copies_on_rx: true}", line_timeout_ms);
+    at_edit(yaml, from, to);
+}
+
 /* Both lines flap (60 ms silences in turn, A twice and B once): line_down/line_up
-   events, and nothing lost where one line had the data. */
-static void test_flapping_lines(void **state)
+   events, and nothing lost where one line had the data. With @p copies, the RX lcore
+   drops the copies: the line events must be the same, from the copies it still
+   forwards for line health (a quarter of the line timeout). */
+static void flapping_lines(const char *dir, const char *name, bool copies)
 {
     at_need_gen();
-    const char *dir = *state;
     static const char *const gen[] = {
         "--feeds",  "2",     "--duration-ms", "950",   "--seed", "33",   "--flap-ms", "150",
         "--loss-a", "0.002", "--loss-b",      "0.002", "--rate", "5000", NULL};
     char pcap[512], dump[512], stats[512], truth[512], msgs[512];
-    paths(dir, "flap", pcap, dump, stats, truth, msgs);
-    inject_gen(dir, "flap", gen, "1", LINE_TIMEOUT_MS, NULL);
-    inject_ok(dir, "flap", NULL);
+    paths(dir, name, pcap, dump, stats, truth, msgs);
+    inject_gen(dir, name, gen, "1", LINE_TIMEOUT_MS, NULL);
+    if (copies)
+        copies_on_rx(dir, name, LINE_TIMEOUT_MS);
+    inject_ok(dir, name, NULL);
     check_opts_t o = {.lossless = true};
-    inj_t *e = inject_check(dir, "flap", &o, NULL);
+    inj_t *e = inject_check(dir, name, &o, NULL);
     check_health(e, truth, stats, LINE_TIMEOUT_MS * 1000000ull);
     for (unsigned i = 0; i < e->tr.n; i++) { /* A twice, B once (plus any stall's pairs) */
         assert_true(e->f[i].down[0] >= 2 && e->f[i].up[0] >= 2);
         assert_true(e->f[i].down[1] >= 1 && e->f[i].up[1] >= 1);
     }
+    if (copies) {
+        json_t *st = at_json(stats);
+        assert_true(at_jint(st, "rx.filtered") > 0);
+        json_decref(st);
+    }
     inj_free(e);
+}
+
+static void test_flapping_lines(void **state)
+{
+    flapping_lines(*state, "flap", false);
+}
+
+static void test_flapping_lines_copies_on_rx(void **state)
+{
+    flapping_lines(*state, "flapf", true);
 }
 
 /* ---- a saturated channel -------------------------------------------------------- */
 
-static void test_saturated_channel(void **state)
+/* Four-slot channels at top speed. With @p copies, a copy the RX lcore dropped must
+   still go out when the packet it copied found its channel full (feed_rxf_unsent and
+   feed_rxf_again): the same rule holds, a message is lost only where both went. */
+static void saturated_channel(const char *dir, const char *name, bool copies)
 {
     at_need_gen();
-    const char *dir = *state;
     static const char *const gen[] = {"--feeds", "2",  "--duration-ms", "150", "--rate", "40000",
                                       "--seed",  "34", "--clean",       NULL};
     char yaml[512];
-    at_gen(dir, "sat", gen);
-    snprintf(yaml, sizeof(yaml), "%s/sat.yaml", dir);
+    at_gen(dir, name, gen);
+    snprintf(yaml, sizeof(yaml), "%s/%s.yaml", dir, name);
     /* four slots per channel, RX on its own lcore at top speed: RX outruns the handlers */
     at_edit(yaml, "slots: 1024", "slots: 4");
-    at_edit(yaml, NULL, "feed_defaults: {gap_wait_us: 50000, window: 256}\n");
-    inject_ok(dir, "sat", NULL);
+    at_edit(yaml, NULL,
+            copies ? "feed_defaults: {gap_wait_us: 50000, window: 256, copies_on_rx: true}\n"
+                   : "feed_defaults: {gap_wait_us: 50000, window: 256}\n");
+    inject_ok(dir, name, NULL);
     check_opts_t o = {.saturated = true};
-    inj_t *e = inject_check(dir, "sat", &o, NULL);
+    inj_t *e = inject_check(dir, name, &o, NULL);
     uint64_t gaps = 0, lost = 0, tail = 0;
     for (unsigned i = 0; i < e->tr.n; i++) {
         gaps += e->tr.f[i].ngaps;
@@ -418,6 +450,16 @@ static void test_saturated_channel(void **state)
        unless it is in the tail no packet of which reached a handler */
     assert_true(lost == tail || gaps > 0);
     inj_free(e);
+}
+
+static void test_saturated_channel(void **state)
+{
+    saturated_channel(*state, "sat", false);
+}
+
+static void test_saturated_channel_copies_on_rx(void **state)
+{
+    saturated_channel(*state, "satf", true);
 }
 
 /* ---- a stalled subscriber ------------------------------------------------------- */
@@ -890,7 +932,9 @@ int main(void)
         T(test_dead_a_from_start),
         T(test_dead_b_mid_session),
         T(test_flapping_lines),
+        T(test_flapping_lines_copies_on_rx),
         T(test_saturated_channel),
+        T(test_saturated_channel_copies_on_rx),
         T(test_stalled_subscriber),
         T(test_clock_steps_back),
         T(test_clock_steps_forward_an_hour),
