@@ -180,20 +180,22 @@ static void replay_and_compare(const char *dir, const char *name)
     replay_and_compare2(dir, name, name, false);
 }
 
+/* Every impairment the generator has, on 4 feeds. */
+static const char *const every_impairment[] = {"--feeds",   "4",           "--duration-ms",
+                                               "80",        "--seed",      "3",
+                                               "--loss-a",  "0.01",        "--loss-b",
+                                               "0.01",      "--loss-both", "0.005",
+                                               "--reorder", "0.01",        "--dup",
+                                               "0.01",      "--truncate",  "0.005",
+                                               "--corrupt", "0.005",       "--corrupt-payload",
+                                               "0.005",     "--zero-udp",  "0.005",
+                                               "--unknown", "0.005",       "--noise",
+                                               "0.005",     NULL};
+
 static void test_every_impairment(void **state)
 {
     at_need_gen();
-    static const char *const gen[] = {"--feeds",   "4",           "--duration-ms",
-                                      "80",        "--seed",      "3",
-                                      "--loss-a",  "0.01",        "--loss-b",
-                                      "0.01",      "--loss-both", "0.005",
-                                      "--reorder", "0.01",        "--dup",
-                                      "0.01",      "--truncate",  "0.005",
-                                      "--corrupt", "0.005",       "--corrupt-payload",
-                                      "0.005",     "--zero-udp",  "0.005",
-                                      "--unknown", "0.005",       "--noise",
-                                      "0.005",     NULL};
-    gen_capture(*state, "imp", gen, NULL);
+    gen_capture(*state, "imp", every_impairment, NULL);
     replay_and_compare(*state, "imp");
 }
 
@@ -300,6 +302,17 @@ static void copies_on_rx(const char *dir, const char *name)
     at_edit(path, E2E_ARB, "feed_defaults: {gap_wait_us: 50000, window: 256, copies_on_rx: true}");
 }
 
+static void expect_filtered(const char *dir, const char *name);
+
+/* Turn the filter on in DIR/NAME.yaml, replay, compare with the truth, and check
+   copies were dropped. */
+static void replay_and_compare_copies(const char *dir, const char *name)
+{
+    copies_on_rx(dir, name);
+    replay_and_compare(dir, name);
+    expect_filtered(dir, name);
+}
+
 static void expect_filtered(const char *dir, const char *name)
 {
     char stats[512];
@@ -318,19 +331,8 @@ static void expect_filtered(const char *dir, const char *name)
 static void test_every_impairment_copies_on_rx(void **state)
 {
     at_need_gen();
-    static const char *const gen[] = {"--feeds",   "4",           "--duration-ms",
-                                      "80",        "--seed",      "5",
-                                      "--loss-a",  "0.01",        "--loss-b",
-                                      "0.01",      "--loss-both", "0.005",
-                                      "--reorder", "0.01",        "--dup",
-                                      "0.01",      "--truncate",  "0.005",
-                                      "--corrupt", "0.005",       "--corrupt-payload",
-                                      "0.005",     "--zero-udp",  "0.005",
-                                      NULL};
-    gen_capture(*state, "impf", gen, NULL);
-    copies_on_rx(*state, "impf");
-    replay_and_compare(*state, "impf");
-    expect_filtered(*state, "impf");
+    gen_capture(*state, "impf", every_impairment, NULL);
+    replay_and_compare_copies(*state, "impf");
 }
 
 static void test_two_handler_lcores_copies_on_rx(void **state)
@@ -341,9 +343,7 @@ static void test_two_handler_lcores_copies_on_rx(void **state)
         "--loss-a", "0.01", "--loss-b",      "0.01", "--loss-both", "0.005",
         "--dup",    "0.01", "--reorder",     "0.01", NULL};
     gen_capture2(*state, "twof", gen, NULL, true);
-    copies_on_rx(*state, "twof");
-    replay_and_compare(*state, "twof");
-    expect_filtered(*state, "twof");
+    replay_and_compare_copies(*state, "twof");
 }
 
 static void test_lossless_top_speed_copies_on_rx(void **state)
@@ -357,9 +357,7 @@ static void test_lossless_top_speed_copies_on_rx(void **state)
     snprintf(path, sizeof(path), "%s/tightf.yaml", (const char *)*state);
     at_edit(path, "  speed: 1  \n", "  speed: max\n  lossless: true\n");
     at_edit(path, "  slots: 2048\n", "  slots: 8\n");
-    copies_on_rx(*state, "tightf");
-    replay_and_compare(*state, "tightf");
-    expect_filtered(*state, "tightf");
+    replay_and_compare_copies(*state, "tightf");
 }
 
 static void test_vlan_heavy_loss(void **state)
