@@ -22,6 +22,13 @@
  * packets are counted channel_full without a test on the hot path. The stages live in
  * the RX context, not on the caller's stack (which may be a coroutine's).
  *
+ * With a filter (io_rx_set_filter: lib/feed's A/B copy filter), each accepted packet
+ * is offered to it after its line's counters and before its stage; what it drops is
+ * freed with the burst's rejects. A forwarded packet that then finds its channel full
+ * is reported (unsent), and the filter is asked again about that burst's drops, one of
+ * which may now be the only copy (free_filtered). Without one, the cost is a test of a
+ * pointer a packet.
+ *
  * Counters are single-writer: this lcore bumps them with relaxed load + store; other
  * threads read them with relaxed loads (io_rx_stats).
  */
