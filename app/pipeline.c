@@ -221,9 +221,8 @@ bool pipe_spawn(pipe_t *p, unsigned lcore, bool is_control)
 void pipe_mark_end(pipe_t *p)
 {
     uint64_t now = co_now_ns(), seen = atomic_load_explicit(&p->end_ns, memory_order_relaxed);
-    while (seen < now && !atomic_compare_exchange_weak_explicit(&p->end_ns, &seen, now,
-                                                                memory_order_relaxed,
-                                                                memory_order_relaxed))
+    while (seen < now && !atomic_compare_exchange_weak_explicit(
+                             &p->end_ns, &seen, now, memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
