@@ -26,6 +26,8 @@
  *   -m PATH   the mdmux binary                 -g PATH  the mdmux-gen binary
  *   -d MS     trading time of the generated capture (500; the replay lasts about
  *             its packet count / RATE)
+ *   -x        the pipeline with feed_defaults.copies_on_rx (the RX lcore drops the
+ *             A/B copies): its figures are named latency.*.copies_on_rx
  *
  * Figures are "BENCH <name> <value> <unit>" lines on stdout; commentary goes to stderr.
  */
@@ -51,6 +53,7 @@ static double g_rate = 1e6;
 static int g_prod_cpu = 0, g_cons_cpu = 1;
 static const char *g_mdmux, *g_gen;
 static unsigned g_duration_ms = 500;
+static bool g_copies; /* -x */
 
 /* Highest latency the histograms track: 60 s (beyond: clamped, max stays exact). */
 #define LAT_HIGHEST_NS 60000000000ull
@@ -273,6 +276,25 @@ static double jnum(json_t *o, const char *key)
     return json_is_number(v) ? json_number_value(v) : -1;
 }
 
+/* -x: the generated configuration (no feed_defaults of its own) with the RX lcore
+   dropping the A/B copies. */
+static int append_copies_on_rx(const char *yaml)
+{
+    FILE *f = fopen(yaml, "a");
+    if (f == NULL)
+        return -1;
+    fputs("feed_defaults: {copies_on_rx: true}\n", f);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* A figure of the pipeline: @p name, with -x's suffix. */
+static void report_pl(const char *name, double v)
+{
+    char n[96];
+    snprintf(n, sizeof(n), "%s%s", name, g_copies ? ".copies_on_rx" : "");
+    bench_report(n, v, "ns");
+}
+
 static void bench_pipeline(void)
 {
     if (g_mdmux == NULL || g_gen == NULL)
@@ -290,10 +312,13 @@ static void bench_pipeline(void)
     snprintf(rate, sizeof(rate), "%.0f", g_rate);
     mkdir(rep, 0755);
 
+    char yaml[64];
+    snprintf(yaml, sizeof(yaml), "%s/lat.yaml", dir);
     char *gen[] = {(char *)g_gen, "-o", pcap, "-q", "--duration-ms", dur, NULL};
-    char *rep_argv[] = {(char *)g_mdmux, "replay", pcap, "--rate", rate, "--report", rep,
-                        "--no-progress", NULL};
-    if (run_cmd(gen, log) != 0 || run_cmd(rep_argv, log) != 0) {
+    char *rep_argv[] = {(char *)g_mdmux, "replay", pcap,          "--config", yaml, "--rate",
+                        rate,            "--report", rep, "--no-progress", NULL};
+    if (run_cmd(gen, log) != 0 || (g_copies && append_copies_on_rx(yaml) != 0) ||
+        run_cmd(rep_argv, log) != 0) {
         show_log(log);
         bench_die("pipeline: a command failed (output above; files in %s)", dir);
     }
@@ -315,12 +340,12 @@ static void bench_pipeline(void)
             "%.0f ns\n",
             pcap, rate, src, jnum(rx, "count"), jnum(rx, "p50"), jnum(rx, "p99"), jnum(rx, "p999"),
             jnum(rx, "max"), jnum(pe, "p50"), jnum(pe, "p99"));
-    bench_report("latency.rx_to_publish.p50", jnum(rx, "p50"), "ns");
-    bench_report("latency.rx_to_publish.p999", jnum(rx, "p999"), "ns");
+    report_pl("latency.rx_to_publish.p50", jnum(rx, "p50"));
+    report_pl("latency.rx_to_publish.p999", jnum(rx, "p999"));
     json_t *in = find_stage(latf, stats, "intended_to_publish", &src);
     if (in != NULL && jnum(in, "count") != 0) {
-        bench_report("latency.intended_to_publish.p50", jnum(in, "p50"), "ns");
-        bench_report("latency.intended_to_publish.p999", jnum(in, "p999"), "ns");
+        report_pl("latency.intended_to_publish.p50", jnum(in, "p50"));
+        report_pl("latency.intended_to_publish.p999", jnum(in, "p999"));
     } else {
         fprintf(stderr, "pipeline: no intended_to_publish latency in the report (yet)\n");
     }
@@ -336,14 +361,14 @@ static void bench_pipeline(void)
 __attribute__((noreturn)) static void usage_exit(int status)
 {
     fprintf(stderr, "usage: bench_latency [-n items] [-w warm] [-R rate] [-P cpu] [-C cpu]\n"
-                    "                     [-m mdmux] [-g mdmux-gen] [-d ms] [spsc] [pipeline]\n");
+                    "                     [-m mdmux] [-g mdmux-gen] [-d ms] [-x] [spsc] [pipeline]\n");
     exit(status);
 }
 
 int main(int argc, char **argv)
 {
     int c;
-    while ((c = getopt(argc, argv, "n:w:R:P:C:m:g:d:h")) != -1) {
+    while ((c = getopt(argc, argv, "n:w:R:P:C:m:g:d:xh")) != -1) {
         switch (c) {
         case 'n':
             g_items = bench_count(optarg);
@@ -368,6 +393,9 @@ int main(int argc, char **argv)
             break;
         case 'd':
             g_duration_ms = (unsigned)bench_count(optarg);
+            break;
+        case 'x':
+            g_copies = true;
             break;
         case 'h':
             usage_exit(0);
