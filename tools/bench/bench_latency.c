@@ -315,8 +315,9 @@ static void bench_pipeline(void)
     char yaml[64];
     snprintf(yaml, sizeof(yaml), "%s/lat.yaml", dir);
     char *gen[] = {(char *)g_gen, "-o", pcap, "-q", "--duration-ms", dur, NULL};
-    char *rep_argv[] = {(char *)g_mdmux, "replay", pcap,          "--config", yaml, "--rate",
-                        rate,            "--report", rep, "--no-progress", NULL};
+    char *rep_argv[] = {
+        (char *)g_mdmux, "replay", pcap, "--config", yaml, "--rate", rate, "--report", rep,
+        "--no-progress", NULL};
     if (run_cmd(gen, log) != 0 || (g_copies && append_copies_on_rx(yaml) != 0) ||
         run_cmd(rep_argv, log) != 0) {
         show_log(log);
@@ -360,8 +361,9 @@ static void bench_pipeline(void)
 
 __attribute__((noreturn)) static void usage_exit(int status)
 {
-    fprintf(stderr, "usage: bench_latency [-n items] [-w warm] [-R rate] [-P cpu] [-C cpu]\n"
-                    "                     [-m mdmux] [-g mdmux-gen] [-d ms] [-x] [spsc] [pipeline]\n");
+    fprintf(stderr,
+            "usage: bench_latency [-n items] [-w warm] [-R rate] [-P cpu] [-C cpu]\n"
+            "                     [-m mdmux] [-g mdmux-gen] [-d ms] [-x] [spsc] [pipeline]\n");
     exit(status);
 }
 
