@@ -215,18 +215,18 @@ bool feed_rxf_keep(feed_rxf_t *x, unsigned feed, unsigned line, const uint8_t *p
         return true;
     }
     uint64_t end = p.seq + p.count;
-    if (all_marked(f, p.seq, end) &&
-        (f->keepalive_tsc == 0 || rx_tsc - f->last_fwd[line] < f->keepalive_tsc)) {
-        count_copy(f, line, p.seq, len, rx_tsc);
-        return false;
-    }
-    if (!all_marked(f, p.seq, end)) { /* first to bring something: its arrival */
+    if (all_marked(f, p.seq, end)) { /* a copy: dropped, unless line health needs it */
+        if (f->keepalive_tsc == 0 || rx_tsc - f->last_fwd[line] < f->keepalive_tsc) {
+            count_copy(f, line, p.seq, len, rx_tsc);
+            return false;
+        }
+    } else { /* the first to bring something: its arrival, for the copies' skew */
         f->recent[p.seq % FEEDRXF_RECENT].seq = p.seq;
         f->recent[p.seq % FEEDRXF_RECENT].tsc = rx_tsc;
         f->recent[p.seq % FEEDRXF_RECENT].line = (uint8_t)line;
+        make_room(f, end);
+        mark(f, p.seq, end, true);
     }
-    make_room(f, end);
-    mark(f, p.seq, end, true);
     f->last_fwd[line] = rx_tsc;
     return true;
 }
