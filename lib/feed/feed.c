@@ -749,19 +749,22 @@ int feed_attach_rxf(feed_t *f, feed_rxf_t *x)
     return 0;
 }
 
+/* Copy @p size bytes of single-writer uint64_t counters, each with a relaxed load. */
+static void copy_counters(void *dst, const void *src, size_t size)
+{
+    const uint64_t *s = src;
+    uint64_t *d = dst;
+    for (size_t i = 0; i < size / sizeof(uint64_t); i++)
+        d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+}
+
 void feed_stats(const feed_t *f, feed_stats_t *out)
 {
-    const uint64_t *src = (const uint64_t *)&f->st;
-    uint64_t *dst = (uint64_t *)out;
-    for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
-        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    copy_counters(out, &f->st, sizeof(*out));
     const feed_hist_t *h = feed_core_skew(f->core);
     feed_hist_t merged; /* the handler's skew samples and its RX filters' */
     if (f->n_rxf > 0) {
-        const uint64_t *hs = (const uint64_t *)h;
-        uint64_t *md = (uint64_t *)&merged;
-        for (size_t i = 0; i < sizeof(merged) / sizeof(uint64_t); i++)
-            md[i] = __atomic_load_n(&hs[i], __ATOMIC_RELAXED);
+        copy_counters(&merged, h, sizeof(merged));
         for (unsigned i = 0; i < f->n_rxf; i++)
             feed_rxf_add_stats(f->rxf[i], f->conf.id, out, &merged);
         h = &merged;

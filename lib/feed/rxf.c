@@ -187,6 +187,20 @@ static bool in_session(rxf_feed_t *f, const uint8_t *session, uint64_t seq)
     return true;
 }
 
+/* Mark [from, to) forwarded, sliding the window first so that it fits. */
+static void mark_forwarded(rxf_feed_t *f, uint64_t from, uint64_t to)
+{
+    make_room(f, to);
+    mark(f, from, to, true);
+}
+
+/* Parse @p payload into @p p: true for a well-formed data packet of @p f's session. */
+static bool current_data(const rxf_feed_t *f, const uint8_t *payload, uint32_t len, mold_pkt_t *p)
+{
+    return mold_parse(payload, len, p) == MOLD_OK && p->kind == MOLD_DATA && f->have_session &&
+           memcmp(p->session, f->session, MOLD_SESSION_LEN) == 0;
+}
+
 /* A dropped copy: counted for its line, and its skew to the first arrival sampled. */
 static void count_copy(rxf_feed_t *f, unsigned line, uint64_t seq, uint32_t len, uint64_t tsc)
 {
@@ -224,8 +238,7 @@ bool feed_rxf_keep(feed_rxf_t *x, unsigned feed, unsigned line, const uint8_t *p
         f->recent[p.seq % FEEDRXF_RECENT].seq = p.seq;
         f->recent[p.seq % FEEDRXF_RECENT].tsc = rx_tsc;
         f->recent[p.seq % FEEDRXF_RECENT].line = (uint8_t)line;
-        make_room(f, end);
-        mark(f, p.seq, end, true);
+        mark_forwarded(f, p.seq, end);
     }
     f->last_fwd[line] = rx_tsc;
     return true;
@@ -238,15 +251,12 @@ bool feed_rxf_again(feed_rxf_t *x, unsigned feed, unsigned line, const uint8_t *
         return false;
     rxf_feed_t *f = &x->f[feed];
     mold_pkt_t p;
-    if (mold_parse(payload, len, &p) != MOLD_OK || p.kind != MOLD_DATA || !f->have_session ||
-        memcmp(p.session, f->session, MOLD_SESSION_LEN) != 0 ||
-        all_marked(f, p.seq, p.seq + p.count))
+    if (!current_data(f, payload, len, &p) || all_marked(f, p.seq, p.seq + p.count))
         return false;
     /* no longer a copy: forwarded after all (its skew sample stays: it is one) */
-    __atomic_store_n(&f->packets[line], f->packets[line] - 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&f->bytes[line], f->bytes[line] - len, __ATOMIC_RELAXED);
-    make_room(f, p.seq + p.count);
-    mark(f, p.seq, p.seq + p.count, true);
+    RELAXED_ADD(f->packets[line], -1);
+    RELAXED_ADD(f->bytes[line], -(uint64_t)len);
+    mark_forwarded(f, p.seq, p.seq + p.count);
     f->last_fwd[line] = rx_tsc;
     return true;
 }
@@ -257,10 +267,8 @@ void feed_rxf_unsent(feed_rxf_t *x, unsigned feed, const uint8_t *payload, uint3
         return;
     rxf_feed_t *f = &x->f[feed];
     mold_pkt_t p;
-    if (mold_parse(payload, len, &p) != MOLD_OK || p.kind != MOLD_DATA || !f->have_session ||
-        memcmp(p.session, f->session, MOLD_SESSION_LEN) != 0)
-        return;
-    mark(f, p.seq, p.seq + p.count, false);
+    if (current_data(f, payload, len, &p))
+        mark(f, p.seq, p.seq + p.count, false);
 }
 
 void feed_rxf_add_stats(const feed_rxf_t *x, unsigned feed, feed_stats_t *out, feed_hist_t *skew)
