@@ -83,6 +83,7 @@ typedef struct lcore {
     io_rx_t *rx;     /* RX poller, or NULL */
     feed_rxf_t *rxf; /* its A/B copy filter (feed_defaults.copies_on_rx), or NULL */
     bool replay_rx;  /* its context has the replay attached */
+    bool feeds_self; /* RX poller: some of its lines' handlers are on this lcore */
     unsigned nout;   /* channels it produces: [nout] */
     chs_t **out;
     chs_bell_t *bell;       /* handler lcore: the doorbell its RX channels ring, or NULL */
@@ -218,6 +219,13 @@ static void rx_main(void *arg)
         if (io_rx_poll(lc->rx) > 0) {
             busy += co_tsc() - t0;
             __atomic_store_n(&lc->rx_busy_tsc, busy, __ATOMIC_RELAXED);
+            /* handlers of this lcore wake on their doorbell, which only a scheduler
+               pass reads: without one, the poller would poll up to `batch` (64)
+               times, microseconds at a paced rate, before they saw their packets */
+            if (lc->feeds_self) {
+                co_yield_pass();
+                continue;
+            }
         }
         co_yield(); /* let handlers (or control) on this lcore run */
     }
@@ -810,6 +818,7 @@ static int build_channels(app_t *a)
                     return -1;
                 }
                 lc->out[lc->nout++] = ch;
+                lc->feeds_self |= c->feeds[f].handler == id;
                 if (ring_on_handler(a, c->feeds[f].handler, ch) < 0 ||
                     pipe_feed_in(&a->pipe, f, l, ch) < 0)
                     return -1;

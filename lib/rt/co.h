@@ -323,6 +323,16 @@ co_t *co_spawn(co_fn_t fn, void *arg, const co_opts_t *opts);
 void co_yield(void);
 
 /**
+ * co_yield(), then a scheduler pass (timers, poll hooks, cancellations) before the
+ * next coroutine runs, where the lcore has any of them; a plain co_yield() runs up
+ * to `batch` coroutines back to back first. For a poller that has just made work for
+ * coroutines of its own lcore that a poll hook wakes: an RX poller sharing its lcore
+ * with the feed handlers it feeds, which would otherwise poll up to `batch` times
+ * (microseconds) before the handlers' doorbell is read.
+ */
+void co_yield_pass(void);
+
+/**
  * Park the running coroutine for @p ns nanoseconds. Returns 0 after the full time,
  * or early with ECANCELED / ETIMEDOUT when @p ctx is cancelled / expires.
  */

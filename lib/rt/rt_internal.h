@@ -170,7 +170,8 @@ struct co_sched {
     co_t *rq_head, *rq_tail;
     unsigned budget, batch;
     bool stop;
-    co_t *handoff; /* the last co_ready_next() target, put at the head (identity only) */
+    co_t *handoff;    /* the last co_ready_next() target, put at the head (identity only) */
+    co_t *after_pass; /* co_yield_pass(): queued once the next pass has run its hooks */
     co_t *zombie;
     void *dead_sp;           /* where a finished coroutine's last switch saves nothing useful */
     uint32_t mxcsr_fpucw[2]; /* initial FP control state for new coroutines */

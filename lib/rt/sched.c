@@ -616,6 +616,15 @@ void co_sched_usage(const co_sched_t *s, co_sched_usage_t *out)
     out->idle_passes = __atomic_load_n(&u->idle_passes, __ATOMIC_RELAXED);
 }
 
+/* co_yield_pass()'s coroutine back on the run queue, behind what the pass woke. */
+static inline void requeue_after_pass(co_sched_t *s)
+{
+    if (s->after_pass != NULL) {
+        rq_push(s, s->after_pass);
+        s->after_pass = NULL;
+    }
+}
+
 int co_sched_run(co_sched_t *s)
 {
     if (s != rt_tls_sched || s->cur)
@@ -629,6 +638,7 @@ int co_sched_run(co_sched_t *s)
             return usage_end(s, 0);
         if (s->stop) {
             s->stop = false;
+            requeue_after_pass(s);
             return usage_end(s, 1);
         }
         unsigned progress = 0;
@@ -638,6 +648,7 @@ int co_sched_run(co_sched_t *s)
             progress += polls_run(s);
         if (s->ncw)
             progress += cancels_scan(s);
+        requeue_after_pass(s);
         if (s->rq_head) {
             s->idle_spins = 0;
             dispatch(s);
@@ -1044,6 +1055,27 @@ __attribute__((hot)) void co_yield(void)
     switch_from_co(self, &next->cx, next->wake);
 }
 #endif
+
+/*
+ * Off the run queue until the pass has run: the pass queues what its hooks wake first
+ * and @p self after them, so the coroutines it woke run before the yielder runs again.
+ */
+void co_yield_pass(void)
+{
+    co_sched_t *s = rt_tls_sched;
+    co_t *self = s ? s->cur : NULL;
+    if (!self)
+        return;
+    if (!pass_due(s) || s->after_pass != NULL) {
+        co_yield();
+        return;
+    }
+    check_canary(self);
+    s->after_pass = self;
+    s->budget = 0; /* dispatch() returns to co_sched_run() instead of running the next */
+    s->cur = NULL;
+    switch_from_co(self, &s->cx, 0);
+}
 
 int co_sleep(uint64_t ns, co_ctx_t *ctx)
 {

@@ -636,6 +636,97 @@ static void test_poll_hook_wakes_parked(void **state)
     assert_int_equal(co_sched_free(s, stderr), 0);
 }
 
+/*
+ * A poller that never parks hands an item to a parked consumer that only a poll hook
+ * wakes (an RX poller and the feed handlers of its own lcore). With co_yield_pass()
+ * the consumer has it before the poller polls again: every item is taken at the
+ * poll after the one that made it. With co_yield(), the poller polls up to `batch`
+ * times first (the lag the test expects to see, so that it can tell the two apart).
+ */
+struct pass_ring {
+    struct fake_ring r;
+    int polls_done; /* the poller's polls so far */
+    int made_at;    /* poll that made the pending item */
+    int worst_lag;  /* polls between making an item and its consumption, at most */
+    bool use_pass;
+};
+
+static void pass_consumer(void *arg)
+{
+    struct pass_ring *p = arg;
+    while (p->r.consumed < 50) {
+        if (p->r.items == 0) {
+            p->r.waiter = co_self();
+            co_poll_add(&p->r.poll);
+            assert_int_equal(co_park(CO_BACKGROUND, UINT64_MAX, "ring", p), 0);
+        }
+        int lag = p->polls_done - p->made_at;
+        if (lag > p->worst_lag)
+            p->worst_lag = lag;
+        p->r.items--;
+        p->r.consumed++;
+    }
+}
+
+static void pass_poller(void *arg)
+{
+    struct pass_ring *p = arg;
+    while (p->r.consumed < 50) {
+        p->polls_done++;
+        bool made = p->r.items == 0 && p->polls_done % 7 == 0; /* now and then */
+        if (made) {
+            p->r.items++;
+            p->made_at = p->polls_done;
+        }
+        if (made && p->use_pass)
+            co_yield_pass();
+        else
+            co_yield();
+    }
+}
+
+static void test_yield_pass_runs_the_woken_first(void **state)
+{
+    (void)state;
+    for (int use_pass = 0; use_pass < 2; use_pass++) {
+        co_sched_t *s = co_sched_new(NULL); /* batch 64 */
+        struct pass_ring p = {.r.poll.fn = ring_poll, .use_pass = use_pass};
+        co_spawn(pass_consumer, &p, NULL);
+        co_spawn(pass_poller, &p, NULL);
+        assert_int_equal(co_sched_run(s), 0);
+        assert_int_equal(p.r.consumed, 50);
+        if (use_pass)
+            assert_int_equal(p.worst_lag, 0); /* taken before the next poll */
+        else
+            assert_true(p.worst_lag > 1); /* polled on first */
+        assert_int_equal(co_sched_free(s, stderr), 0);
+    }
+}
+
+/* co_yield_pass() where nothing is due at a pass: a plain yield. */
+static void pass_yielder(void *arg)
+{
+    int *n = arg;
+    for (int i = 0; i < 10; i++) {
+        co_yield_pass();
+        (*n)++;
+    }
+}
+
+static void test_yield_pass_without_hooks(void **state)
+{
+    (void)state;
+    co_sched_t *s = co_sched_new(NULL);
+    int a = 0, b = 0;
+    co_spawn(pass_yielder, &a, NULL);
+    co_spawn(pass_yielder, &b, NULL);
+    assert_int_equal(co_sched_run(s), 0);
+    assert_int_equal(a, 10);
+    assert_int_equal(b, 10);
+    co_yield_pass(); /* not in a coroutine: nothing */
+    assert_int_equal(co_sched_free(s, stderr), 0);
+}
+
 /* ---- idle policies -------------------------------------------------------------------- */
 
 static void idle_sleeper(void *arg)
@@ -996,6 +1087,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mxcsr_after_a_dirty_finish),
         cmocka_unit_test(test_usage_busy_and_idle),
         cmocka_unit_test(test_usage_of_a_poll_loop),
+        cmocka_unit_test(test_yield_pass_runs_the_woken_first),
+        cmocka_unit_test(test_yield_pass_without_hooks),
         cmocka_unit_test(test_backtrace_in_coroutine),
         cmocka_unit_test(test_gdb_backtrace),
     };
