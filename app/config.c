@@ -1704,8 +1704,8 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
         .gap_wait_ns = 1000 * 1000, .window = 64, .line_timeout_ns = 2000ull * 1000 * 1000};
     conv_arb(ld, "feed_defaults", r->feed_defaults, &c->feed_defaults);
     conv_restart(ld, r->feed_defaults, &c->restart);
-    c->copies_on_rx =
-        r->feed_defaults && r->feed_defaults->copies_on_rx && *r->feed_defaults->copies_on_rx;
+    const bool *copies = r->feed_defaults ? r->feed_defaults->copies_on_rx : NULL;
+    c->copies_on_rx = copies == NULL || *copies; /* on unless the file turns it off */
     conv_outputs(ld, r->outputs, c);
     conv_rereq(ld, r->rereq, &c->rereq);
     conv_feeds(ld, r, c);

@@ -240,7 +240,7 @@ typedef struct cfg {
     unsigned nfeeds;
     cfg_arb_t feed_defaults; /**< feed_defaults: (each feed starts from these) */
     cfg_restart_t restart;   /**< feed_defaults.restart: */
-    /** feed_defaults.copies_on_rx (default false): each RX lcore drops the A/B copies
+    /** feed_defaults.copies_on_rx (default true): each RX lcore drops the A/B copies
         of what it forwarded (lib/feed's feed_rxf_t) instead of the handlers */
     bool copies_on_rx;
     cfg_fault_t *faults; /**< faults: and --fault, at most one per feed */

@@ -525,15 +525,16 @@ static json_t *feeds_json(const rep_t *r)
             const feed_line_stats_t *fl = &s->line[l];
             json_object_set_new(
                 lines, cfg_line_name(l),
-                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                          "s:I}",
                           "packets", (json_int_t)x->packets, "bytes", (json_int_t)x->bytes,
                           "channel_full", (json_int_t)x->channel_full, "handled",
                           (json_int_t)x->handled, "unfinished", (json_int_t)x->queued, "wins",
                           (json_int_t)fl->wins, "fills", (json_int_t)fl->fills, "duplicates",
-                          (json_int_t)fl->duplicates, "late", (json_int_t)fl->late, "heartbeats",
-                          (json_int_t)fl->heartbeats, "malformed", (json_int_t)fl->malformed,
-                          "stale", (json_int_t)fl->stale, "discarded", (json_int_t)fl->discarded,
-                          "state", (json_int_t)fl->state));
+                          (json_int_t)fl->duplicates, "copies_on_rx", (json_int_t)fl->rx_copies,
+                          "late", (json_int_t)fl->late, "heartbeats", (json_int_t)fl->heartbeats,
+                          "malformed", (json_int_t)fl->malformed, "stale", (json_int_t)fl->stale,
+                          "discarded", (json_int_t)fl->discarded, "state", (json_int_t)fl->state));
         }
         if (r->retx && r->cfg->feeds[i].rereq) {
             const feed_line_stats_t *fl = &s->line[FEED_LINE_RETX];

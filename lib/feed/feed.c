@@ -603,6 +603,15 @@ static void close_output(feed_t *f)
         chs_close(f->conf.out_spsc);
 }
 
+/* What RX forwarded to a run that ends (a panic) may be gone with it: let the RX
+   filters forward copies again. */
+static void reset_copies(void *arg)
+{
+    feed_t *f = arg;
+    for (unsigned i = 0; i < f->n_rxf; i++)
+        feed_rxf_reset(f->rxf[i], f->conf.id);
+}
+
 void feed_main(void *arg)
 {
     feed_t *f = arg;
@@ -611,10 +620,16 @@ void feed_main(void *arg)
     drop_cur(f); /* the previous run panicked while parsing this one */
     if (f->running) {
         feed_core_restart(f->core, co_now_ns());
-        /* what RX forwarded to the run that panicked may be gone: let copies through */
-        for (unsigned i = 0; i < f->n_rxf; i++)
-            feed_rxf_reset(f->rxf[i], f->conf.id);
+        reset_copies(f); /* again: copies dropped while the handler was down */
     }
+    /* On a panic, the reset runs as the stack unwinds, not after the supervisor's
+       backoff: the other line's copies of what the run held (the packet it was
+       parsing, above all) usually arrive within the A/B skew, and must get through. */
+    if (f->n_rxf > 0 && co_defer(reset_copies, f) != 0)
+        fprintf(stderr,
+                "mdmux: feed %s: no memory to reset the RX copy filters on a panic; "
+                "they reset at its restart\n",
+                f->name);
     uint64_t t0 = co_now_ns();
     feed_core_start(f->core, t0);
     feed_clock_init(&f->clk, f->conf.n_in);

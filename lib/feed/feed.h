@@ -201,6 +201,9 @@ typedef struct feed_line_stats {
     uint64_t malformed;  /**< rejected by mold_parse (sum of malformed_by) */
     uint64_t malformed_by[MOLD_ERR_COUNT]; /**< by mold_err_t */
     uint64_t state;                        /**< enum feed_health (A and B only) */
+    /** of packets and duplicates: copies the RX lcore dropped (copies_on_rx), which
+        the handler never read */
+    uint64_t rx_copies;
 } feed_line_stats_t;
 
 /** Skew histogram: log-linear, FEED_HIST_SUB buckets per power of two. */

@@ -280,6 +280,7 @@ void feed_rxf_add_stats(const feed_rxf_t *x, unsigned feed, feed_stats_t *out, f
         uint64_t n = __atomic_load_n(&f->packets[l], __ATOMIC_RELAXED);
         out->line[l].packets += n;
         out->line[l].duplicates += n;
+        out->line[l].rx_copies += n;
         out->line[l].bytes += __atomic_load_n(&f->bytes[l], __ATOMIC_RELAXED);
     }
     if (skew == NULL)

@@ -192,11 +192,15 @@ static const char *const every_impairment[] = {"--feeds",   "4",           "--du
                                                "--unknown", "0.005",       "--noise",
                                                "0.005",     NULL};
 
+static void expect_filtered(const char *dir, const char *name, bool on_rx);
+
+/* The default: the RX lcore drops the A/B copies (copies_on_rx). */
 static void test_every_impairment(void **state)
 {
     at_need_gen();
     gen_capture(*state, "imp", every_impairment, NULL);
     replay_and_compare(*state, "imp");
+    expect_filtered(*state, "imp", true);
 }
 
 /* Feed handlers on two lcores, at recorded pace: half of the feeds reach the mux over
@@ -286,78 +290,84 @@ static void test_two_lcores_lossless_at_top_speed(void **state)
     at_edit(path, "  speed: 1  \n", "  speed: max\n  lossless: true\n");
     at_edit(path, "  slots: 2048\n", "  slots: 8\n");
     replay_and_compare(*state, "tight");
+    expect_filtered(*state, "tight", true);
 }
 
 /*
- * feed_defaults.copies_on_rx: the RX lcore drops the A/B copies of what it forwarded.
- * The stream must be the same (every message once, gaps exactly where both lines
- * lost), the copies counted (rx.filtered, and as the lines' duplicates: the
- * accounting holds), on one lcore, on two handler lcores at recorded pace, and at top
- * speed through 8-slot lossless channels (RX holds instead of dropping).
+ * feed_defaults.copies_on_rx: false: the feed handlers drop the A/B copies instead of
+ * the RX lcore (the default). The stream must be the same (every message once, gaps
+ * exactly where both lines lost) and the accounting hold, with every copy counted
+ * either way (rx.filtered, and as the lines' duplicates), on one lcore, on two
+ * handler lcores at recorded pace, and at top speed through 8-slot lossless channels
+ * (RX holds instead of dropping).
  */
-static void copies_on_rx(const char *dir, const char *name)
+static void copies_in_handler(const char *dir, const char *name)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
-    at_edit(path, E2E_ARB, "feed_defaults: {gap_wait_us: 50000, window: 256, copies_on_rx: true}");
+    at_edit(path, E2E_ARB, "feed_defaults: {gap_wait_us: 50000, window: 256, copies_on_rx: false}");
 }
 
-static void expect_filtered(const char *dir, const char *name);
-
-/* Turn the filter on in DIR/NAME.yaml, replay, compare with the truth, and check
-   copies were dropped. */
-static void replay_and_compare_copies(const char *dir, const char *name)
-{
-    copies_on_rx(dir, name);
-    replay_and_compare(dir, name);
-    expect_filtered(dir, name);
-}
-
-static void expect_filtered(const char *dir, const char *name)
+/* The RX lcores dropped copies (rx.filtered, at most the duplicates) exactly when they
+   were meant to. */
+static void expect_filtered(const char *dir, const char *name, bool on_rx)
 {
     char stats[512];
     snprintf(stats, sizeof(stats), "%s/%s.stats.json", dir, name);
     json_t *st = at_json(stats);
     json_int_t filtered = at_jint(st, "rx.filtered");
     json_int_t dups = at_sum_lines(st, "duplicates");
+    json_int_t rx_copies = at_sum_lines(st, "copies_on_rx");
     print_message("%s: %lld copies dropped on RX, %lld duplicates in all\n", name,
                   (long long)filtered, (long long)dups);
-    if (filtered <= 0 || filtered > dups)
+    if (on_rx ? filtered <= 0 || filtered > dups : filtered != 0)
         fail_msg("%s: rx.filtered %lld, duplicates %lld", name, (long long)filtered,
                  (long long)dups);
+    if (rx_copies != filtered) /* the lines' share of them adds up to the RX total */
+        fail_msg("%s: lines' copies_on_rx %lld, rx.filtered %lld", name, (long long)rx_copies,
+                 (long long)filtered);
     json_decref(st);
 }
 
-static void test_every_impairment_copies_on_rx(void **state)
+/* Turn the filter off in DIR/NAME.yaml, replay, compare with the truth, and check no
+   copy was dropped on RX. */
+static void replay_and_compare_in_handler(const char *dir, const char *name)
 {
-    at_need_gen();
-    gen_capture(*state, "impf", every_impairment, NULL);
-    replay_and_compare_copies(*state, "impf");
+    copies_in_handler(dir, name);
+    replay_and_compare(dir, name);
+    expect_filtered(dir, name, false);
 }
 
-static void test_two_handler_lcores_copies_on_rx(void **state)
+static void test_every_impairment_copies_in_handler(void **state)
+{
+    at_need_gen();
+    gen_capture(*state, "imph", every_impairment, NULL);
+    replay_and_compare_in_handler(*state, "imph");
+}
+
+static void test_two_handler_lcores_copies_in_handler(void **state)
 {
     at_need_gen();
     static const char *const gen[] = {
         "--feeds",  "6",    "--duration-ms", "60",   "--seed",      "22",
         "--loss-a", "0.01", "--loss-b",      "0.01", "--loss-both", "0.005",
         "--dup",    "0.01", "--reorder",     "0.01", NULL};
-    gen_capture2(*state, "twof", gen, NULL, true);
-    replay_and_compare_copies(*state, "twof");
+    gen_capture2(*state, "twoh", gen, NULL, true);
+    replay_and_compare_in_handler(*state, "twoh");
 }
 
-static void test_lossless_top_speed_copies_on_rx(void **state)
+static void test_lossless_top_speed_copies_in_handler(void **state)
 {
     at_need_gen();
     static const char *const gen[] = {
         "--feeds",  "6",    "--duration-ms", "60",    "--seed",    "24",   "--loss-a", "0.01",
         "--loss-b", "0.01", "--loss-both",   "0.005", "--reorder", "0.01", NULL};
-    gen_capture2(*state, "tightf", gen, NULL, true);
+    gen_capture2(*state, "tighth", gen, NULL, true);
     char path[512];
-    snprintf(path, sizeof(path), "%s/tightf.yaml", (const char *)*state);
+    snprintf(path, sizeof(path), "%s/tighth.yaml", (const char *)*state);
     at_edit(path, "  speed: 1  \n", "  speed: max\n  lossless: true\n");
     at_edit(path, "  slots: 2048\n", "  slots: 8\n");
-    replay_and_compare_copies(*state, "tightf");
+    replay_and_compare_in_handler(*state, "tighth");
 }
 
 static void test_vlan_heavy_loss(void **state)
@@ -606,11 +616,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_every_impairment, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_vlan_heavy_loss, at_dir_setup, at_dir_teardown),
-        cmocka_unit_test_setup_teardown(test_every_impairment_copies_on_rx, at_dir_setup,
+        cmocka_unit_test_setup_teardown(test_every_impairment_copies_in_handler, at_dir_setup,
                                         at_dir_teardown),
-        cmocka_unit_test_setup_teardown(test_two_handler_lcores_copies_on_rx, at_dir_setup,
+        cmocka_unit_test_setup_teardown(test_two_handler_lcores_copies_in_handler, at_dir_setup,
                                         at_dir_teardown),
-        cmocka_unit_test_setup_teardown(test_lossless_top_speed_copies_on_rx, at_dir_setup,
+        cmocka_unit_test_setup_teardown(test_lossless_top_speed_copies_in_handler, at_dir_setup,
                                         at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_two_handler_lcores, at_dir_setup, at_dir_teardown),
         cmocka_unit_test_setup_teardown(test_two_lcores_lossless_at_top_speed, at_dir_setup,

@@ -55,7 +55,7 @@
    and the restart policy of the tests: a backoff_max no run outlasts (a run longer
    than it would start the doubling over) and a window no test outlasts. */
 #define ARB                                                                                        \
-    "feed_defaults: {gap_wait_us: 50000, window: 256, restart: {backoff_ms: 1, "                   \
+    "feed_defaults: {gap_wait_us: 50000, window: 256,%s restart: {backoff_ms: 1, "                 \
     "backoff_max_ms: 60000, max_restarts: %u, window_ms: 60000}}\n"
 
 /* What the generator sent, per feed (loaded once). */
@@ -179,17 +179,24 @@ static int group_teardown(void **state)
 
 /* Write DIR/NAME.yaml: the generator's configuration on one lcore, the tests' arbiter
    and restart settings (budget @p max_restarts) and @p extra; returns its path. */
-static void write_config(const char *name, unsigned max_restarts, const char *extra, char *path,
-                         size_t n)
+/* write_config() with @p arb added to feed_defaults ("" or " key: value,"). */
+static void write_config_arb(const char *name, unsigned max_restarts, const char *arb,
+                             const char *extra, char *path, size_t n)
 {
-    size_t cap = strlen(T.yaml) + 1024 + (extra ? strlen(extra) : 0);
+    size_t cap = strlen(T.yaml) + 1024 + strlen(arb) + (extra ? strlen(extra) : 0);
     char *y = malloc(cap);
     int k = snprintf(y, cap, "%seal:\n  lcores: \"0\"\n", T.yaml);
-    k += snprintf(y + k, cap - (size_t)k, ARB, max_restarts);
+    k += snprintf(y + k, cap - (size_t)k, ARB, arb, max_restarts);
     snprintf(y + k, cap - (size_t)k, "%s", extra ? extra : "");
     snprintf(path, n, "%s/%s.yaml", T.dir, name);
     at_write(path, y);
     free(y);
+}
+
+static void write_config(const char *name, unsigned max_restarts, const char *extra, char *path,
+                         size_t n)
+{
+    write_config_arb(name, max_restarts, "", extra, path, n);
 }
 
 /* The dump, per feed. */
@@ -494,13 +501,17 @@ static void test_panic_past_budget(void **state)
     free(err);
 }
 
-/* (b) a stall: the stalled feed's lines drop (counted), the others lose nothing */
+/*
+ * (b) a stall: the stalled feed's lines drop (counted), the others lose nothing. With
+ * the handlers dropping the A/B copies (copies_on_rx: false) both lines carry every
+ * packet, so both channels overflow.
+ */
 static void test_stall(void **state)
 {
     (void)state;
     at_need_gen();
     char cfg[600], spec[128];
-    write_config("stall", 10, NULL, cfg, sizeof(cfg));
+    write_config_arb("stall", 10, " copies_on_rx: false,", NULL, cfg, sizeof(cfg));
     /* long enough for its 1024-slot channels to overflow while the replay goes on */
     snprintf(spec, sizeof(spec), "feed=feed10,kind=stall,after=50,ms=%u", SANITIZED ? 8000 : 3000);
     const char *const extra[] = {"--fault", spec, NULL};
@@ -511,6 +522,38 @@ static void test_stall(void **state)
     json_t *fs = feed_stats(st, 10);
     assert_true(line_int(fs, "A", "channel_full") > 0);
     assert_true(line_int(fs, "B", "channel_full") > 0);
+    assert_int_equal(at_jint(fs, "restarts"), 0);
+    assert_true(f.published > 0);
+    json_decref(st);
+    free(err);
+}
+
+/*
+ * (b) the stall with the RX lcore dropping the copies (the default): line A's channel
+ * fills with the originals, and once it refuses them their copies on line B are
+ * forwarded instead (feed_rxf_unsent), so B, which otherwise carries nearly nothing
+ * but its keepalive copies, takes over.
+ */
+static void test_stall_copies_on_rx(void **state)
+{
+    (void)state;
+    at_need_gen();
+    char cfg[600], spec[128];
+    write_config("stall-rx", 10, NULL, cfg, sizeof(cfg));
+    snprintf(spec, sizeof(spec), "feed=feed10,kind=stall,after=50,ms=%u", SANITIZED ? 8000 : 3000);
+    const char *const extra[] = {"--fault", spec, NULL};
+    json_t *st;
+    char *err;
+    faulted_t f = replay_check("stall-rx", cfg, extra, 10, true, &st, &err);
+    expect_fired(err, "feed10", "stall", 1);
+    json_t *fs = feed_stats(st, 10);
+    json_int_t a_full = line_int(fs, "A", "channel_full");
+    json_int_t b_sent = line_int(fs, "B", "handled") - line_int(fs, "B", "copies_on_rx");
+    fprintf(stderr, "feed10: A channel_full %lld, B forwarded %lld, B channel_full %lld\n",
+            (long long)a_full, (long long)b_sent, (long long)line_int(fs, "B", "channel_full"));
+    assert_true(a_full > 0);
+    /* B's channel took copies of what A's refused: up to its 1024 slots of them */
+    assert_true(b_sent + line_int(fs, "B", "channel_full") >= (a_full < 1024 ? a_full : 1024) / 2);
     assert_int_equal(at_jint(fs, "restarts"), 0);
     assert_true(f.published > 0);
     json_decref(st);
@@ -565,9 +608,12 @@ static void test_slow(void **state)
     char *err;
     faulted_t f = replay_check("slow", cfg, NULL, 33, true, &st, &err);
     json_t *fs = feed_stats(st, 33);
-    /* every packet it took was slowed */
+    /* every packet it took was slowed: what its lines handed over, less the copies the
+       RX lcore dropped for it (copies_on_rx), which it never read */
     json_int_t handled = line_int(fs, "A", "handled") + line_int(fs, "B", "handled");
-    expect_fired(err, "feed33", "slow", (unsigned long)handled);
+    json_int_t copies = line_int(fs, "A", "copies_on_rx") + line_int(fs, "B", "copies_on_rx");
+    assert_true(copies > 0 && copies < handled);
+    expect_fired(err, "feed33", "slow", (unsigned long)(handled - copies));
     assert_int_equal(at_jint(fs, "restarts"), 0);
     assert_int_equal(f.discarded, 0);
     json_decref(st);
@@ -781,10 +827,15 @@ static void test_cli_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_errors),     cmocka_unit_test(test_cli_errors),
-        cmocka_unit_test(test_panic_once),        cmocka_unit_test(test_panic_three_cli),
-        cmocka_unit_test(test_panic_past_budget), cmocka_unit_test(test_stall),
-        cmocka_unit_test(test_stall_lossless),    cmocka_unit_test(test_slow),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_cli_errors),
+        cmocka_unit_test(test_panic_once),
+        cmocka_unit_test(test_panic_three_cli),
+        cmocka_unit_test(test_panic_past_budget),
+        cmocka_unit_test(test_stall),
+        cmocka_unit_test(test_stall_copies_on_rx),
+        cmocka_unit_test(test_stall_lossless),
+        cmocka_unit_test(test_slow),
         cmocka_unit_test(test_slow_subscriber),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -361,21 +361,34 @@ static void test_dead_b_mid_session(void **state)
     dead_line(*state, "deadb", gen);
 }
 
-/* feed_defaults.copies_on_rx in the configuration inject_gen() wrote for NAME */
-static void copies_on_rx(const char *dir, const char *name, unsigned line_timeout_ms)
+/* feed_defaults.copies_on_rx: false in the configuration inject_gen() wrote for NAME:
+   the handlers drop the A/B copies instead of the RX lcore */
+static void copies_in_handler(const char *dir, const char *name, unsigned line_timeout_ms)
 {
     char yaml[512], from[64], to[96];
     snprintf(yaml, sizeof(yaml), "%s/%s.yaml", dir, name);
     snprintf(from, sizeof(from), "line_timeout_ms: %u}", line_timeout_ms);
-    snprintf(to, sizeof(to), "line_timeout_ms: %u, copies_on_rx: true}", line_timeout_ms);
+    snprintf(to, sizeof(to), "line_timeout_ms: %u, copies_on_rx: false}", line_timeout_ms);
     at_edit(yaml, from, to);
 }
 
+/* The RX lcores dropped copies (rx.filtered) exactly when they were meant to. */
+static void expect_filtered(const char *stats, bool on_rx)
+{
+    json_t *st = at_json(stats);
+    json_int_t filtered = at_jint(st, "rx.filtered");
+    if (on_rx ? filtered <= 0 : filtered != 0)
+        fail_msg("%s: rx.filtered %lld with copies_on_rx %s", stats, (long long)filtered,
+                 on_rx ? "on" : "off");
+    json_decref(st);
+}
+
 /* Both lines flap (60 ms silences in turn, A twice and B once): line_down/line_up
-   events, and nothing lost where one line had the data. With @p copies, the RX lcore
-   drops the copies: the line events must be the same, from the copies it still
-   forwards for line health (a quarter of the line timeout). */
-static void flapping_lines(const char *dir, const char *name, bool copies)
+   events, and nothing lost where one line had the data. By default the RX lcore drops
+   the copies: the line events come from the copies it still forwards for line health
+   (a quarter of the line timeout), and must be the same as with @p in_handler, where
+   every copy reaches the handler. */
+static void flapping_lines(const char *dir, const char *name, bool in_handler)
 {
     at_need_gen();
     static const char *const gen[] = {
@@ -384,8 +397,8 @@ static void flapping_lines(const char *dir, const char *name, bool copies)
     char pcap[512], dump[512], stats[512], truth[512], msgs[512];
     paths(dir, name, pcap, dump, stats, truth, msgs);
     inject_gen(dir, name, gen, "1", LINE_TIMEOUT_MS, NULL);
-    if (copies)
-        copies_on_rx(dir, name, LINE_TIMEOUT_MS);
+    if (in_handler)
+        copies_in_handler(dir, name, LINE_TIMEOUT_MS);
     inject_ok(dir, name, NULL);
     check_opts_t o = {.lossless = true};
     inj_t *e = inject_check(dir, name, &o, NULL);
@@ -394,11 +407,7 @@ static void flapping_lines(const char *dir, const char *name, bool copies)
         assert_true(e->f[i].down[0] >= 2 && e->f[i].up[0] >= 2);
         assert_true(e->f[i].down[1] >= 1 && e->f[i].up[1] >= 1);
     }
-    if (copies) {
-        json_t *st = at_json(stats);
-        assert_true(at_jint(st, "rx.filtered") > 0);
-        json_decref(st);
-    }
+    expect_filtered(stats, !in_handler);
     inj_free(e);
 }
 
@@ -407,17 +416,18 @@ static void test_flapping_lines(void **state)
     flapping_lines(*state, "flap", false);
 }
 
-static void test_flapping_lines_copies_on_rx(void **state)
+static void test_flapping_lines_copies_in_handler(void **state)
 {
-    flapping_lines(*state, "flapf", true);
+    flapping_lines(*state, "flaph", true);
 }
 
 /* ---- a saturated channel -------------------------------------------------------- */
 
-/* Four-slot channels at top speed. With @p copies, a copy the RX lcore dropped must
-   still go out when the packet it copied found its channel full (feed_rxf_unsent and
-   feed_rxf_again): the same rule holds, a message is lost only where both went. */
-static void saturated_channel(const char *dir, const char *name, bool copies)
+/* Four-slot channels at top speed. A copy the RX lcore dropped must still go out when
+   the packet it copied found its channel full (feed_rxf_unsent and feed_rxf_again):
+   the same rule holds as with @p in_handler (every copy reaches the handler), a
+   message is lost only where both went. */
+static void saturated_channel(const char *dir, const char *name, bool in_handler)
 {
     at_need_gen();
     static const char *const gen[] = {"--feeds", "2",  "--duration-ms", "150", "--rate", "40000",
@@ -428,8 +438,8 @@ static void saturated_channel(const char *dir, const char *name, bool copies)
     /* four slots per channel, RX on its own lcore at top speed: RX outruns the handlers */
     at_edit(yaml, "slots: 1024", "slots: 4");
     at_edit(yaml, NULL,
-            copies ? "feed_defaults: {gap_wait_us: 50000, window: 256, copies_on_rx: true}\n"
-                   : "feed_defaults: {gap_wait_us: 50000, window: 256}\n");
+            in_handler ? "feed_defaults: {gap_wait_us: 50000, window: 256, copies_on_rx: false}\n"
+                       : "feed_defaults: {gap_wait_us: 50000, window: 256}\n");
     inject_ok(dir, name, NULL);
     check_opts_t o = {.saturated = true};
     inj_t *e = inject_check(dir, name, &o, NULL);
@@ -446,6 +456,9 @@ static void saturated_channel(const char *dir, const char *name, bool copies)
                   (unsigned long)tail);
     if (e->channel_full == 0)
         fail_msg("a 4-slot channel at top speed never filled: the test tests nothing");
+    char pcap[512], dump[512], stats[512], truth[512], msgs[512];
+    paths(dir, name, pcap, dump, stats, truth, msgs);
+    expect_filtered(stats, !in_handler);
     /* a message is lost only where both copies were dropped: then there is a gap,
        unless it is in the tail no packet of which reached a handler */
     assert_true(lost == tail || gaps > 0);
@@ -457,9 +470,9 @@ static void test_saturated_channel(void **state)
     saturated_channel(*state, "sat", false);
 }
 
-static void test_saturated_channel_copies_on_rx(void **state)
+static void test_saturated_channel_copies_in_handler(void **state)
 {
-    saturated_channel(*state, "satf", true);
+    saturated_channel(*state, "sath", true);
 }
 
 /* ---- a stalled subscriber ------------------------------------------------------- */
@@ -932,9 +945,9 @@ int main(void)
         T(test_dead_a_from_start),
         T(test_dead_b_mid_session),
         T(test_flapping_lines),
-        T(test_flapping_lines_copies_on_rx),
+        T(test_flapping_lines_copies_in_handler),
         T(test_saturated_channel),
-        T(test_saturated_channel_copies_on_rx),
+        T(test_saturated_channel_copies_in_handler),
         T(test_stalled_subscriber),
         T(test_clock_steps_back),
         T(test_clock_steps_forward_an_hour),
