@@ -147,6 +147,7 @@ LINE_FN(l_packets, s->fs[f].line[l].packets)
 LINE_FN(l_bytes, s->fs[f].line[l].bytes)
 LINE_FN(l_wins, s->fs[f].line[l].wins)
 LINE_FN(l_dups, s->fs[f].line[l].duplicates)
+LINE_FN(l_rx_copies, s->fs[f].line[l].rx_copies)
 LINE_FN(l_fills, s->fs[f].line[l].fills)
 LINE_FN(l_late, s->fs[f].line[l].late)
 LINE_FN(l_hb, s->fs[f].line[l].heartbeats)
@@ -188,13 +189,19 @@ static void lines(FILE *o, const metrics_view_t *v, const snap_t *s)
     line_family(o, v, s, "mdmux_line_channel_full_drops_total", "counter",
                 "Accepted packets dropped because the line's channel was full.", l_full);
     line_family(o, v, s, "mdmux_line_packets_total", "counter",
-                "Packets the feed handler took off the line's channels.", l_packets);
+                "Packets taken from the line: read by its feed handler, or dropped on RX "
+                "as copies.",
+                l_packets);
     line_family(o, v, s, "mdmux_line_bytes_total", "counter",
-                "UDP payload bytes of the packets the feed handler took.", l_bytes);
+                "UDP payload bytes of the packets taken from the line.", l_bytes);
     line_family(o, v, s, "mdmux_line_wins_total", "counter",
                 "Data packets that delivered new in-order messages first.", l_wins);
     line_family(o, v, s, "mdmux_line_duplicates_total", "counter",
                 "Data packets with nothing new (the other line won).", l_dups);
+    line_family(o, v, s, "mdmux_line_rx_copies_total", "counter",
+                "Duplicates the RX lcore dropped as copies (copies_on_rx): never read by "
+                "the feed handler.",
+                l_rx_copies);
     line_family(o, v, s, "mdmux_line_recovered_total", "counter",
                 "Data packets that only filled gaps.", l_fills);
     line_family(o, v, s, "mdmux_line_late_total", "counter",

@@ -78,6 +78,7 @@ static void feed_dict(const metrics_view_t *v, unsigned f, struct rte_tel_data *
         rte_tel_data_add_dict_u64(c, "bytes", ls->bytes);
         rte_tel_data_add_dict_u64(c, "wins", ls->wins);
         rte_tel_data_add_dict_u64(c, "duplicates", ls->duplicates);
+        rte_tel_data_add_dict_u64(c, "copies_on_rx", ls->rx_copies);
         rte_tel_data_add_dict_u64(c, "recovered", ls->fills);
         rte_tel_data_add_dict_u64(c, "late", ls->late);
         rte_tel_data_add_dict_u64(c, "heartbeats", ls->heartbeats);
