@@ -1705,7 +1705,8 @@ static void convert(loader_t *ld, const struct raw_cfg *r, cfg_t *c)
     conv_arb(ld, "feed_defaults", r->feed_defaults, &c->feed_defaults);
     conv_restart(ld, r->feed_defaults, &c->restart);
     const bool *copies = r->feed_defaults ? r->feed_defaults->copies_on_rx : NULL;
-    c->copies_on_rx = copies == NULL || *copies; /* on unless the file turns it off */
+    c->copies_on_rx = copies == NULL || *copies; /* on unless the file turns it off ... */
+    c->copies_on_rx_set = copies != NULL;        /* ... or, unset, several RX lcores do */
     conv_outputs(ld, r->outputs, c);
     conv_rereq(ld, r->rereq, &c->rereq);
     conv_feeds(ld, r, c);

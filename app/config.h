@@ -240,10 +240,12 @@ typedef struct cfg {
     unsigned nfeeds;
     cfg_arb_t feed_defaults; /**< feed_defaults: (each feed starts from these) */
     cfg_restart_t restart;   /**< feed_defaults.restart: */
-    /** feed_defaults.copies_on_rx (default true): each RX lcore drops the A/B copies
-        of what it forwarded (lib/feed's feed_rxf_t) instead of the handlers */
+    /** feed_defaults.copies_on_rx: each RX lcore drops the A/B copies of what it
+        forwarded (lib/feed's feed_rxf_t) instead of the handlers. Unset (copies_on_rx_set
+        false): on when one RX lcore polls every line (app/run.c build_filters) */
     bool copies_on_rx;
-    cfg_fault_t *faults; /**< faults: and --fault, at most one per feed */
+    bool copies_on_rx_set; /**< the file states copies_on_rx */
+    cfg_fault_t *faults;   /**< faults: and --fault, at most one per feed */
     unsigned nfaults;
     cfg_rereq_t rereq; /**< rereq: */
     struct {

@@ -81,6 +81,10 @@ static void print_rx(FILE *f, const rep_t *r)
                 "  copies on RX: %lu A/B copies dropped by the RX lcores, counted as their "
                 "lines' duplicates (feed_defaults.copies_on_rx)\n",
                 (unsigned long)x->filtered);
+    else if (!r->copies_on_rx && r->cfg->copies_on_rx && !r->cfg->copies_on_rx_set)
+        fputs("  copies on RX: off, as several RX lcores poll the lines (set "
+              "feed_defaults.copies_on_rx: true where both lines of each feed reach one)\n",
+              f);
     for (unsigned i = 0; i < x->n_top && i < 5; i++) {
         struct in_addr a = {.s_addr = x->top[i].dst_ip_be};
         fprintf(f, "  unknown flow %s:%u  %lu frames\n", inet_ntoa(a), ntohs(x->top[i].dst_port_be),
@@ -444,7 +448,7 @@ unsigned rep_check(FILE *f, const rep_t *r)
     return bad;
 }
 
-static json_t *rx_json(const io_rx_stats_t *x)
+static json_t *rx_json(const io_rx_stats_t *x, bool copies_on_rx)
 {
     json_t *mal = json_object(), *top = json_array();
     for (unsigned i = 0; i < IO_BAD_COUNT; i++)
@@ -456,11 +460,12 @@ static json_t *rx_json(const io_rx_stats_t *x)
                                              (int)ntohs(x->top[i].dst_port_be), "frames",
                                              (json_int_t)x->top[i].frames));
     }
-    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:I, s:I}", "frames",
+    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:I, s:b, s:I}", "frames",
                      (json_int_t)x->frames, "accepted", (json_int_t)x->accepted, "other",
                      (json_int_t)x->other, "unknown_flow", (json_int_t)x->unknown, "unknown_top",
                      top, "malformed_total", (json_int_t)x->malformed_total, "malformed", mal,
-                     "held", (json_int_t)x->held, "filtered", (json_int_t)x->filtered);
+                     "held", (json_int_t)x->held, "copies_on_rx", copies_on_rx, "filtered",
+                     (json_int_t)x->filtered);
 }
 
 /* Per lcore: its roles and its scheduler's usage. */
@@ -720,11 +725,11 @@ int rep_write_json(const char *path, const rep_t *r)
                   r->ts_fwd_limit_ns && r->ts_fwd_limit_ns != UINT64_MAX
                       ? json_integer((json_int_t)r->ts_fwd_limit_ns)
                       : json_null()));
-    json_t *root =
-        json_pack("{s:s, s:s?, s:s?, s:b, s:f, s:f, s:o, s:o, s:o, s:o}", "mode", r->mode,
-                  "capture", r->capture, "capture_error", r->capture_error, "interrupted",
-                  r->interrupted, "elapsed_s", r->elapsed_s, "start_ms", r->start_ms, "ports",
-                  ports_json(r), "rx", rx_json(&r->rx), "pacing", pacing, "feeds", feeds_json(r));
+    json_t *root = json_pack(
+        "{s:s, s:s?, s:s?, s:b, s:f, s:f, s:o, s:o, s:o, s:o}", "mode", r->mode, "capture",
+        r->capture, "capture_error", r->capture_error, "interrupted", r->interrupted, "elapsed_s",
+        r->elapsed_s, "start_ms", r->start_ms, "ports", ports_json(r), "rx",
+        rx_json(&r->rx, r->copies_on_rx), "pacing", pacing, "feeds", feeds_json(r));
     json_object_set_new(root, "rx_lcores", rx_lcores_json(r));
     json_object_set_new(root, "lcores", lcores_json(r));
     json_object_set_new(root, "outputs", outputs_json(r));

@@ -99,6 +99,7 @@ typedef struct rep {
     const char *mode;    /**< "replay" or "run" */
     const char *capture; /**< replay: the file */
     io_rx_stats_t rx;    /**< summed over RX lcores, unknown flows merged */
+    bool copies_on_rx;   /**< the RX lcores dropped A/B copies (feed_defaults.copies_on_rx) */
     rep_rx_lcore_t *rxl; /**< [nrxl] per RX lcore, in lcore order */
     unsigned nrxl;
     rep_lcore_t *lcores; /**< [nlcores] every lcore that ran, in lcore order */

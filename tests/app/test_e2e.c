@@ -318,6 +318,9 @@ static void expect_filtered(const char *dir, const char *name, bool on_rx)
     json_int_t filtered = at_jint(st, "rx.filtered");
     json_int_t dups = at_sum_lines(st, "duplicates");
     json_int_t rx_copies = at_sum_lines(st, "copies_on_rx");
+    json_t *on = json_object_get(json_object_get(st, "rx"), "copies_on_rx");
+    if (!json_is_boolean(on) || json_is_true(on) != on_rx)
+        fail_msg("%s: rx.copies_on_rx is not %s", name, on_rx ? "true" : "false");
     print_message("%s: %lld copies dropped on RX, %lld duplicates in all\n", name,
                   (long long)filtered, (long long)dups);
     if (on_rx ? filtered <= 0 || filtered > dups : filtered != 0)
